@@ -1,0 +1,48 @@
+"""mdwidgets: region-based image composition with MultiDiffusion, for notebooks and scripts.
+
+Public API::
+
+    from mdwidgets import Layout, Region, compose, load_pipeline
+
+    pipe = load_pipeline()                       # built-in offline model (or a hub id / folder)
+    layout = Layout(256, 256, "a blue background",
+                    [Region("a red circle", box=(32, 32, 128, 128))])
+    result = compose(pipe, layout, num_inference_steps=25, seed=0)
+    result.image.save("out.png")
+
+- :class:`Layout`, :class:`Region` — the composition as data (JSON round trip).
+- :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
+- :func:`fusion_weights` — the per-pixel region weights the sampler uses.
+- :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
+- :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.
+- Errors: :class:`LayoutError`, :class:`ModelError`; warnings: :class:`LayoutWarning`,
+  :class:`PromptTruncatedWarning`.
+"""
+
+from .images import read_png_metadata, save_png
+from .layout import Layout, LayoutError, LayoutWarning, Region
+from .masks import fusion_weights
+from .models import DEFAULT_MODEL, ModelError, load_pipeline
+from .prompts import PromptTruncatedWarning
+from .sampler import ComposeResult, StepEvent, compose
+from .schedulers import SCHEDULERS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "SCHEDULERS",
+    "ComposeResult",
+    "Layout",
+    "LayoutError",
+    "LayoutWarning",
+    "ModelError",
+    "PromptTruncatedWarning",
+    "Region",
+    "StepEvent",
+    "compose",
+    "fusion_weights",
+    "load_pipeline",
+    "read_png_metadata",
+    "save_png",
+]

@@ -1,0 +1,107 @@
+"""Command line: ``python -m mdwidgets render LAYOUT.json -o OUT.png`` and ``… layout OUT.png``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .layout import Layout, LayoutError
+from .models import DEFAULT_MODEL, ModelError
+from .schedulers import SCHEDULERS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mdwidgets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    render = commands.add_parser("render", help="render a layout JSON (or an mdwidgets PNG) to a PNG")
+    render.add_argument("layout", help="layout .json file, or a .png made by mdwidgets")
+    render.add_argument("-o", "--output", required=True, help="PNG to write (layout + settings embedded)")
+    render.add_argument(
+        "--model", default=None,
+        help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL}, or the PNG's)",
+    )
+    render.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, or the PNG's)")
+    render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
+    render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default 20%% of steps)")
+    render.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default 7.5)")
+    render.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=None, help="sampler (default: the model's)")
+    render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")
+    render.add_argument("--max-batch", type=int, default=None, help="cap on UNet rows per call (memory)")
+
+    show = commands.add_parser("layout", help="print the layout embedded in an mdwidgets PNG as JSON")
+    show.add_argument("png")
+    return parser
+
+
+def _load_layout(path: str) -> tuple[Layout, dict]:
+    from .images import read_png_metadata
+
+    if path.lower().endswith(".png"):
+        return read_png_metadata(path)
+    try:
+        return Layout.load(path), {}
+    except OSError as exc:
+        raise LayoutError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .images import save_png
+    from .models import load_pipeline
+    from .sampler import compose
+
+    layout, previous = _load_layout(args.layout)
+    # Re-rendering an mdwidgets PNG reuses its settings; flags override them.
+    settings = {"steps": 25, "guidance_scale": 7.5, "bootstrap_steps": None, "seed": None, "scheduler": None}
+    settings.update({k: v for k, v in previous.items() if k in settings})
+    if settings["scheduler"] not in SCHEDULERS:
+        settings["scheduler"] = None
+    if args.steps is not None:
+        settings.update(steps=args.steps, bootstrap_steps=None)
+    flags = {"guidance_scale": args.guidance, "bootstrap_steps": args.bootstrap_steps, "seed": args.seed,
+             "scheduler": args.scheduler}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+
+    pipe = load_pipeline(args.model or previous.get("model") or DEFAULT_MODEL, device=args.device, dtype=args.dtype)
+    result = compose(
+        pipe,
+        layout,
+        num_inference_steps=settings["steps"],
+        guidance_scale=settings["guidance_scale"],
+        bootstrap_steps=settings["bootstrap_steps"],
+        seed=settings["seed"],
+        scheduler=settings["scheduler"],
+        max_batch=args.max_batch,
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_png(result.image, output, layout, result.settings)
+    s = result.settings
+    print(
+        f"wrote {output} ({layout.width}x{layout.height}, {len(layout.regions)} regions) with {s['model']}: "
+        f"{s['steps']} {s['scheduler']} steps, bootstrap {s['bootstrap_steps']}, guidance {s['guidance_scale']}, "
+        f"seed {s['seed']}, {s['device']}/{s['dtype']}, {result.timings['total']:.1f} s"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
+    try:
+        if args.command == "render":
+            return _render(args)
+        layout, _ = _load_layout(args.png)
+        print(layout.to_json())
+        return 0
+    except (LayoutError, ModelError, ValueError, FloatingPointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Latents <-> images, and PNG files that carry the layout and settings that made them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, PngImagePlugin
+
+from .layout import Layout, LayoutError
+
+PNG_LAYOUT_KEY = "mdwidgets_layout"
+PNG_SETTINGS_KEY = "mdwidgets_settings"
+
+
+def _vae_scaling(vae) -> tuple[float, float]:
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    return vae.config.scaling_factor, shift
+
+
+def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
+    """Decode SD latents ``(1, C, h, w)`` to a PIL image.
+
+    A float16 VAE is upcast to float32 first (once, in place): SD VAEs overflow to NaN in half
+    precision on some images, which shows as a black picture.
+    """
+    if vae.dtype == torch.float16:
+        vae.to(torch.float32)
+    scaling, shift = _vae_scaling(vae)
+    with torch.inference_mode():
+        pixels = vae.decode(latents.to(vae.device, vae.dtype) / scaling + shift, return_dict=False)[0]
+    if not torch.isfinite(pixels).all():
+        raise FloatingPointError(
+            "the VAE decoded NaN/inf pixels; keep the VAE in float32 (load_pipeline does)"
+        )
+    array = ((pixels[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().byte().permute(1, 2, 0)
+    return Image.fromarray(array.cpu().numpy())
+
+
+def encode_flat_colours(vae, colours: torch.Tensor, size: int = 64) -> torch.Tensor:
+    """Latents of flat images of the given RGB ``colours`` in [0, 1], shape ``(K, C, 1, 1)``.
+
+    A flat image encodes to a (nearly) flat latent, so a small image and its mean latent stand
+    for a flat canvas of any size at a fraction of the cost.
+    """
+    scaling, shift = _vae_scaling(vae)
+    images = (colours.to(vae.device, vae.dtype) * 2 - 1)[:, :, None, None].expand(-1, -1, size, size)
+    latents = vae.encode(images).latent_dist.mode()
+    return ((latents - shift) * scaling).float().mean(dim=(2, 3), keepdim=True)
+
+
+def save_png(
+    image: Image.Image, path: str | Path, layout: Layout, settings: dict[str, Any] | None = None
+) -> Path:
+    """Write ``image`` as PNG with the layout and settings embedded as text chunks."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PNG_LAYOUT_KEY, layout.to_json(indent=None))
+    info.add_text(PNG_SETTINGS_KEY, json.dumps(settings or {}))
+    path = Path(path)
+    image.save(path, format="PNG", pnginfo=info)
+    return path
+
+
+def read_png_metadata(path: str | Path) -> tuple[Layout, dict[str, Any]]:
+    """The layout and settings embedded in a PNG made by mdwidgets."""
+    try:
+        with Image.open(path) as image:
+            text = dict(getattr(image, "text", {}) or {})
+    except (OSError, ValueError) as exc:
+        raise LayoutError(f"{path}: cannot read as an image ({exc})") from None
+    if PNG_LAYOUT_KEY not in text:
+        raise LayoutError(f"{path}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
+    layout = Layout.from_json(text[PNG_LAYOUT_KEY])
+    try:
+        settings = json.loads(text.get(PNG_SETTINGS_KEY, "{}"))
+    except json.JSONDecodeError:
+        settings = {}
+    return layout, settings
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))

@@ -1,0 +1,226 @@
+"""Loading Stable Diffusion pipelines (hub, local folder, single file, built-in) on a sensible device.
+
+Built-in models live inside the package and need no network:
+
+- ``builtin:tiny-random`` — a tiny Stable-Diffusion-architecture pipeline with **random weights**,
+  built from config. Its images are noise; it exists to exercise the whole toolkit (tests, CI,
+  a first run on a laptop) until a trained built-in model is available.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+BUILTIN_PREFIX = "builtin:"
+TINY_RANDOM = "builtin:tiny-random"
+DEFAULT_MODEL = TINY_RANDOM
+BUILTIN_MODELS = (TINY_RANDOM,)
+
+
+class ModelError(RuntimeError):
+    """A model could not be loaded or is not supported; the message says what to do."""
+
+
+def default_device_and_dtype() -> tuple[torch.device, torch.dtype]:
+    """CUDA with fp16, else Apple MPS with fp32, else CPU with fp32."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.float16
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps"), torch.float32
+    return torch.device("cpu"), torch.float32
+
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+}
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ValueError(f"dtype={dtype!r} is not known; use one of {sorted(_DTYPES)}") from None
+
+
+def load_pipeline(
+    name_or_path: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    allow_pickle: bool = False,
+):
+    """Load a Stable Diffusion 1.x/2.x pipeline ready for :func:`mdwidgets.compose`.
+
+    Args:
+        name_or_path: ``"builtin:…"``, a Hugging Face hub id (e.g.
+            ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``), a local diffusers folder, or a
+            single ``.safetensors`` checkpoint file.
+        device: defaults to CUDA, then MPS, then CPU.
+        dtype: defaults to float16 on CUDA and float32 elsewhere. The VAE always runs in float32
+            so that decoding cannot overflow to NaN (black images) in half precision.
+        allow_pickle: load pickle checkpoints (``.ckpt``/``.bin``). Off by default: unpickling
+            can run arbitrary code.
+    """
+    auto_device, auto_dtype = default_device_and_dtype()
+    device = torch.device(device) if device is not None else auto_device
+    dtype = parse_dtype(dtype) or (auto_dtype if device == auto_device else torch.float32)
+
+    if name_or_path.startswith(BUILTIN_PREFIX):
+        pipe = _load_builtin(name_or_path)
+    else:
+        pipe = _load_external(name_or_path, dtype=dtype, allow_pickle=allow_pickle)
+    for module, wanted in ((pipe.unet, dtype), (pipe.text_encoder, dtype), (pipe.vae, torch.float32)):
+        module.to(device=device)
+        if module.dtype != wanted:
+            module.to(dtype=wanted)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.mdwidgets_model_name = name_or_path
+    return pipe
+
+
+def _load_builtin(name: str):
+    if name == TINY_RANDOM:
+        warnings.warn(
+            "builtin:tiny-random has random weights: its images are noise. It exercises the "
+            "toolkit offline; load a real model for pictures.",
+            stacklevel=3,
+        )
+        return tiny_random_pipeline()
+    raise ModelError(f"{name!r} is not a built-in model; built-in models: {', '.join(BUILTIN_MODELS)}")
+
+
+def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool):
+    from diffusers import StableDiffusionPipeline
+
+    common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
+    path = Path(os.path.expanduser(name_or_path))
+    if path.is_file():
+        if path.suffix not in (".safetensors",) and not allow_pickle:
+            raise ModelError(
+                f"{path.name} is a pickle checkpoint, which can run code when loaded; convert it to "
+                "safetensors, or pass allow_pickle=True if you trust its source"
+            )
+        return StableDiffusionPipeline.from_single_file(str(path), **common)
+    try:
+        return StableDiffusionPipeline.from_pretrained(
+            str(path) if path.is_dir() else name_or_path,
+            use_safetensors=not allow_pickle,
+            **common,
+        )
+    except (OSError, ValueError) as exc:
+        where = "folder" if path.is_dir() else "hub id"
+        raise ModelError(
+            f"could not load {where} {name_or_path!r}: {exc}\n"
+            f"Offline? The built-in model {DEFAULT_MODEL!r} needs no network."
+        ) from exc
+
+
+def tiny_random_pipeline(seed: int = 0):
+    """A tiny StableDiffusionPipeline with random weights, built from config (no download).
+
+    Same component classes and latent layout as Stable Diffusion 1.x (4 latent channels,
+    VAE scale factor 8), a few hundred thousand parameters.
+    """
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    tokenizer = word_tokenizer(_TINY_WORDS)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=16,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 16, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=256,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    for module in (unet, vae, text_encoder):
+        module.eval().requires_grad_(False)
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+_TINY_WORDS = (
+    "a an the and on of in with at background living room sofa plant painting lamp table red green "
+    "blue yellow white black orange purple circle square triangle cat dog house tree sky sea"
+).split()
+
+
+def word_tokenizer(words, model_max_length: int = 77):
+    """A word-level CLIP-style tokenizer (``<|startoftext|> words <|endoftext|>``) built offline."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|pad|>", "<|unk|>", "<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: i for i, token in enumerate([*specials, *dict.fromkeys(words)])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
+    core.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()]
+    )
+    core.post_processor = processors.TemplateProcessing(
+        single="<|startoftext|> $A <|endoftext|>",
+        special_tokens=[("<|startoftext|>", vocab["<|startoftext|>"]), ("<|endoftext|>", vocab["<|endoftext|>"])],
+    )
+    core.decoder = decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        model_max_length=model_max_length,
+        pad_token="<|pad|>",
+        unk_token="<|unk|>",
+        bos_token="<|startoftext|>",
+        eos_token="<|endoftext|>",
+    )

@@ -1,0 +1,51 @@
+"""Scheduler names users can type (CLI, Studio) mapped to diffusers scheduler classes."""
+
+from __future__ import annotations
+
+import diffusers
+
+# name -> (diffusers class, extra config)
+SCHEDULERS: dict[str, tuple[str, dict]] = {
+    "ddim": ("DDIMScheduler", {}),
+    "ddpm": ("DDPMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {}),
+    "dpm++-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+
+
+def make_scheduler(choice, base):
+    """A fresh scheduler for one run.
+
+    ``choice`` is ``None`` (a copy of ``base``, the pipeline's own scheduler), a name from
+    :data:`SCHEDULERS`, or a scheduler instance (used as given). A fresh copy per run keeps the
+    pipeline's scheduler untouched, so runs never share step state.
+    """
+    if choice is None:
+        return type(base).from_config(base.config)
+    if isinstance(choice, str):
+        key = choice.strip().lower()
+        if key not in SCHEDULERS:
+            raise ValueError(
+                f"scheduler={choice!r} is not known; choose one of {', '.join(SCHEDULERS)}"
+            )
+        class_name, extra = SCHEDULERS[key]
+        return getattr(diffusers, class_name).from_config(base.config, **extra)
+    if hasattr(choice, "step") and hasattr(choice, "set_timesteps"):
+        return choice
+    raise TypeError(f"scheduler must be a name or a diffusers scheduler, not {type(choice).__name__}")
+
+
+def scheduler_name(scheduler) -> str:
+    """The short name of a scheduler instance, or its class name if it has none."""
+    cls = type(scheduler).__name__
+    # Most specific entry first, so "dpm++-karras" wins over "dpm++".
+    for name, (class_name, extra) in sorted(SCHEDULERS.items(), key=lambda kv: -len(kv[1][1])):
+        if class_name == cls and all(scheduler.config.get(k) == v for k, v in extra.items()):
+            return name
+    return cls

@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for benchmarks.reference
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe():
+    from mdwidgets.models import tiny_random_pipeline
+
+    return tiny_random_pipeline()
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
