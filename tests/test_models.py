@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from mdwidgets import Layout, ModelError, PromptTruncatedWarning, Region, compose, load_pipeline
+from mdwidgets.models import default_device_and_dtype, parse_dtype
+
+
+def test_default_device_here_is_cpu_fp32():
+    device, dtype = default_device_and_dtype()
+    assert (device.type, dtype) == ("cpu", torch.float32)
+
+
+def test_builtin_tiny_random_loads_and_says_it_is_random():
+    with pytest.warns(UserWarning, match="random weights"):
+        pipe = load_pipeline("builtin:tiny-random")
+    assert pipe.unet.dtype == torch.float32 and pipe.vae.dtype == torch.float32
+    assert pipe.mdwidgets_model_name == "builtin:tiny-random"
+
+
+def test_reduced_precision_keeps_vae_in_fp32():
+    with pytest.warns(UserWarning):
+        pipe = load_pipeline("builtin:tiny-random", dtype="bf16")
+    assert pipe.unet.dtype == pipe.text_encoder.dtype == torch.bfloat16
+    assert pipe.vae.dtype == torch.float32
+    result = compose(pipe, Layout(64, 64, "a red circle"), num_inference_steps=2, seed=0)
+    assert result.image.size == (64, 64)
+
+
+def test_local_diffusers_folder_round_trip(tiny_pipe, tmp_path):
+    tiny_pipe.save_pretrained(tmp_path / "model", safe_serialization=True)
+    pipe = load_pipeline(str(tmp_path / "model"))
+    assert pipe.mdwidgets_model_name == str(tmp_path / "model")
+    layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 40, 40))])
+    a = compose(tiny_pipe, layout, num_inference_steps=2, seed=0, output_type="latent").latents
+    b = compose(pipe, layout, num_inference_steps=2, seed=0, output_type="latent").latents
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_pickle_checkpoint_is_refused(tmp_path):
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"not really")
+    with pytest.raises(ModelError, match="pickle checkpoint.*allow_pickle=True"):
+        load_pipeline(str(ckpt))
+
+
+def test_unknown_model_names_the_offline_option(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="builtin:tiny-random"):
+        load_pipeline("nobody/no-such-model")
+    with pytest.raises(ModelError, match="not a built-in model"):
+        load_pipeline("builtin:nope")
+
+
+def test_bad_dtype_name():
+    with pytest.raises(ValueError, match="dtype='float8' is not known"):
+        parse_dtype("float8")
+
+
+def test_long_prompt_warns_with_dropped_words(tiny_pipe):
+    words = "red " * 80 + "circle square"
+    layout = Layout(64, 64, words)
+    with pytest.warns(PromptTruncatedWarning, match="these words are ignored: '.*circle square'"):
+        compose(tiny_pipe, layout, num_inference_steps=1, seed=0, output_type="latent")
