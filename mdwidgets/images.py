@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
@@ -64,15 +63,15 @@ def save_png(
     return path
 
 
-def read_png_metadata(path: str | Path) -> tuple[Layout, dict[str, Any]]:
-    """The layout and settings embedded in a PNG made by mdwidgets."""
+def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, Any]]:
+    """The layout and settings embedded in a PNG made by mdwidgets (a path or a binary file)."""
     try:
         with Image.open(path) as image:
             text = dict(getattr(image, "text", {}) or {})
     except (OSError, ValueError) as exc:
-        raise LayoutError(f"{path}: cannot read as an image ({exc})") from None
+        raise LayoutError(f"{getattr(path, 'name', path)}: cannot read as an image ({exc})") from None
     if PNG_LAYOUT_KEY not in text:
-        raise LayoutError(f"{path}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
+        raise LayoutError(f"{getattr(path, 'name', path)}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
     layout = Layout.from_json(text[PNG_LAYOUT_KEY])
     try:
         settings = json.loads(text.get(PNG_SETTINGS_KEY, "{}"))
@@ -81,5 +80,11 @@ def read_png_metadata(path: str | Path) -> tuple[Layout, dict[str, Any]]:
     return layout, settings
 
 
-def to_array(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"))
+def unique_path(path: str | Path) -> Path:
+    """``path``, or ``name-1.ext``, ``name-2.ext``… if it exists: exports never overwrite."""
+    path = Path(path)
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate

@@ -1,0 +1,594 @@
+"""The Studio: draw boxes, give prompts, generate with a live preview — in a notebook.
+
+A thin panel: it edits a :class:`~mdwidgets.Layout` and displays :func:`~mdwidgets.compose`'s
+step events. All geometry lives in :mod:`mdwidgets.boxedit`, all pictures in
+:mod:`mdwidgets.preview`.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+from ipycanvas import MultiCanvas, hold_canvas
+from ipycanvas.canvas import _CANVAS_MANAGER
+from PIL import Image
+
+from . import boxedit
+from .images import read_png_metadata, save_png, unique_path
+from .layout import Layout, LayoutError, Region
+from .models import DEFAULT_MODEL, load_pipeline
+from .preview import overlay_regions, previewer_for, region_colour
+from .sampler import ComposeResult, compose
+from .schedulers import SCHEDULERS
+
+GRID = 8  # boxes snap to the SD latent grid
+SIZE_PRESETS = {
+    "256×256": (256, 256),
+    "512×512": (512, 512),
+    "768×512": (768, 512),
+    "512×768": (512, 768),
+    "1024×256 (wide)": (1024, 256),
+}
+# ipycanvas sends every draw through one manager; the worker thread (previews) and the kernel
+# thread (mouse edits) must not interleave inside a hold_canvas() batch.
+_DRAW_LOCK = threading.RLock()
+
+
+def _enable_colab_widgets() -> None:
+    try:
+        from google.colab import output  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    output.enable_custom_widget_manager()
+
+
+class Studio:
+    """A notebook panel that edits a :class:`Layout` and renders it with MultiDiffusion.
+
+    Args:
+        pipe: a loaded pipeline; ``None`` loads ``model`` on the first Generate.
+        layout: the starting layout (default: an empty 256×256 canvas).
+        model: model name shown and loaded when ``pipe`` is ``None``.
+        output_dir: where exports go (files are never overwritten).
+        display_width: the canvas' on-screen width in CSS pixels (it scales to fit).
+
+    ``studio.layout`` is the state both ways: edits on the canvas update it, assigning a Layout
+    redraws the panel. ``studio.result`` is the last :class:`ComposeResult`.
+    """
+
+    def __init__(
+        self,
+        pipe=None,
+        layout: Layout | None = None,
+        *,
+        model: str | None = None,
+        output_dir: str | Path = "mdwidgets-output",
+        display_width: int = 640,
+    ) -> None:
+        _enable_colab_widgets()
+        self._pipe = pipe
+        self.model = model or getattr(pipe, "mdwidgets_model_name", None) or DEFAULT_MODEL
+        self.output_dir = Path(output_dir)
+        self.display_width = display_width
+        self.result: ComposeResult | None = None
+        self.history: list[ComposeResult] = []
+        self.preview_seconds: list[float] = []
+        self.selected: int | None = None
+        self._layout = layout or Layout(256, 256, "a blue background")
+        self._drag: boxedit.Drag | None = None
+        self._image: Image.Image | None = None
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._start_lock = threading.Lock()
+        self._syncing = False
+        self._build()
+        self.layout = self._layout
+
+    # -- public state ----------------------------------------------------------------------------
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    @layout.setter
+    def layout(self, layout: Layout) -> None:
+        if not isinstance(layout, Layout):
+            raise TypeError(f"studio.layout must be a mdwidgets.Layout, not {type(layout).__name__}")
+        resized = (layout.width, layout.height) != (self.canvas.width, self.canvas.height)
+        self._layout = layout
+        if self.selected is not None and self.selected >= len(layout.regions):
+            self.selected = None
+        if resized:
+            self._image = None
+            self._resize_canvas()
+        self._sync_controls()
+        self._rebuild_rows()
+        self._redraw()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def settings(self) -> dict[str, Any]:
+        """The sampler settings the controls show."""
+        scheduler = self.scheduler.value
+        return {
+            "num_inference_steps": self.steps.value,
+            "guidance_scale": self.guidance.value,
+            "bootstrap_steps": min(self.bootstrap.value, self.steps.value),
+            "seed": self.seed.value,
+            "scheduler": None if scheduler == "model default" else scheduler,
+        }
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- building the panel ----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.canvas = MultiCanvas(2, width=self._layout.width, height=self._layout.height)
+        self.canvas.on_mouse_down(self._mouse_down)
+        self.canvas.on_mouse_move(self._mouse_move)
+        self.canvas.on_mouse_up(self._mouse_up)
+        self.canvas.on_mouse_out(self._mouse_up)
+        self.canvas.on_key_down(self._key_down)
+        self.canvas.on_client_ready(self._client_ready)
+
+        text = lambda desc, value="", **kw: w.Text(  # noqa: E731
+            value=value, description=desc, continuous_update=False,
+            layout=w.Layout(width="100%"), style={"description_width": "110px"}, **kw,
+        )
+        self.background = text("Background", placeholder="what fills the rest of the canvas")
+        self.negative = text("Negative", placeholder="optional, for every prompt")
+        self.new_prompt = text("New box prompt", "a red circle")
+        self.background.observe(self._background_edited, "value")
+        self.negative.observe(self._negative_edited, "value")
+        self.rows = w.VBox([])
+
+        self.steps = w.IntSlider(25, min=1, max=100, description="Steps")
+        self.guidance = w.FloatSlider(7.5, min=1.0, max=15.0, step=0.5, description="Guidance")
+        self.bootstrap = w.IntSlider(5, min=0, max=100, description="Bootstrap")
+        self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
+        self.reseed = w.Button(description="🎲", tooltip="random seed", layout=w.Layout(width="40px"))
+        self.reseed.on_click(lambda _: setattr(self.seed, "value", random.randrange(2**31)))
+        self.scheduler = w.Dropdown(options=["model default", *SCHEDULERS], description="Scheduler")
+        self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas")
+        self.size.observe(self._size_chosen, "value")
+        self.model_label = w.HTML()
+        self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
+
+        self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.delete_button = w.Button(description="Delete box", icon="trash", disabled=True)
+        self.generate_button.on_click(lambda _: self.generate())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.delete_button.on_click(lambda _: self.delete_selected())
+        self.progress = w.IntProgress(0, min=0, max=1, layout=w.Layout(width="220px"))
+        self.progress_label = w.Label("")
+        self.overlay = w.Checkbox(False, description="Mask overlay", indent=False)
+        self.overlay.observe(lambda _: self._draw_image(), "value")
+
+        self.save_png_button = w.Button(description="Save PNG", icon="download", disabled=True)
+        self.save_json_button = w.Button(description="Save layout", icon="download")
+        self.save_png_button.on_click(lambda _: self.export_png())
+        self.save_json_button.on_click(lambda _: self.export_layout())
+        self.upload = w.FileUpload(accept=".json,.png", multiple=False, description="Import")
+        self.upload.observe(self._uploaded, "value")
+        self.history_box = w.HBox([], layout=w.Layout(overflow_x="auto"))
+        self.status = w.HTML("")
+
+        controls = w.VBox([
+            self.model_label,
+            w.HBox([self.size, self.scheduler]),
+            self.steps, self.guidance, self.bootstrap,
+            w.HBox([self.seed, self.reseed]),
+            w.HBox([self.generate_button, self.cancel_button]),
+            w.HBox([self.progress, self.progress_label]),
+            w.HBox([self.overlay, self.delete_button]),
+            w.HBox([self.save_png_button, self.save_json_button, self.upload]),
+        ])
+        self.widget = w.VBox([
+            w.HBox([self.canvas, controls]),
+            self.background, self.negative, self.new_prompt,
+            w.HTML("<b>Regions</b> — drag on the canvas to add a box; click one to select it"),
+            self.rows, self.status, self.history_box,
+        ])
+
+    def _resize_canvas(self) -> None:
+        width, height = self._layout.width, self._layout.height
+        with _DRAW_LOCK:
+            self.canvas.width, self.canvas.height = width, height
+        shown = min(self.display_width, width)
+        self.canvas.layout = w.Layout(width=f"{shown}px", height=f"{round(shown * height / width)}px")
+
+    def _sync_controls(self) -> None:
+        self._syncing = True
+        try:
+            lay = self._layout
+            self.background.value = lay.background
+            self.negative.value = lay.negative_prompt
+            size = (lay.width, lay.height)
+            label = next((k for k, v in SIZE_PRESETS.items() if v == size), f"{size[0]}×{size[1]}")
+            if label not in self.size.options:
+                self.size.options = [*SIZE_PRESETS, label]
+            self.size.value = label
+            self.model_label.value = f"<b>Model:</b> {self.model}"
+        finally:
+            self._syncing = False
+
+    def _rebuild_rows(self) -> None:
+        rows = []
+        for i, region in enumerate(self._layout.regions):
+            r, g, b = region_colour(i)
+            select = w.ToggleButton(
+                value=i == self.selected, description=f"{i + 1}", layout=w.Layout(width="44px"),
+                style={"button_color": f"rgb({r},{g},{b})"}, tooltip="select this box",
+            )
+            prompt = w.Text(region.prompt, continuous_update=False, layout=w.Layout(flex="3"))
+            negative = w.Text(region.negative_prompt or "", placeholder="negative (optional)",
+                              continuous_update=False, layout=w.Layout(flex="2"))
+            guidance = w.Text("" if region.guidance_scale is None else str(region.guidance_scale),
+                              placeholder="guidance", continuous_update=False, layout=w.Layout(width="80px"))
+            seed = w.Text("" if region.seed is None else str(region.seed), placeholder="seed",
+                          continuous_update=False, layout=w.Layout(width="90px"))
+            remove = w.Button(icon="times", tooltip="remove this box", layout=w.Layout(width="36px"))
+            select.observe(lambda c, i=i: c["new"] and self.select(i), "value")
+            prompt.observe(lambda c, i=i: self._edit_region(i, prompt=c["new"]), "value")
+            negative.observe(lambda c, i=i: self._edit_region(i, negative_prompt=c["new"] or None), "value")
+            guidance.observe(lambda c, i=i: self._edit_region(i, guidance_scale=_optional_number(c["new"], float)),
+                             "value")
+            seed.observe(lambda c, i=i: self._edit_region(i, seed=_optional_number(c["new"], int)), "value")
+            remove.on_click(lambda _, i=i: self.delete(i))
+            rows.append(w.HBox([select, prompt, negative, guidance, seed, remove]))
+        self.rows.children = rows
+        self.delete_button.disabled = self.selected is None
+
+    # -- drawing ---------------------------------------------------------------------------------
+    def _handle_size(self) -> float:
+        return 6 * self._layout.width / min(self.display_width, self._layout.width)
+
+    def _redraw(self) -> None:
+        self._draw_image()
+        self._draw_boxes()
+
+    def _draw_image(self) -> None:
+        lay = self._layout
+        if self._image is None:
+            picture = Image.new("RGB", (lay.width, lay.height), (245, 245, 245))
+        else:
+            picture = self._image.resize((lay.width, lay.height))
+        if self.overlay.value:
+            picture = overlay_regions(picture, lay)
+        with _DRAW_LOCK, hold_canvas():
+            self.canvas[0].put_image_data(np.asarray(picture), 0, 0)
+
+    def _draw_boxes(self) -> None:
+        lay = self._layout
+        top = self.canvas[1]
+        boxes = self._boxes()
+        if self._drag is not None and self._drag.current is not None:
+            moved = boxedit.drag_box(self._drag, *self._drag.current, lay.width, lay.height, GRID)
+            if self._drag.mode == "draw":
+                boxes = boxes + ([moved] if moved else [])
+            elif moved:
+                boxes[self._drag.index] = moved
+        handle = self._handle_size()
+        with _DRAW_LOCK, hold_canvas():
+            top.clear()
+            top.stroke_style = "rgba(0, 0, 0, 0.08)"
+            top.line_width = 1
+            for x in range(32, lay.width, 32):
+                top.stroke_line(x, 0, x, lay.height)
+            for y in range(32, lay.height, 32):
+                top.stroke_line(0, y, lay.width, y)
+            for i, box in enumerate(boxes):
+                if box is None:
+                    continue
+                r, g, b = region_colour(i)
+                x0, y0, x1, y1 = box
+                top.fill_style = f"rgba({r}, {g}, {b}, 0.12)"
+                top.fill_rect(x0, y0, x1 - x0, y1 - y0)
+                top.stroke_style = f"rgb({r}, {g}, {b})"
+                top.line_width = 3 * handle / 6 if i == self.selected else 1.5 * handle / 6
+                top.stroke_rect(x0, y0, x1 - x0, y1 - y0)
+                top.fill_style = f"rgb({r}, {g}, {b})"
+                label = 2.5 * handle
+                top.fill_rect(x0, y0, label, label)
+                top.fill_style = "white"
+                top.font = f"{round(2 * handle)}px sans-serif"
+                top.fill_text(str(i + 1), x0 + 0.6 * handle, y0 + 2 * handle)
+                if i == self.selected:
+                    top.fill_style = f"rgb({r}, {g}, {b})"
+                    for hx in (x0, (x0 + x1) / 2, x1):
+                        for hy in (y0, (y0 + y1) / 2, y1):
+                            if (hx, hy) != ((x0 + x1) / 2, (y0 + y1) / 2):
+                                top.fill_rect(hx - handle / 2, hy - handle / 2, handle, handle)
+
+    def _boxes(self) -> list:
+        """Region boxes; a mask region shows its bounding box (it can be selected, not dragged)."""
+        boxes = []
+        for region in self._layout.regions:
+            if region.box is not None:
+                boxes.append(tuple(region.box))
+            else:
+                ys, xs = np.nonzero(region.mask)
+                boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+        return boxes
+
+    def _client_ready(self) -> None:
+        # A new browser view (page reload) has empty canvases and ipycanvas' manager still thinks
+        # it has switched to ours: forget that, then draw everything again.
+        with _DRAW_LOCK:
+            _CANVAS_MANAGER._current_canvas = None
+        self._redraw()
+
+    # -- mouse and keys --------------------------------------------------------------------------
+    def _mouse_down(self, x: float, y: float) -> None:
+        hit = boxedit.hit_test(self._boxes(), self.selected, x, y, self._handle_size())
+        regions = self._layout.regions
+        if hit and regions[hit[1]].mask is not None:
+            self.select(hit[1])
+            return
+        if hit and hit[0] == "resize":
+            self._drag = boxedit.Drag("resize", (x, y), hit[1], self._boxes()[hit[1]], hit[2])
+        elif hit:
+            self.select(hit[1])
+            self._drag = boxedit.Drag("move", (x, y), hit[1], self._boxes()[hit[1]])
+        else:
+            self._drag = boxedit.Drag("draw", (x, y))
+        self._drag.current = (x, y)
+
+    def _mouse_move(self, x: float, y: float) -> None:
+        if self._drag is None:  # hover: ipycanvas sends every mouse move
+            return
+        self._drag.current = (x, y)
+        self._draw_boxes()
+
+    def _mouse_up(self, x: float, y: float) -> None:
+        drag, self._drag = self._drag, None
+        if drag is None:
+            return
+        lay = self._layout
+        box = boxedit.drag_box(drag, x, y, lay.width, lay.height, GRID)
+        if drag.mode == "draw":
+            if box is None:  # a click on empty canvas: deselect
+                self.select(None)
+                return
+            prompt = self.new_prompt.value.strip() or "an object"
+            self.selected = len(lay.regions)
+            self.layout = lay.with_regions([*lay.regions, Region(prompt, box=box)])
+        elif box is not None and box != drag.box:
+            regions = list(lay.regions)
+            regions[drag.index] = regions[drag.index].replace(box=box)
+            self._layout = lay.with_regions(regions)  # rows show no geometry: no rebuild needed
+            self._redraw()
+        else:
+            self._draw_boxes()
+
+    def _key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
+        if key in ("Delete", "Backspace") and self.selected is not None:
+            self.delete_selected()
+
+    # -- editing ---------------------------------------------------------------------------------
+    def select(self, index: int | None) -> None:
+        """Select region ``index`` (``None``: nothing), on the canvas and in the list."""
+        self.selected = index
+        for i, row in enumerate(self.rows.children):
+            row.children[0].value = i == index
+        self.delete_button.disabled = index is None
+        self._draw_boxes()
+
+    def delete(self, index: int) -> None:
+        regions = list(self._layout.regions)
+        del regions[index]
+        if self.selected is not None:
+            self.selected = None if self.selected == index else self.selected - (self.selected > index)
+        self.layout = self._layout.with_regions(regions)
+
+    def delete_selected(self) -> None:
+        if self.selected is not None:
+            self.delete(self.selected)
+
+    def _edit_region(self, index: int, **changes: Any) -> None:
+        if self._syncing:
+            return
+        try:
+            if any(isinstance(v, ValueError) for v in changes.values()):
+                raise next(v for v in changes.values() if isinstance(v, ValueError))
+            regions = list(self._layout.regions)
+            regions[index] = regions[index].replace(**changes)
+            self._layout = self._layout.with_regions(regions)
+            self._say("")
+        except (LayoutError, ValueError) as exc:
+            self._say(f"Region {index + 1} not changed: {exc}", error=True)
+
+    def _background_edited(self, change) -> None:
+        self._edit_layout(background=change["new"])
+
+    def _negative_edited(self, change) -> None:
+        self._edit_layout(negative_prompt=change["new"])
+
+    def _edit_layout(self, **changes: Any) -> None:
+        if self._syncing:
+            return
+        try:
+            self._layout = self._layout.replace(**changes)
+            self._say("")
+        except LayoutError as exc:
+            self._say(f"Not changed: {exc}", error=True)
+
+    def _size_chosen(self, change) -> None:
+        if self._syncing or change["new"] not in SIZE_PRESETS:
+            return
+        self.resize(*SIZE_PRESETS[change["new"]])
+
+    def resize(self, width: int, height: int) -> None:
+        """Change the canvas size, scaling every box (and mask) with it."""
+        lay = self._layout
+        sx, sy = width / lay.width, height / lay.height
+        regions = []
+        for region in lay.regions:
+            if region.box is not None:
+                regions.append(region.replace(box=boxedit.scale_box(region.box, sx, sy, width, height, GRID)))
+            else:
+                mask = Image.fromarray((region.mask * 255).astype(np.uint8)).resize((width, height))
+                regions.append(region.replace(mask=np.asarray(mask) / 255.0))
+        self.layout = lay.replace(width=width, height=height, regions=tuple(regions))
+
+    # -- generation ------------------------------------------------------------------------------
+    @property
+    def pipe(self):
+        if self._pipe is None:
+            self._say(f"Loading {self.model}…")
+            self._pipe = load_pipeline(self.model)
+        return self._pipe
+
+    def generate(self, wait: bool = False) -> threading.Thread | None:
+        """Render the current layout in a background thread (a second call while running is ignored).
+
+        The layout and settings are snapshotted now, so editing during the run is safe.
+        ``wait=True`` blocks until the run ends (for scripts and tests).
+        """
+        with self._start_lock:
+            if self.running:
+                self._say("Already generating; Cancel first to start again.")
+                return None
+            layout, settings = self._layout, self.settings()
+            self._cancel.clear()
+            self._thread = threading.Thread(target=self._work, args=(layout, settings), daemon=True)
+            self.generate_button.disabled = True
+            self.cancel_button.disabled = False
+            self._thread.start()
+        if wait:
+            self._thread.join()
+        return self._thread
+
+    def cancel(self) -> None:
+        """Stop the current run after the step in progress."""
+        self._cancel.set()
+
+    def _work(self, layout: Layout, settings: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            pipe = self.pipe
+            previewer = previewer_for(pipe.vae)
+            self.progress.max = settings["num_inference_steps"]
+            self.progress.value = 0
+            self._say("Generating…")
+
+            def on_step(event):
+                if self._cancel.is_set():
+                    event.cancel()
+                t = time.perf_counter()
+                self._image = previewer(event.x0, (layout.width, layout.height))
+                self._draw_image()
+                self.preview_seconds.append(time.perf_counter() - t)
+                done = event.step + 1
+                self.progress.max = event.num_steps
+                self.progress.value = done
+                eta = event.elapsed / done * (event.num_steps - done)
+                self.progress_label.value = f"step {done}/{event.num_steps} · ETA {eta:.0f} s"
+
+            result = compose(pipe, layout, callback=on_step, **settings)
+            self.result = result
+            self.history.append(result)
+            self._image = result.image
+            self._draw_image()
+            self._add_thumbnail(result)
+            self.save_png_button.disabled = False
+            word = "Cancelled" if result.cancelled else "Done"
+            self._say(f"{word}: {result.steps_done} steps in {time.perf_counter() - started:.1f} s, "
+                      f"seed {result.settings['seed']}")
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, which must stay usable
+            self._say(f"Generation failed: {type(exc).__name__}: {exc}", error=True)
+            self.last_error = traceback.format_exc()
+        finally:
+            self.generate_button.disabled = False
+            self.cancel_button.disabled = True
+
+    def _add_thumbnail(self, result: ComposeResult) -> None:
+        buf = io.BytesIO()
+        thumb = result.image.copy()
+        thumb.thumbnail((96, 96))
+        thumb.save(buf, format="PNG")
+        image = w.Image(value=buf.getvalue(), format="png", layout=w.Layout(width="96px"))
+        restore = w.Button(description=f"#{len(self.history)} restore", layout=w.Layout(width="96px"))
+        restore.on_click(lambda _, r=result: self.restore(r))
+        self.history_box.children = (*self.history_box.children, w.VBox([image, restore]))
+
+    def restore(self, result: ComposeResult) -> None:
+        """Bring back a result's layout, settings and image."""
+        self.layout = result.layout
+        self._apply_settings(result.settings)
+        self._image = result.image
+        self.result = result
+        self._draw_image()
+
+    def _apply_settings(self, settings: dict[str, Any]) -> None:
+        if "steps" in settings:
+            self.steps.value = settings["steps"]
+        for control, key in ((self.guidance, "guidance_scale"), (self.bootstrap, "bootstrap_steps"),
+                             (self.seed, "seed")):
+            if settings.get(key) is not None:
+                control.value = settings[key]
+        if settings.get("scheduler") in SCHEDULERS:
+            self.scheduler.value = settings["scheduler"]
+
+    # -- import / export -------------------------------------------------------------------------
+    def export_png(self, path: str | Path | None = None) -> Path:
+        """Save the last result as PNG with its layout and settings embedded (never overwrites)."""
+        if self.result is None:
+            raise RuntimeError("nothing to export yet: Generate first")
+        target = unique_path(path or self.output_dir / f"mdwidgets-{time.strftime('%Y%m%d-%H%M%S')}.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_png(self.result.image, target, self.result.layout, self.result.settings)
+        self._say(f"Saved {target}")
+        return target
+
+    def export_layout(self, path: str | Path | None = None) -> Path:
+        """Save the current layout as JSON (never overwrites)."""
+        target = unique_path(path or self.output_dir / f"layout-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._layout.save(target)
+        self._say(f"Saved {target}")
+        return target
+
+    def import_file(self, name: str, content: bytes) -> None:
+        """Load a layout JSON or an mdwidgets PNG; on error the current layout stays."""
+        try:
+            if name.lower().endswith(".png"):
+                layout, settings = read_png_metadata(io.BytesIO(content))
+                self._apply_settings(settings)
+            else:
+                layout = Layout.from_json(content)
+        except LayoutError as exc:
+            self._say(f"Could not import {name}: {exc}", error=True)
+            return
+        self.selected = None
+        self.layout = layout
+        self._say(f"Imported {name}")
+
+    def _uploaded(self, change) -> None:
+        for item in change["new"] or ():
+            self.import_file(item["name"], bytes(item["content"]))
+
+    def _say(self, message: str, error: bool = False) -> None:
+        colour = "#b00020" if error else "#333"
+        self.status.value = f'<span style="color:{colour}">{message}</span>' if message else ""
+
+
+def _optional_number(text: str, kind):
+    """Parse an optional number field: blank is ``None``; bad text comes back as a ValueError."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        return ValueError(f"{text!r} is not a{'n integer' if kind is int else ' number'}")

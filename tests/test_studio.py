@@ -1,0 +1,271 @@
+"""The Studio driven through ipycanvas' own message path, as a browser would drive it."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from mdwidgets import Layout, Region, read_png_metadata
+from mdwidgets.studio import Studio
+
+
+def send(studio, event, x=0, y=0, **extra):
+    content = {"event": event, "x": x, "y": y, **extra}
+    studio.canvas._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+def drag(studio, start, end, steps=3):
+    send(studio, "mouse_down", *start)
+    for k in range(1, steps + 1):
+        send(studio, "mouse_move", start[0] + (end[0] - start[0]) * k / steps, start[1] + (end[1] - start[1]) * k / steps)
+    send(studio, "mouse_up", *end)
+
+
+@pytest.fixture
+def studio(tiny_pipe, tmp_path):
+    s = Studio(tiny_pipe, output_dir=tmp_path)
+    s.steps.value = 3
+    s.bootstrap.value = 1
+    return s
+
+
+def boxes(studio):
+    return [r.box for r in studio.layout.regions]
+
+
+def test_draw_snaps_to_grid_and_uses_new_box_prompt(studio):
+    studio.new_prompt.value = "a yellow square"
+    drag(studio, (13, 21), (101.5, 77))
+    assert boxes(studio) == [(16, 24, 104, 80)]
+    assert studio.layout.regions[0].prompt == "a yellow square"
+    assert studio.selected == 0
+    assert len(studio.rows.children) == 1 and studio.rows.children[0].children[0].value is True
+
+
+def test_draw_backwards_and_outside_the_canvas_is_clipped(studio):
+    drag(studio, (200, 200), (-40, 300))
+    assert boxes(studio) == [(0, 200, 200, 256)]
+
+
+def test_tiny_drag_adds_nothing_and_deselects(studio):
+    drag(studio, (10, 10), (100, 100))
+    drag(studio, (150, 150), (152, 153))
+    assert len(studio.layout.regions) == 1
+    assert studio.selected is None
+
+
+def test_hover_without_button_changes_nothing(studio):
+    before = studio.layout
+    for x in range(0, 256, 16):
+        send(studio, "mouse_move", x, x)
+    assert studio.layout is before
+
+
+def test_click_selects_and_drag_moves_inside_canvas(studio):
+    drag(studio, (16, 16), (80, 80))
+    drag(studio, (120, 120), (200, 180))
+    studio.select(None)
+    drag(studio, (40, 40), (61, 42))  # body of box 1: move by (+21, +2) -> snapped (+24, 0)
+    assert studio.selected == 0
+    assert boxes(studio)[0] == (40, 16, 104, 80)
+    drag(studio, (50, 50), (-500, -500))  # moving stops at the canvas edge, size kept
+    assert boxes(studio)[0] == (0, 0, 64, 64)
+
+
+def test_resize_by_corner_and_edge_handles(studio):
+    drag(studio, (64, 64), (128, 128))
+    drag(studio, (128, 128), (160, 200))  # bottom-right corner handle of the selected box
+    assert boxes(studio) == [(64, 64, 160, 200)]
+    drag(studio, (64, 100), (150, 100))  # left edge dragged past the right edge: keeps one cell
+    assert boxes(studio) == [(152, 64, 160, 200)]
+
+
+def test_release_outside_canvas_finishes_the_drag(studio):
+    send(studio, "mouse_down", 10, 10)
+    send(studio, "mouse_move", 90, 90)
+    send(studio, "mouse_out", 300, 120)
+    assert boxes(studio) == [(8, 8, 256, 120)]
+    send(studio, "mouse_move", 10, 10)  # no button held any more
+    assert boxes(studio) == [(8, 8, 256, 120)]
+
+
+def test_delete_by_key_button_and_row(studio):
+    for start in ((8, 8), (100, 8), (8, 100)):
+        drag(studio, start, (start[0] + 40, start[1] + 40))
+    send(studio, "key_down", key="Delete", shift_key=False, ctrl_key=False, meta_key=False)
+    assert len(studio.layout.regions) == 2 and studio.selected is None
+    studio.select(0)
+    studio.delete_button.click()
+    assert boxes(studio) == [(96, 8, 144, 48)]
+    studio.rows.children[0].children[-1].click()
+    assert studio.layout.regions == ()
+
+
+def test_region_list_edits_update_the_layout(studio):
+    drag(studio, (8, 8), (64, 64))
+    select, prompt, negative, guidance, seed, _ = studio.rows.children[0].children
+    prompt.value = "a green triangle"
+    negative.value = "blurry"
+    guidance.value = "4.5"
+    seed.value = "17"
+    region = studio.layout.regions[0]
+    assert (region.prompt, region.negative_prompt, region.guidance_scale, region.seed) == (
+        "a green triangle", "blurry", 4.5, 17)
+    prompt.value = "   "
+    assert studio.layout.regions[0].prompt == "a green triangle"  # kept
+    assert "Region 1 not changed" in studio.status.value and "must not be empty" in studio.status.value
+    seed.value = "abc"
+    assert studio.layout.regions[0].seed == 17
+    assert "'abc' is not an integer" in studio.status.value
+    guidance.value = ""
+    assert studio.layout.regions[0].guidance_scale is None
+
+
+def test_row_selection_selects_the_box(studio):
+    drag(studio, (8, 8), (64, 64))
+    drag(studio, (100, 100), (164, 164))
+    studio.rows.children[0].children[0].value = True
+    assert studio.selected == 0
+    assert studio.rows.children[1].children[0].value is False
+
+
+def test_background_and_negative_fields(studio):
+    studio.background.value = "a black background"
+    studio.negative.value = "noise"
+    assert studio.layout.background == "a black background" and studio.layout.negative_prompt == "noise"
+    studio.background.value = ""
+    assert studio.layout.background == "a black background"
+    assert "must not be empty" in studio.status.value
+
+
+def test_assigning_a_layout_redraws_the_panel(studio):
+    layout = Layout(512, 512, "a white background",
+                    [Region("a red circle", box=(0, 0, 64, 64)), Region("a blue square", box=(64, 64, 256, 256))])
+    studio.layout = layout
+    assert (studio.canvas.width, studio.canvas.height) == (512, 512)
+    assert studio.size.value == "512×512"
+    assert studio.background.value == "a white background"
+    assert [row.children[1].value for row in studio.rows.children] == ["a red circle", "a blue square"]
+    with pytest.raises(TypeError):
+        studio.layout = {"width": 8}
+
+
+def test_size_preset_scales_boxes(studio):
+    drag(studio, (64, 64), (128, 128))
+    studio.size.value = "512×512"
+    assert studio.layout.width == 512 and boxes(studio) == [(128, 128, 256, 256)]
+
+
+def test_generate_runs_and_records_history(studio, tmp_path):
+    drag(studio, (16, 16), (128, 128))
+    studio.generate(wait=True)
+    assert studio.result is not None and not studio.result.cancelled, studio.status.value
+    assert studio.result.steps_done == 3
+    assert studio.progress.value == 3
+    assert len(studio.history) == 1 and len(studio.history_box.children) == 1
+    assert studio.result.settings["seed"] == studio.seed.value
+    assert len(studio.preview_seconds) == 3
+    path = studio.export_png()
+    again = studio.export_png()
+    assert path != again and path.exists() and again.exists()  # never overwrites
+    layout, settings = read_png_metadata(path)
+    assert layout == studio.result.layout and settings["steps"] == 3
+
+
+def test_layout_is_snapshotted_and_double_generate_starts_one_run(studio, monkeypatch):
+    import mdwidgets.studio as studio_module
+
+    started, release = __import__("threading").Event(), __import__("threading").Event()
+    seen = []
+    real_compose = studio_module.compose
+
+    def slow_compose(pipe, layout, callback=None, **settings):
+        seen.append(layout)
+        started.set()
+        release.wait(10)
+        return real_compose(pipe, layout, callback=callback, **settings)
+
+    monkeypatch.setattr(studio_module, "compose", slow_compose)
+    drag(studio, (16, 16), (128, 128))
+    first = studio.generate()
+    assert started.wait(10)
+    assert studio.generate() is None and "Already generating" in studio.status.value
+    drag(studio, (150, 150), (250, 250))  # edit during the run
+    release.set()
+    first.join(30)
+    assert len(seen) == 1 and len(seen[0].regions) == 1
+    assert len(studio.result.layout.regions) == 1 and len(studio.layout.regions) == 2
+
+
+def test_cancel_stops_within_one_step(studio):
+    studio.steps.value = 50
+    studio.bootstrap.value = 0
+    original = studio._draw_image
+
+    def cancel_on_first_preview():
+        original()
+        if studio.preview_seconds or studio._image is not None:
+            studio.cancel()
+
+    studio._draw_image = cancel_on_first_preview
+    studio.generate(wait=True)
+    assert studio.result.cancelled and studio.result.steps_done <= 2
+    assert "Cancelled" in studio.status.value
+    assert not studio.generate_button.disabled and studio.cancel_button.disabled
+
+
+def test_worker_error_is_shown_and_panel_stays_usable(studio, monkeypatch):
+    import mdwidgets.studio as studio_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(studio_module, "compose", broken)
+    studio.generate(wait=True)
+    assert "Generation failed: RuntimeError: out of memory (simulated)" in studio.status.value
+    assert not studio.generate_button.disabled
+    monkeypatch.undo()
+    studio.generate(wait=True)
+    assert studio.result is not None
+
+
+def test_history_restore_brings_back_layout_and_settings(studio):
+    drag(studio, (16, 16), (128, 128))
+    studio.seed.value = 123
+    studio.generate(wait=True)
+    first = studio.result
+    drag(studio, (150, 150), (250, 250))
+    studio.seed.value = 5
+    studio.history_box.children[0].children[1].click()
+    assert studio.layout == first.layout and studio.seed.value == 123
+
+
+def test_import_json_and_png_and_bad_files(studio, tmp_path, root):
+    text = (root / "examples" / "shapes.json").read_bytes()
+    studio.import_file("shapes.json", text)
+    assert studio.layout == Layout.from_json(text)
+    before = studio.layout
+    studio.import_file("bad.json", b'{"mdwidgets_layout": 1, "width": 100}')
+    assert studio.layout is before and "Could not import bad.json" in studio.status.value
+    studio.import_file("plain.png", _png_bytes())
+    assert studio.layout is before and "carries no mdwidgets layout" in studio.status.value
+    studio.generate(wait=True)
+    exported = studio.export_png()
+    studio.layout = Layout(256, 256, "a green background")
+    studio.import_file(exported.name, exported.read_bytes())
+    assert studio.layout == before
+
+
+def test_export_layout_json(studio):
+    drag(studio, (16, 16), (128, 128))
+    path = studio.export_layout()
+    assert Layout.from_json(path.read_text()) == studio.layout
+    assert json.loads(path.read_text())["mdwidgets_layout"] == 1
+
+
+def _png_bytes():
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    return buf.getvalue()
