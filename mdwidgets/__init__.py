@@ -15,6 +15,8 @@ Public API::
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
 - :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.
+- :class:`Studio` — the notebook panel: draw boxes, prompt them, generate with a live preview.
+- :func:`overlay_regions` — draw a layout's regions over any image.
 - Errors: :class:`LayoutError`, :class:`ModelError`; warnings: :class:`LayoutWarning`,
   :class:`PromptTruncatedWarning`.
 """
@@ -25,7 +27,9 @@ from .masks import fusion_weights
 from .models import DEFAULT_MODEL, ModelError, load_pipeline
 from .prompts import PromptTruncatedWarning
 from .sampler import ComposeResult, StepEvent, compose
+from .preview import overlay_regions
 from .schedulers import SCHEDULERS
+from .studio import Studio
 
 __version__ = "0.1.0"
 
@@ -40,9 +44,11 @@ __all__ = [
     "PromptTruncatedWarning",
     "Region",
     "StepEvent",
+    "Studio",
     "compose",
     "fusion_weights",
     "load_pipeline",
+    "overlay_regions",
     "read_png_metadata",
     "save_png",
 ]

@@ -71,7 +71,8 @@ def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, An
     except (OSError, ValueError) as exc:
         raise LayoutError(f"{getattr(path, 'name', path)}: cannot read as an image ({exc})") from None
     if PNG_LAYOUT_KEY not in text:
-        raise LayoutError(f"{getattr(path, 'name', path)}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
+        name = getattr(path, "name", path)
+        raise LayoutError(f"{name}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
     layout = Layout.from_json(text[PNG_LAYOUT_KEY])
     try:
         settings = json.loads(text.get(PNG_SETTINGS_KEY, "{}"))

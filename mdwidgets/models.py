@@ -98,8 +98,25 @@ def _load_builtin(name: str):
     raise ModelError(f"{name!r} is not a built-in model; built-in models: {', '.join(BUILTIN_MODELS)}")
 
 
+def _stable_diffusion_pipeline_class():
+    """diffusers' StableDiffusionPipeline, imported without transformers' torchvision notice.
+
+    (transformers logs that its image processors fall back to PIL without torchvision; the
+    safety checker's processor is the only user and mdwidgets never runs it.)
+    """
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        from diffusers import StableDiffusionPipeline
+    finally:
+        transformers.logging.set_verbosity(level)
+    return StableDiffusionPipeline
+
+
 def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool):
-    from diffusers import StableDiffusionPipeline
+    StableDiffusionPipeline = _stable_diffusion_pipeline_class()
 
     common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
     path = Path(os.path.expanduser(name_or_path))
@@ -130,9 +147,10 @@ def tiny_random_pipeline(seed: int = 0):
     Same component classes and latent layout as Stable Diffusion 1.x (4 latent channels,
     VAE scale factor 8), a few hundred thousand parameters.
     """
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    StableDiffusionPipeline = _stable_diffusion_pipeline_class()
     torch.manual_seed(seed)
     tokenizer = word_tokenizer(_TINY_WORDS)
     unet = UNet2DConditionModel(

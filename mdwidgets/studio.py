@@ -155,7 +155,7 @@ class Studio:
         self.guidance = w.FloatSlider(7.5, min=1.0, max=15.0, step=0.5, description="Guidance")
         self.bootstrap = w.IntSlider(5, min=0, max=100, description="Bootstrap")
         self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
-        self.reseed = w.Button(description="🎲", tooltip="random seed", layout=w.Layout(width="40px"))
+        self.reseed = w.Button(icon="random", tooltip="random seed", layout=w.Layout(width="40px"))
         self.reseed.on_click(lambda _: setattr(self.seed, "value", random.randrange(2**31)))
         self.scheduler = w.Dropdown(options=["model default", *SCHEDULERS], description="Scheduler")
         self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas")
@@ -194,7 +194,7 @@ class Studio:
             w.HBox([self.save_png_button, self.save_json_button, self.upload]),
         ])
         self.widget = w.VBox([
-            w.HBox([self.canvas, controls]),
+            w.HBox([self.canvas, controls], layout=w.Layout(align_items="flex-start")),
             self.background, self.negative, self.new_prompt,
             w.HTML("<b>Regions</b> — drag on the canvas to add a box; click one to select it"),
             self.rows, self.status, self.history_box,
@@ -205,7 +205,9 @@ class Studio:
         with _DRAW_LOCK:
             self.canvas.width, self.canvas.height = width, height
         shown = min(self.display_width, width)
-        self.canvas.layout = w.Layout(width=f"{shown}px", height=f"{round(shown * height / width)}px")
+        self.canvas.layout = w.Layout(
+            width=f"{shown}px", height=f"{round(shown * height / width)}px", flex="0 0 auto"
+        )
 
     def _sync_controls(self) -> None:
         self._syncing = True
@@ -227,10 +229,11 @@ class Studio:
         for i, region in enumerate(self._layout.regions):
             r, g, b = region_colour(i)
             select = w.ToggleButton(
-                value=i == self.selected, description=f"{i + 1}", layout=w.Layout(width="44px"),
-                style={"button_color": f"rgb({r},{g},{b})"}, tooltip="select this box",
+                value=i == self.selected, description=f"{i + 1}", tooltip="select this box",
+                layout=w.Layout(width="44px", border=f"3px solid rgb({r},{g},{b})"),
             )
             prompt = w.Text(region.prompt, continuous_update=False, layout=w.Layout(flex="3"))
+            prompt.add_class("mdw-region-prompt")
             negative = w.Text(region.negative_prompt or "", placeholder="negative (optional)",
                               continuous_update=False, layout=w.Layout(flex="2"))
             guidance = w.Text("" if region.guidance_scale is None else str(region.guidance_scale),

@@ -17,7 +17,8 @@ def send(studio, event, x=0, y=0, **extra):
 def drag(studio, start, end, steps=3):
     send(studio, "mouse_down", *start)
     for k in range(1, steps + 1):
-        send(studio, "mouse_move", start[0] + (end[0] - start[0]) * k / steps, start[1] + (end[1] - start[1]) * k / steps)
+        x = start[0] + (end[0] - start[0]) * k / steps
+        send(studio, "mouse_move", x, start[1] + (end[1] - start[1]) * k / steps)
     send(studio, "mouse_up", *end)
 
 
@@ -96,7 +97,7 @@ def test_delete_by_key_button_and_row(studio):
     assert len(studio.layout.regions) == 2 and studio.selected is None
     studio.select(0)
     studio.delete_button.click()
-    assert boxes(studio) == [(96, 8, 144, 48)]
+    assert boxes(studio) == [(104, 8, 144, 48)]
     studio.rows.children[0].children[-1].click()
     assert studio.layout.regions == ()
 

@@ -1,0 +1,189 @@
+"""The Studio in a real browser: JupyterLab on 127.0.0.1, driven by Playwright with Debian's chromium.
+
+Skipped when chromium or playwright is missing, unless MDWIDGETS_REQUIRE_E2E=1 (CI sets it), in
+which case a missing browser is a failure. Screenshots go to outputs/e2e/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+CHROMIUM = os.environ.get("MDWIDGETS_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "outputs" / "e2e"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+NOTEBOOK_SETUP = """
+import json, threading, time
+from mdwidgets import Studio
+from mdwidgets.models import tiny_random_pipeline
+
+studio = Studio(tiny_random_pipeline(), display_width=256)
+studio.steps.value = 4
+studio.bootstrap.value = 1
+
+def report():  # tells the test what the kernel sees once a result exists
+    while studio.result is None:
+        time.sleep(0.1)
+    studio.result.image.save("result.png")
+    with open("state.json", "w") as fh:
+        json.dump({"layout": studio.layout.to_dict(), "result_layout": studio.result.layout.to_dict(),
+                   "settings": studio.result.settings, "cancelled": studio.result.cancelled}, fh)
+
+threading.Thread(target=report, daemon=True).start()
+studio
+"""
+
+
+def _available() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright is not installed"
+    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
+        return "jupyterlab is not installed"
+    return None
+
+
+missing = _available()
+if missing:
+    if os.environ.get("MDWIDGETS_REQUIRE_E2E") == "1":
+        raise RuntimeError(f"end-to-end test required but {missing}")
+    pytest.skip(missing, allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    work = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_SETUP)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, work / "studio.ipynb")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ)
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_RUNTIME_DIR"):
+        env[var] = str(work / f".{var.lower()}")
+    news = work / ".jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    log = open(work / "lab.log", "w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--allow-root",
+         f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.port_retries=0"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        raise RuntimeError(f"JupyterLab did not start:\n{(work / 'lab.log').read_text()}")
+    yield {"url": f"http://127.0.0.1:{port}/lab/tree/studio.ipynb?token={token}", "dir": work}
+    server.terminate()
+    try:
+        server.wait(15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+RUN_ALL = """async () => {
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget;
+  await nb.context.ready;
+  await nb.sessionContext.ready;
+  await app.commands.execute('notebook:run-all-cells');
+}"""
+
+
+def test_draw_two_boxes_type_prompts_and_generate(lab, page):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(lab["url"])
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+        "&& window.jupyterapp.shell.currentWidget.context", timeout=60_000)
+    page.evaluate(RUN_ALL)
+    canvas = page.locator(".jp-OutputArea canvas").last
+    try:
+        canvas.wait_for(state="visible", timeout=60_000)
+    except Exception:
+        page.screenshot(path=str(SHOTS / "studio-failed-to-show.png"), full_page=True)
+        raise
+    page.wait_for_timeout(500)
+    box = canvas.bounding_box()
+    page.screenshot(path=str(SHOTS / "studio-start.png"), full_page=True)
+    assert round(box["width"]) == 256 and round(box["height"]) == 256  # shown at the layout's aspect
+
+    def drag(x0, y0, x1, y1):
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        page.mouse.move(box["x"] + x1, box["y"] + y1, steps=6)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+
+    drag(20, 30, 118, 126)
+    drag(140, 150, 230, 236)
+    prompts = page.locator(".mdw-region-prompt input")
+    prompts.nth(1).wait_for(timeout=10_000)
+    prompts.nth(1).fill("a yellow square")
+    prompts.nth(1).press("Enter")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / "studio-boxes.png"), full_page=True)
+
+    page.get_by_role("button", name="Generate").click()
+    state_file = lab["dir"] / "state.json"
+    deadline = time.time() + 90
+    while not state_file.exists() and time.time() < deadline:
+        time.sleep(0.3)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "studio-result.png"), full_page=True)
+    assert state_file.exists(), "the kernel never reported a result"
+    time.sleep(0.3)
+    state = json.loads(state_file.read_text())
+    regions = state["result_layout"]["regions"]
+    assert [r["prompt"] for r in regions] == ["a red circle", "a yellow square"]
+    assert [r["box"] for r in regions] == [[24, 32, 120, 128], [144, 152, 232, 232]]
+    assert state["settings"]["steps"] == 4 and not state["cancelled"]
+    assert state["layout"] == state["result_layout"]
+    from PIL import Image
+
+    assert Image.open(lab["dir"] / "result.png").size == (256, 256)
+    assert page.get_by_text("Done: 4 steps").is_visible()
