@@ -187,3 +187,27 @@ def test_draw_two_boxes_type_prompts_and_generate(lab, page):
 
     assert Image.open(lab["dir"] / "result.png").size == (256, 256)
     assert page.get_by_text("Done: 4 steps").is_visible()
+
+
+def test_page_reload_redraws_the_panel(lab, page):
+    """After a reload (a second client of the same kernel) the canvas must draw again."""
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")  # outputs survive reload
+    page.wait_for_timeout(1000)
+    page.reload()
+    canvas = page.locator(".jp-OutputArea canvas").last
+    canvas.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)
+    shot = SHOTS / "studio-after-reload.png"
+    canvas.screenshot(path=str(shot))
+    page.screenshot(path=str(SHOTS / "studio-after-reload-page.png"), full_page=True)
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("RGB")
+    colours = {pixels.getpixel((x, y)) for x in range(0, pixels.width, 2) for y in range(0, pixels.height, 2)}
+    assert len(colours) > 100, "the result image was not redrawn"
+    near = lambda c, ref: all(abs(a - b) <= 40 for a, b in zip(c, ref))  # noqa: E731
+    assert any(near(c, (230, 25, 75)) for c in colours), "box 1's outline was not redrawn"
+    assert not [e for e in errors if "clearCanvas" in e], errors
