@@ -25,9 +25,9 @@ from .images import read_png_metadata, save_png
 from .layout import Layout, LayoutError, LayoutWarning, Region
 from .masks import fusion_weights
 from .models import DEFAULT_MODEL, ModelError, load_pipeline
+from .preview import overlay_regions
 from .prompts import PromptTruncatedWarning
 from .sampler import ComposeResult, StepEvent, compose
-from .preview import overlay_regions
 from .schedulers import SCHEDULERS
 from .studio import Studio
 

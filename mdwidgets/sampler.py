@@ -178,7 +178,8 @@ def compose(
             model_in = sched.scale_model_input(views, t)
             outputs = paths.guided_outputs(unet, model_in, t, embeds, shared=not bootstrapping, max_batch=max_batch)
             fused = (weights * outputs).sum(0, keepdim=True)  # Eq. 5: per-pixel weighted mean of the paths
-            x0 = predicted_x0(sched, model_in[:1], fused, t)
+            if callback is not None:  # only events (and a cancelled run's image) need x0
+                x0 = predicted_x0(sched, model_in[:1], fused, t)
             x = sched.step(fused, t, x, **step_kwargs).prev_sample
             step_times.append(time.perf_counter() - step_started)
             if callback is not None:

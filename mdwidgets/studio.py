@@ -28,6 +28,7 @@ from .models import DEFAULT_MODEL, load_pipeline
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, compose
 from .schedulers import SCHEDULERS
+from .views import compare
 
 GRID = 8  # boxes snap to the SD latent grid
 SIZE_PRESETS = {
@@ -169,6 +170,11 @@ class Studio:
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.delete_button.on_click(lambda _: self.delete_selected())
+        self.compare_button = w.Button(description="Compare bootstrap", icon="th",
+                                       tooltip="the same seed at bootstrap 0, 10%, 20%, 40% of the steps")
+        self.compare_button.on_click(lambda _: self.compare_bootstrap())
+        self.comparison = None
+        self.comparison_image = w.Image(format="png", layout=w.Layout(display="none", max_width="100%"))
         self.progress = w.IntProgress(0, min=0, max=1, layout=w.Layout(width="220px"))
         self.progress_label = w.Label("")
         self.overlay = w.Checkbox(False, description="Mask overlay", indent=False)
@@ -189,6 +195,7 @@ class Studio:
             self.steps, self.guidance, self.bootstrap,
             w.HBox([self.seed, self.reseed]),
             w.HBox([self.generate_button, self.cancel_button]),
+            self.compare_button,
             w.HBox([self.progress, self.progress_label]),
             w.HBox([self.overlay, self.delete_button]),
             w.HBox([self.save_png_button, self.save_json_button, self.upload]),
@@ -197,7 +204,7 @@ class Studio:
             w.HBox([self.canvas, controls], layout=w.Layout(align_items="flex-start")),
             self.background, self.negative, self.new_prompt,
             w.HTML("<b>Regions</b> — drag on the canvas to add a box; click one to select it"),
-            self.rows, self.status, self.history_box,
+            self.rows, self.status, self.history_box, self.comparison_image,
         ])
 
     def _resize_canvas(self) -> None:
@@ -458,14 +465,22 @@ class Studio:
         The layout and settings are snapshotted now, so editing during the run is safe.
         ``wait=True`` blocks until the run ends (for scripts and tests).
         """
+        return self._start(self._work, wait)
+
+    def compare_bootstrap(self, wait: bool = False) -> threading.Thread | None:
+        """Render the current layout at bootstrap 0, 10%, 20% and 40% of the steps, side by side,
+        with an adherence score per cell (see :func:`mdwidgets.views.compare`)."""
+        return self._start(self._compare_work, wait)
+
+    def _start(self, target, wait: bool) -> threading.Thread | None:
         with self._start_lock:
             if self.running:
                 self._say("Already generating; Cancel first to start again.")
                 return None
             layout, settings = self._layout, self.settings()
             self._cancel.clear()
-            self._thread = threading.Thread(target=self._work, args=(layout, settings), daemon=True)
-            self.generate_button.disabled = True
+            self._thread = threading.Thread(target=target, args=(layout, settings), daemon=True)
+            self.generate_button.disabled = self.compare_button.disabled = True
             self.cancel_button.disabled = False
             self._thread.start()
         if wait:
@@ -512,8 +527,38 @@ class Studio:
             self._say(f"Generation failed: {type(exc).__name__}: {exc}", error=True)
             self.last_error = traceback.format_exc()
         finally:
-            self.generate_button.disabled = False
-            self.cancel_button.disabled = True
+            self._idle()
+
+    def _idle(self) -> None:
+        self.generate_button.disabled = self.compare_button.disabled = False
+        self.cancel_button.disabled = True
+
+    def _compare_work(self, layout: Layout, settings: dict[str, Any]) -> None:
+        try:
+            settings = {k: v for k, v in settings.items() if k != "bootstrap_steps"}
+            steps = settings["num_inference_steps"]
+            self.progress.max, self.progress.value = 4 * steps, 0
+
+            def on_step(event):
+                if self._cancel.is_set():
+                    raise _Cancelled
+                self.progress.value += 1
+                self.progress_label.value = f"comparing: {self.progress.value}/{self.progress.max} steps"
+
+            self._say("Comparing bootstrap settings…")
+            self.comparison = compare(self.pipe, layout, callback=on_step, **settings)
+            buf = io.BytesIO()
+            self.comparison.image.save(buf, format="PNG")
+            self.comparison_image.value = buf.getvalue()
+            self.comparison_image.layout.display = None
+            self._say("Comparison done: same seed, bootstrap steps " + ", ".join(map(str, self.comparison.values)))
+        except _Cancelled:
+            self._say("Comparison cancelled.")
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, which must stay usable
+            self._say(f"Comparison failed: {type(exc).__name__}: {exc}", error=True)
+            self.last_error = traceback.format_exc()
+        finally:
+            self._idle()
 
     def _add_thumbnail(self, result: ComposeResult) -> None:
         buf = io.BytesIO()
@@ -584,6 +629,10 @@ class Studio:
     def _say(self, message: str, error: bool = False) -> None:
         colour = "#b00020" if error else "#333"
         self.status.value = f'<span style="color:{colour}">{message}</span>' if message else ""
+
+
+class _Cancelled(Exception):
+    """Raised from a comparison's step callback to stop all its cells."""
 
 
 def _optional_number(text: str, kind):

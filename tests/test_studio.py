@@ -270,3 +270,15 @@ def _png_bytes():
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def test_compare_bootstrap_button_shows_a_grid(studio):
+    drag(studio, (16, 16), (128, 128))
+    studio.steps.value = 5
+    studio.compare_button.click()
+    studio._thread.join(60)
+    assert studio.comparison is not None, studio.status.value
+    assert studio.comparison.values == [0, 1, 2]  # 0, 10%, 20%, 40% of 5 steps, rounded, distinct
+    assert bytes(studio.comparison_image.value).startswith(b"\x89PNG")
+    assert "Comparison done" in studio.status.value
+    assert not studio.compare_button.disabled and not studio.generate_button.disabled

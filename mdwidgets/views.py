@@ -1,0 +1,239 @@
+"""Views that make MultiDiffusion visible: filmstrips, per-prompt paths, setting comparisons.
+
+Plain functions on recorded step events and results; the Studio and the notebooks both use them.
+
+    recorder = Recorder(every=5)
+    result = compose(pipe, layout, callback=recorder, region_x0=True, seed=0)
+    filmstrip(recorder, pipe)            # fused x0 prediction over the steps
+    prompt_paths(recorder, layout, pipe) # each prompt's own x0 next to its mask and the fusion
+    compare(pipe, layout, "bootstrap_steps", [0, 5, 10], seed=0, num_inference_steps=25)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .images import decode_latents
+from .layout import Layout
+from .preview import overlay_regions, previewer_for, region_colour
+from .sampler import ComposeResult, StepEvent, compose
+
+
+@dataclass
+class RecordedStep:
+    step: int
+    timestep: float
+    latents: torch.Tensor
+    x0: torch.Tensor
+    region_x0: torch.Tensor | None
+    bootstrapping: bool
+
+
+class Recorder:
+    """A ``compose`` callback that keeps chosen steps (CPU copies) for the views.
+
+    Args:
+        steps: step indices to keep; default every ``every``-th step plus the last one.
+        every: spacing when ``steps`` is not given.
+        then: another callback to call after recording (e.g. a progress display).
+    """
+
+    def __init__(self, steps: Sequence[int] | None = None, every: int = 5,
+                 then: Callable[[StepEvent], Any] | None = None) -> None:
+        self.wanted = None if steps is None else set(steps)
+        self.every = every
+        self.then = then
+        self.steps: list[RecordedStep] = []
+        self.weights: torch.Tensor | None = None
+
+    def __call__(self, event: StepEvent) -> None:
+        last = event.step == event.num_steps - 1
+        keep = event.step in self.wanted if self.wanted is not None else (event.step % self.every == 0 or last)
+        if keep:
+            self.weights = event.weights.cpu()
+            self.steps.append(RecordedStep(
+                event.step, event.timestep, event.latents.cpu().clone(), event.x0.cpu().clone(),
+                None if event.region_x0 is None else event.region_x0.cpu().clone(), event.bootstrapping,
+            ))
+        if self.then is not None:
+            self.then(event)
+
+
+@lru_cache(maxsize=8)
+def _font(size: int):
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+    except Exception:  # noqa: BLE001 - any font problem: fall back to PIL's bitmap font
+        return ImageFont.load_default()
+
+
+def _to_image(latents: torch.Tensor, pipe, decode: bool, size: tuple[int, int]) -> Image.Image:
+    if decode:
+        return decode_latents(pipe.vae, latents).resize(size)
+    return previewer_for(pipe.vae)(latents, size)
+
+
+def image_grid(
+    cells: Sequence[Sequence[Image.Image | None]],
+    *,
+    column_titles: Sequence[str] = (),
+    row_titles: Sequence[str] = (),
+    cell_notes: Sequence[Sequence[str]] | None = None,
+    cell_size: int = 192,
+    gap: int = 6,
+) -> Image.Image:
+    """A labelled grid of images (rows × columns); ``None`` leaves a cell blank."""
+    rows, cols = len(cells), max(len(r) for r in cells)
+    font, small = _font(max(11, cell_size // 14)), _font(max(10, cell_size // 16))
+    top = (cell_size // 7 + 8) if column_titles else gap
+    left = (cell_size // 2 + 20) if row_titles else gap
+    note_h = (cell_size // 8 + 6) if cell_notes else 0
+    width = left + cols * (cell_size + gap)
+    height = top + rows * (cell_size + note_h + gap)
+    grid = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(grid)
+    for c, title in enumerate(column_titles):
+        draw.text((left + c * (cell_size + gap) + cell_size / 2, top / 2), title, fill="black", font=font, anchor="mm")
+    for r, row in enumerate(cells):
+        y = top + r * (cell_size + note_h + gap)
+        if r < len(row_titles):
+            draw.multiline_text((gap, y + cell_size / 2), row_titles[r], fill="black", font=small, anchor="lm")
+        for c, image in enumerate(row):
+            x = left + c * (cell_size + gap)
+            if image is not None:
+                thumb = image.copy()
+                thumb.thumbnail((cell_size, cell_size))
+                grid.paste(thumb, (x + (cell_size - thumb.width) // 2, y + (cell_size - thumb.height) // 2))
+            if cell_notes and r < len(cell_notes) and c < len(cell_notes[r]) and cell_notes[r][c]:
+                draw.text((x + cell_size / 2, y + cell_size + note_h / 2), cell_notes[r][c], fill="black",
+                          font=small, anchor="mm")
+    return grid
+
+
+def filmstrip(
+    recorder: Recorder, pipe, *, show: str = "x0", decode: bool = False, cell_size: int = 160
+) -> Image.Image:
+    """The recorded steps side by side: the fused x0 prediction (``show="x0"``) or the noisy latent.
+
+    ``decode=False`` uses the cheap linear latent→RGB preview; ``True`` decodes with the VAE.
+    """
+    if show not in ("x0", "latents"):
+        raise ValueError(f"show={show!r} must be 'x0' or 'latents'")
+    if not recorder.steps:
+        raise ValueError("the recorder holds no steps; pass it to compose(callback=recorder) first")
+    size = _canvas_size(recorder, pipe)
+    images = [_to_image(getattr(s, show), pipe, decode, size) for s in recorder.steps]
+    titles = [f"step {s.step + 1} · t={s.timestep:.0f}" + (" · boot" if s.bootstrapping else "") for s in recorder.steps]
+    return image_grid([images], column_titles=titles, cell_size=cell_size)
+
+
+def prompt_paths(recorder: Recorder, layout: Layout, pipe, *, decode: bool = False,
+                 cell_size: int = 144) -> Image.Image:
+    """Per recorded step: each prompt's own x0 over the *whole* canvas, outlined where its mask is,
+    and the fused x0 — the core idea of the paper made visible. Needs ``compose(region_x0=True)``."""
+    if not recorder.steps or recorder.steps[0].region_x0 is None:
+        raise ValueError("record with compose(..., callback=recorder, region_x0=True) to see the prompts' paths")
+    size = (layout.width, layout.height)
+    weights = recorder.weights
+    rows, row_titles = [], []
+    for s in recorder.steps:
+        row = []
+        for v in range(len(layout.prompts)):
+            image = _to_image(s.region_x0[v : v + 1], pipe, decode, size)
+            row.append(_outline_weight(image, weights[v, 0], region_colour(v - 1) if v else (90, 90, 90)))
+        row.append(_to_image(s.x0, pipe, decode, size))
+        rows.append(row)
+        row_titles.append(f"step {s.step + 1}\nt={s.timestep:.0f}" + ("\nbootstrap" if s.bootstrapping else ""))
+    titles = [_short(p) for p in layout.prompts] + ["fused"]
+    return image_grid(rows, column_titles=titles, row_titles=row_titles, cell_size=cell_size)
+
+
+def _outline_weight(image: Image.Image, weight: torch.Tensor, colour) -> Image.Image:
+    """Dim the image where the prompt's fusion weight is 0 and tint where it counts."""
+    mask = Image.fromarray((weight.clamp(0, 1) * 255).byte().numpy()).resize(image.size, Image.NEAREST)
+    dim = Image.blend(image, Image.new("RGB", image.size, (255, 255, 255)), 0.65)
+    out = Image.composite(image, dim, mask)
+    draw = ImageDraw.Draw(out)
+    bbox = mask.getbbox()
+    if bbox:
+        draw.rectangle((bbox[0], bbox[1], bbox[2] - 1, bbox[3] - 1), outline=colour, width=max(2, image.width // 96))
+    return out
+
+
+def _short(prompt: str, limit: int = 24) -> str:
+    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+
+
+def _canvas_size(recorder: Recorder, pipe) -> tuple[int, int]:
+    _, _, h, w = recorder.steps[0].latents.shape
+    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    return (w * scale, h * scale)
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """Results of one layout rendered with several values of one setting."""
+
+    setting: str
+    values: list[Any]
+    results: list[ComposeResult]
+    scores: list[dict[str, float] | None] = field(default_factory=list)
+    image: Image.Image | None = None
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {self.setting: v, "seconds": r.timings["total"], **(s or {})}
+            for v, r, s in zip(self.values, self.results, self.scores)
+        ]
+
+
+def compare(
+    pipe,
+    layout: Layout,
+    setting: str = "bootstrap_steps",
+    values: Sequence[Any] | None = None,
+    *,
+    score: Callable[[Image.Image, Layout], dict[str, float]] | None = None,
+    overlay: bool = True,
+    cell_size: int = 224,
+    **compose_kwargs: Any,
+) -> Comparison:
+    """Render ``layout`` once per value of ``setting`` (any :func:`compose` keyword) with the same
+    seed, and lay the results side by side with titles and, per cell, an adherence score.
+
+    The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps. ``score(image,
+    layout)`` returns named numbers (the first two are shown under the cell); the default is
+    :func:`mdwidgets.scoring.shapes_adherence` (built-in shapes model; no score for prompts
+    without palette colours) — pass a :class:`mdwidgets.scoring.ClipScorer` for real models.
+    Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
+    """
+    compose_kwargs.setdefault("seed", 0)
+    steps = compose_kwargs.setdefault("num_inference_steps", 25)
+    if values is None:
+        if setting != "bootstrap_steps":
+            raise ValueError(f"give the values to compare for {setting!r}")
+        values = sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)})
+    if setting in compose_kwargs:
+        raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
+    if score is None:
+        from .scoring import shapes_adherence as score
+    results, scores, cells, notes = [], [], [], []
+    for value in values:
+        result = compose(pipe, layout, **{setting: value}, **compose_kwargs)
+        results.append(result)
+        cell_score = score(result.image, layout) if score else None
+        scores.append(cell_score)
+        cells.append(overlay_regions(result.image, layout, fill=False) if overlay else result.image)
+        notes.append(", ".join(f"{k} {v:.2f}" for k, v in list(cell_score.items())[:2]) if cell_score else "")
+    titles = [f"{setting} = {v}" for v in values]
+    image = image_grid([cells], column_titles=titles, cell_notes=[notes], cell_size=cell_size)
+    return Comparison(setting, list(values), results, scores, image)

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mdwidgets import Layout, Region, compose
+from mdwidgets.scoring import ClipScorer, prompt_colour, shapes_adherence
+from mdwidgets.shapes.data import COLOURS
+from mdwidgets.views import Recorder, compare, filmstrip, image_grid, prompt_paths
+
+LAYOUT = Layout(64, 64, "a blue background",
+                [Region("a red circle", box=(0, 0, 32, 32)), Region("a yellow square", box=(32, 32, 64, 56))])
+
+
+def test_recorder_keeps_chosen_steps(tiny_pipe):
+    rec = Recorder(every=3)
+    compose(tiny_pipe, LAYOUT, num_inference_steps=7, seed=0, callback=rec, region_x0=True)
+    assert [s.step for s in rec.steps] == [0, 3, 6]
+    assert rec.steps[0].region_x0.shape == (3, 4, 8, 8)
+    assert rec.steps[0].bootstrapping and not rec.steps[-1].bootstrapping
+    assert rec.weights.shape == (3, 1, 8, 8)
+    chosen = Recorder(steps=[1, 2])
+    compose(tiny_pipe, LAYOUT, num_inference_steps=4, seed=0, callback=chosen)
+    assert [s.step for s in chosen.steps] == [1, 2] and chosen.steps[0].region_x0 is None
+
+
+def test_filmstrip_and_prompt_paths_images(tiny_pipe):
+    rec = Recorder(every=2)
+    compose(tiny_pipe, LAYOUT, num_inference_steps=4, seed=0, callback=rec, region_x0=True)
+    strip = filmstrip(rec, tiny_pipe, cell_size=100)
+    assert strip.width == 6 + 3 * 106 and strip.height > 100  # 3 recorded steps: 0, 2, 3
+    decoded = filmstrip(rec, tiny_pipe, decode=True, show="latents", cell_size=100)
+    assert decoded.size == strip.size
+    paths = prompt_paths(rec, LAYOUT, tiny_pipe, cell_size=100)
+    assert paths.width > 4 * 100 and paths.height > 3 * 100  # 3 prompts + fused, 3 rows
+    with pytest.raises(ValueError, match="region_x0=True"):
+        no_paths = Recorder()
+        compose(tiny_pipe, LAYOUT, num_inference_steps=2, seed=0, callback=no_paths)
+        prompt_paths(no_paths, LAYOUT, tiny_pipe)
+    with pytest.raises(ValueError, match="holds no steps"):
+        filmstrip(Recorder(), tiny_pipe)
+
+
+def test_image_grid_layout():
+    red, blue = Image.new("RGB", (50, 50), "red"), Image.new("RGB", (50, 50), "blue")
+    grid = image_grid([[red, None], [blue, red]], column_titles=["a", "b"], row_titles=["1", "2"], cell_size=50)
+    assert grid.width == 50 // 2 + 20 + 2 * 56
+    assert grid.getpixel((50 // 2 + 20 + 25, 50 // 7 + 8 + 25)) == (255, 0, 0)
+
+
+def test_compare_bootstrap_default_sweep(tiny_pipe):
+    result = compare(tiny_pipe, LAYOUT, num_inference_steps=10, seed=3, cell_size=64)
+    assert result.values == [0, 1, 2, 4]
+    assert [r.settings["bootstrap_steps"] for r in result.results] == [0, 1, 2, 4]
+    assert len({r.settings["seed"] for r in result.results}) == 1
+    assert not torch.equal(result.results[0].latents, result.results[-1].latents)
+    assert set(result.scores[0]) == {"in_box", "iou", "background"}
+    assert result.image.width > 4 * 64
+    assert [row["bootstrap_steps"] for row in result.table()] == [0, 1, 2, 4]
+
+
+def test_compare_other_setting_and_errors(tiny_pipe):
+    result = compare(tiny_pipe, LAYOUT, "guidance_scale", [1.0, 7.5], num_inference_steps=2, score=lambda i, lay: None)
+    assert [r.settings["guidance_scale"] for r in result.results] == [1.0, 7.5]
+    with pytest.raises(ValueError, match="give the values"):
+        compare(tiny_pipe, LAYOUT, "guidance_scale")
+    with pytest.raises(ValueError, match="compared setting"):
+        compare(tiny_pipe, LAYOUT, "bootstrap_steps", [0, 1], bootstrap_steps=2)
+
+
+def paint(layout, colours):
+    """An image with each box filled with a palette colour over the background colour."""
+    image = np.zeros((layout.height, layout.width, 3), dtype=np.uint8)
+    image[:] = COLOURS[colours[0]]
+    for region, colour in zip(layout.regions, colours[1:]):
+        x0, y0, x1, y1 = region.box
+        image[y0:y1, x0:x1] = COLOURS[colour]
+    return Image.fromarray(image)
+
+
+def test_shapes_adherence_scores():
+    perfect = shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT)
+    assert perfect == {"in_box": 1.0, "iou": 1.0, "background": 1.0}
+    swapped = shapes_adherence(paint(LAYOUT, ["blue", "yellow", "red"]), LAYOUT)
+    assert swapped["in_box"] == 0.0 and swapped["iou"] == 0.0 and swapped["background"] == 1.0
+    half = np.asarray(paint(LAYOUT, ["blue", "red", "yellow"])).copy()
+    half[0:16, 0:32] = COLOURS["blue"]
+    score = shapes_adherence(Image.fromarray(half), LAYOUT)
+    assert score["in_box"] == pytest.approx((0.5 + 1.0) / 2)
+    assert shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT.replace(background="a sky")) is None
+    assert prompt_colour("A Purple star") == "purple" and prompt_colour("a cat") is None
+
+
+def test_clip_scorer_on_tiny_random_clip():
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPVisionConfig
+
+    from mdwidgets.models import word_tokenizer
+
+    tok = word_tokenizer("a red circle yellow square blue background".split())
+    text = CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                          num_hidden_layers=2, max_position_embeddings=77, projection_dim=16,
+                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                              image_size=32, patch_size=8, projection_dim=16)
+    torch.manual_seed(0)
+    model = CLIPModel(CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16))
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}), tokenizer=tok)
+    scorer = ClipScorer(model, processor)
+    score = scorer(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT)
+    assert set(score) == {"clip", "clip_min"}
+    assert 0 <= score["clip_min"] <= score["clip"] <= 100
+    assert scorer(Image.new("RGB", (64, 64)), LAYOUT.with_regions([])) is None
