@@ -131,7 +131,8 @@ def filmstrip(
         raise ValueError("the recorder holds no steps; pass it to compose(callback=recorder) first")
     size = _canvas_size(recorder, pipe)
     images = [_to_image(getattr(s, show), pipe, decode, size) for s in recorder.steps]
-    titles = [f"step {s.step + 1} · t={s.timestep:.0f}" + (" · boot" if s.bootstrapping else "") for s in recorder.steps]
+    titles = [f"step {s.step + 1} · t={s.timestep:.0f}" + (" · boot" if s.bootstrapping else "")
+              for s in recorder.steps]
     return image_grid([images], column_titles=titles, cell_size=cell_size)
 
 
