@@ -53,7 +53,10 @@ def _fail(field_name: str, value: Any, why: str) -> LayoutError:
 def _number(field_name: str, value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise _fail(field_name, value, "must be a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
     if not math.isfinite(value):
         raise _fail(field_name, value, "must be a finite number")
     return int(value) if value.is_integer() else value
@@ -139,8 +142,8 @@ class Region:
         set_(self, "guidance_scale", _optional("guidance_scale", self.guidance_scale, "guidance"))
         set_(self, "seed", _optional("seed", self.seed, "seed"))
         feather = _number("feather", self.feather)
-        if feather < 0:
-            raise _fail("feather", feather, "must be >= 0")
+        if not 0 <= feather <= MAX_SIDE:
+            raise _fail("feather", feather, f"must be between 0 and {MAX_SIDE} pixels")
         set_(self, "feather", feather)
 
     def __eq__(self, other: object) -> bool:

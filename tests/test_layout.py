@@ -69,7 +69,8 @@ def test_layout_errors_name_field_and_value(changes, message):
         (dict(prompt="x", mask=np.array([["a"]])), "must be bool or numeric"),
         (dict(prompt="x", box=(0, 0, 8, 8), guidance_scale=-1), "guidance_scale=-1: must be >= 0"),
         (dict(prompt="x", box=(0, 0, 8, 8), seed=1.5), "seed=1.5: must be an integer"),
-        (dict(prompt="x", box=(0, 0, 8, 8), feather=-2), "feather=-2: must be >= 0"),
+        (dict(prompt="x", box=(0, 0, 8, 8), feather=-2), "feather=-2: must be between 0 and 8192"),
+        (dict(prompt="x", box=(0, 0, 10**400, 8)), "box[2]=inf: must be a finite number"),
         (dict(prompt="x", box=(0, 0, 8, 8), negative_prompt=5), "negative_prompt=5: must be a string"),
     ],
 )
