@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         layout, _ = _load_layout(args.png)
         print(layout.to_json())
         return 0
-    except (LayoutError, ModelError, ValueError, FloatingPointError) as exc:
+    except (LayoutError, ModelError, ValueError, FloatingPointError, MemoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,7 @@ Built-in models live inside the package and need no network:
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -120,6 +121,8 @@ def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool)
 
     common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
     path = Path(os.path.expanduser(name_or_path))
+    if path.is_dir():
+        _check_family(path)
     if path.is_file():
         if path.suffix not in (".safetensors",) and not allow_pickle:
             raise ModelError(
@@ -139,6 +142,36 @@ def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool)
             f"could not load {where} {name_or_path!r}: {exc}\n"
             f"Offline? The built-in model {DEFAULT_MODEL!r} needs no network."
         ) from exc
+
+
+SUPPORTED_PIPELINES = {
+    "StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionPanoramaPipeline",
+}
+
+
+def _check_family(folder: Path) -> None:
+    """Refuse folders of other model families with a message naming what was found."""
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise ModelError(f"{folder} has no model_index.json: it is not a diffusers pipeline folder")
+    try:
+        info = json.loads(index.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{index} is not readable JSON: {exc}") from None
+    found = info.get("_class_name", "?")
+    if found not in SUPPORTED_PIPELINES or "text_encoder_2" in info:
+        raise ModelError(
+            f"{folder} holds a {found} model; mdwidgets supports Stable Diffusion 1.x/2.x "
+            "(StableDiffusionPipeline folders)"
+        )
+    unet_config = folder / "unet" / "config.json"
+    if unet_config.is_file():
+        channels = json.loads(unet_config.read_text()).get("in_channels", 4)
+        if channels != 4:
+            raise ModelError(
+                f"{folder}'s UNet takes {channels} input channels (an inpainting or depth model); "
+                "mdwidgets needs a text-to-image UNet with 4"
+            )
 
 
 def tiny_random_pipeline(seed: int = 0):

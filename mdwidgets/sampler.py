@@ -272,10 +272,19 @@ class _Paths:
         x = model_in.to(unet.dtype)[inputs]
         context = embeds[rows_embeds]
         size = max_batch or len(inputs)
-        out = torch.cat([
-            unet(x[s : s + size], t, encoder_hidden_states=context[s : s + size], return_dict=False)[0]
-            for s in range(0, len(inputs), size)
-        ]).float()
+        try:
+            out = torch.cat([
+                unet(x[s : s + size], t, encoder_hidden_states=context[s : s + size], return_dict=False)[0]
+                for s in range(0, len(inputs), size)
+            ]).float()
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
+                raise
+            raise MemoryError(
+                f"out of memory running {len(inputs)} UNet rows of {tuple(x.shape[1:])} at once "
+                f"(max_batch={max_batch}). Try max_batch=1 (slower, much less memory), a smaller "
+                "canvas, fewer regions, or pipe.enable_attention_slicing()."
+            ) from exc
         guided = []
         for v, g in enumerate(self.guidance):
             cond = out[v]
@@ -363,6 +372,11 @@ def _check_arguments(layout, scale, steps, max_batch, output_type, unet) -> None
         raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type={output_type!r} must be 'pil' or 'latent'")
+    if getattr(unet.config, "addition_embed_type", None) is not None:
+        raise ValueError(
+            f"this UNet expects extra conditioning ({unet.config.addition_embed_type!r}, e.g. SDXL); "
+            "mdwidgets supports Stable Diffusion 1.x/2.x UNets"
+        )
     if unet.config.in_channels != unet.config.out_channels:
         raise ValueError(
             f"this UNet takes {unet.config.in_channels} input channels (an inpainting or other "

@@ -61,3 +61,46 @@ def test_long_prompt_warns_with_dropped_words(tiny_pipe):
     layout = Layout(64, 64, words)
     with pytest.warns(PromptTruncatedWarning, match="these words are ignored: '.*circle square'"):
         compose(tiny_pipe, layout, num_inference_steps=1, seed=0, output_type="latent")
+
+
+def test_unsupported_families_are_named(tiny_pipe, tmp_path):
+    import json
+
+    folder = tmp_path / "model"
+    tiny_pipe.save_pretrained(folder, safe_serialization=True)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionXLPipeline",
+                                                          "text_encoder_2": ["transformers", "CLIPTextModel"]}))
+    with pytest.raises(ModelError, match="holds a StableDiffusionXLPipeline model"):
+        load_pipeline(str(folder))
+    (folder / "model_index.json").write_text(json.dumps(index))
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    (folder / "unet" / "config.json").write_text(json.dumps({**config, "in_channels": 9}))
+    with pytest.raises(ModelError, match="9 input channels"):
+        load_pipeline(str(folder))
+    with pytest.raises(ModelError, match="no model_index.json"):
+        load_pipeline(str(tmp_path))
+
+
+def test_sdxl_unet_is_refused_by_compose(tiny_pipe):
+    import copy
+
+    pipe = copy.copy(tiny_pipe)
+    pipe.unet = copy.deepcopy(tiny_pipe.unet)
+    pipe.unet.register_to_config(addition_embed_type="text_time")
+    with pytest.raises(ValueError, match="SDXL"):
+        compose(pipe, Layout(64, 64, "x"), num_inference_steps=1)
+
+
+def test_out_of_memory_becomes_an_actionable_error(tiny_pipe, monkeypatch):
+    import copy
+
+    pipe = copy.copy(tiny_pipe)
+    pipe.unet = copy.deepcopy(tiny_pipe.unet)
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(pipe.unet, "forward", oom)
+    with pytest.raises(MemoryError, match="max_batch=1"):
+        compose(pipe, Layout(64, 64, "x"), num_inference_steps=1)
