@@ -8,7 +8,9 @@ step events. All geometry lives in :mod:`mdwidgets.boxedit`, all pictures in
 from __future__ import annotations
 
 import io
+import os
 import random
+import secrets
 import threading
 import time
 import traceback
@@ -43,6 +45,10 @@ SIZE_PRESETS = {
 _DRAW_LOCK = threading.RLock()
 
 
+def default_autosave_dir() -> Path:
+    return Path(os.environ.get("MDWIDGETS_AUTOSAVE_DIR", Path.home() / ".mdwidgets" / "autosave"))
+
+
 def _enable_colab_widgets() -> None:
     try:
         from google.colab import output  # type: ignore[import-not-found]
@@ -60,6 +66,9 @@ class Studio:
         model: model name shown and loaded when ``pipe`` is ``None``.
         output_dir: where exports go (files are never overwritten).
         display_width: the canvas' on-screen width in CSS pixels (it scales to fit).
+        autosave_dir: where every edit of the layout is saved (one JSON file per Studio);
+            default ``$MDWIDGETS_AUTOSAVE_DIR`` or ``~/.mdwidgets/autosave``.
+            :meth:`Studio.restore` brings the newest back after a kernel restart.
 
     ``studio.layout`` is the state both ways: edits on the canvas update it, assigning a Layout
     redraws the panel. ``studio.result`` is the last :class:`ComposeResult`.
@@ -73,8 +82,14 @@ class Studio:
         model: str | None = None,
         output_dir: str | Path = "mdwidgets-output",
         display_width: int = 640,
+        autosave_dir: str | Path | None = None,
+        autosave: bool = True,
     ) -> None:
         _enable_colab_widgets()
+        folder = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
+        self.autosave_path = (
+            folder / f"studio-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.json" if autosave else None
+        )
         self._pipe = pipe
         self.model = model or getattr(pipe, "mdwidgets_model_name", None) or DEFAULT_MODEL
         self.output_dir = Path(output_dir)
@@ -103,7 +118,7 @@ class Studio:
         if not isinstance(layout, Layout):
             raise TypeError(f"studio.layout must be a mdwidgets.Layout, not {type(layout).__name__}")
         resized = (layout.width, layout.height) != (self.canvas.width, self.canvas.height)
-        self._layout = layout
+        self._store(layout)
         if self.selected is not None and self.selected >= len(layout.regions):
             self.selected = None
         if resized:
@@ -112,6 +127,31 @@ class Studio:
         self._sync_controls()
         self._rebuild_rows()
         self._redraw()
+
+    def _store(self, layout: Layout) -> None:
+        """Every edit ends here: keep the layout and autosave it."""
+        self._layout = layout
+        if self.autosave_path is not None:
+            try:
+                self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = self.autosave_path.with_suffix(".tmp")
+                temporary.write_text(layout.to_json())
+                temporary.replace(self.autosave_path)  # atomic: a crash never leaves half a file
+            except OSError as exc:
+                self._say(f"Autosave failed ({exc}); export your layout to keep it.", error=True)
+
+    @classmethod
+    def restore(cls, pipe=None, *, autosave_dir: str | Path | None = None, **kwargs: Any) -> Studio:
+        """A new Studio with the most recently autosaved layout (e.g. after a kernel restart)."""
+        folder = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
+        saved = sorted(folder.glob("studio-*.json"), key=lambda p: p.stat().st_mtime)
+        for path in reversed(saved):
+            try:
+                layout = Layout.load(path)
+            except (OSError, LayoutError):
+                continue
+            return cls(pipe, layout, autosave_dir=folder, **kwargs)
+        raise FileNotFoundError(f"no autosaved Studio layout in {folder}")
 
     @property
     def running(self) -> bool:
@@ -376,7 +416,7 @@ class Studio:
         elif box is not None and box != drag.box:
             regions = list(lay.regions)
             regions[drag.index] = regions[drag.index].replace(box=box)
-            self._layout = lay.with_regions(regions)  # rows show no geometry: no rebuild needed
+            self._store(lay.with_regions(regions))  # rows show no geometry: no rebuild needed
             self._redraw()
         else:
             self._draw_boxes()
@@ -413,7 +453,7 @@ class Studio:
                 raise next(v for v in changes.values() if isinstance(v, ValueError))
             regions = list(self._layout.regions)
             regions[index] = regions[index].replace(**changes)
-            self._layout = self._layout.with_regions(regions)
+            self._store(self._layout.with_regions(regions))
             self._say("")
         except (LayoutError, ValueError) as exc:
             self._say(f"Region {index + 1} not changed: {exc}", error=True)
@@ -428,7 +468,7 @@ class Studio:
         if self._syncing:
             return
         try:
-            self._layout = self._layout.replace(**changes)
+            self._store(self._layout.replace(**changes))
             self._say("")
         except LayoutError as exc:
             self._say(f"Not changed: {exc}", error=True)
@@ -567,10 +607,10 @@ class Studio:
         thumb.save(buf, format="PNG")
         image = w.Image(value=buf.getvalue(), format="png", layout=w.Layout(width="96px"))
         restore = w.Button(description=f"#{len(self.history)} restore", layout=w.Layout(width="96px"))
-        restore.on_click(lambda _, r=result: self.restore(r))
+        restore.on_click(lambda _, r=result: self.restore_result(r))
         self.history_box.children = (*self.history_box.children, w.VBox([image, restore]))
 
-    def restore(self, result: ComposeResult) -> None:
+    def restore_result(self, result: ComposeResult) -> None:
         """Bring back a result's layout, settings and image."""
         self.layout = result.layout
         self._apply_settings(result.settings)

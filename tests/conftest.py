@@ -20,3 +20,11 @@ def tiny_pipe():
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def autosave_dir(tmp_path, monkeypatch):
+    """Studios in tests autosave into a temporary folder, never the user's home."""
+    folder = tmp_path / "autosave"
+    monkeypatch.setenv("MDWIDGETS_AUTOSAVE_DIR", str(folder))
+    return folder

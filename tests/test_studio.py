@@ -282,3 +282,39 @@ def test_compare_bootstrap_button_shows_a_grid(studio):
     assert bytes(studio.comparison_image.value).startswith(b"\x89PNG")
     assert "Comparison done" in studio.status.value
     assert not studio.compare_button.disabled and not studio.generate_button.disabled
+
+
+def test_every_edit_is_autosaved_and_restore_brings_it_back(tiny_pipe, autosave_dir):
+    studio = Studio(tiny_pipe)
+    drag(studio, (16, 16), (128, 128))
+    studio.rows.children[0].children[1].value = "a purple star"
+    saved = Layout.load(studio.autosave_path)
+    assert saved == studio.layout and saved.regions[0].prompt == "a purple star"
+    del studio  # the kernel restarts…
+    restored = Studio.restore(tiny_pipe)
+    assert restored.layout == saved
+    assert restored.autosave_path != saved  # the restored Studio saves to a file of its own
+
+
+def test_restore_without_autosave_says_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no autosaved Studio layout in"):
+        Studio.restore(autosave_dir=tmp_path / "empty")
+
+
+def test_two_studios_sharing_a_pipeline_do_not_interfere(tiny_pipe, tmp_path):
+    layouts = [Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 40, 40))]),
+               Layout(64, 64, "a green background", [Region("a yellow square", box=(24, 24, 64, 64))])]
+    alone = []
+    for layout in layouts:
+        s = Studio(tiny_pipe, layout, output_dir=tmp_path)
+        s.steps.value = 4
+        s.generate(wait=True)
+        alone.append(s.result.image.tobytes())
+    together = [Studio(tiny_pipe, layout, output_dir=tmp_path) for layout in layouts]
+    for s in together:
+        s.steps.value = 4
+    threads = [s.generate() for s in together]
+    for t in threads:
+        t.join(60)
+    assert [s.result.image.tobytes() for s in together] == alone
+    assert together[0].autosave_path != together[1].autosave_path
