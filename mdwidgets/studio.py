@@ -69,6 +69,7 @@ class Studio:
         autosave_dir: where every edit of the layout is saved (one JSON file per Studio);
             default ``$MDWIDGETS_AUTOSAVE_DIR`` or ``~/.mdwidgets/autosave``.
             :meth:`Studio.restore` brings the newest back after a kernel restart.
+        history_limit: results kept in the history strip (oldest dropped first).
 
     ``studio.layout`` is the state both ways: edits on the canvas update it, assigning a Layout
     redraws the panel. ``studio.result`` is the last :class:`ComposeResult`.
@@ -84,6 +85,7 @@ class Studio:
         display_width: int = 640,
         autosave_dir: str | Path | None = None,
         autosave: bool = True,
+        history_limit: int = 30,
     ) -> None:
         _enable_colab_widgets()
         folder = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
@@ -96,6 +98,7 @@ class Studio:
         self.display_width = display_width
         self.result: ComposeResult | None = None
         self.history: list[ComposeResult] = []
+        self.history_limit = history_limit
         self.preview_seconds: list[float] = []
         self.selected: int | None = None
         self._layout = layout or Layout(256, 256, "a blue background")
@@ -556,6 +559,7 @@ class Studio:
             result = compose(pipe, layout, callback=on_step, **settings)
             self.result = result
             self.history.append(result)
+            del self.history[: -self.history_limit]  # long sessions: keep memory bounded
             self._image = result.image
             self._draw_image()
             self._add_thumbnail(result)
@@ -606,9 +610,10 @@ class Studio:
         thumb.thumbnail((96, 96))
         thumb.save(buf, format="PNG")
         image = w.Image(value=buf.getvalue(), format="png", layout=w.Layout(width="96px"))
-        restore = w.Button(description=f"#{len(self.history)} restore", layout=w.Layout(width="96px"))
+        restore = w.Button(description=f"{time.strftime('%H:%M:%S')} ↺", tooltip="restore this result",
+                           layout=w.Layout(width="96px"))
         restore.on_click(lambda _, r=result: self.restore_result(r))
-        self.history_box.children = (*self.history_box.children, w.VBox([image, restore]))
+        self.history_box.children = (*self.history_box.children, w.VBox([image, restore]))[-self.history_limit :]
 
     def restore_result(self, result: ComposeResult) -> None:
         """Bring back a result's layout, settings and image."""

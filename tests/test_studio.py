@@ -318,3 +318,13 @@ def test_two_studios_sharing_a_pipeline_do_not_interfere(tiny_pipe, tmp_path):
         t.join(60)
     assert [s.result.image.tobytes() for s in together] == alone
     assert together[0].autosave_path != together[1].autosave_path
+
+
+def test_history_is_bounded(tiny_pipe, tmp_path):
+    studio = Studio(tiny_pipe, output_dir=tmp_path, history_limit=2)
+    studio.steps.value = 1
+    for seed in range(3):
+        studio.seed.value = seed
+        studio.generate(wait=True)
+    assert [r.settings["seed"] for r in studio.history] == [1, 2]
+    assert len(studio.history_box.children) == 2
