@@ -13,6 +13,7 @@ from .layout import Layout, LayoutError
 
 PNG_LAYOUT_KEY = "mdwidgets_layout"
 PNG_SETTINGS_KEY = "mdwidgets_settings"
+TILED_DECODE_ABOVE = 1024  # px: larger images are decoded in overlapping tiles to bound memory
 
 
 def _vae_scaling(vae) -> tuple[float, float]:
@@ -24,13 +25,17 @@ def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
     """Decode SD latents ``(1, C, h, w)`` to a PIL image.
 
     A float16 VAE is upcast to float32 first (once, in place): SD VAEs overflow to NaN in half
-    precision on some images, which shows as a black picture.
+    precision on some images, which shows as a black picture. Images larger than
+    ``TILED_DECODE_ABOVE`` px on a side are decoded in overlapping tiles (diffusers' tiled decode).
     """
     if vae.dtype == torch.float16:
         vae.to(torch.float32)
     scaling, shift = _vae_scaling(vae)
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    tiled = max(latents.shape[-2:]) * scale > TILED_DECODE_ABOVE and hasattr(vae, "tiled_decode")
+    decode = vae.tiled_decode if tiled else vae.decode
     with torch.inference_mode():
-        pixels = vae.decode(latents.to(vae.device, vae.dtype) / scaling + shift, return_dict=False)[0]
+        pixels = decode(latents.to(vae.device, vae.dtype) / scaling + shift, return_dict=False)[0]
     if not torch.isfinite(pixels).all():
         raise FloatingPointError(
             "the VAE decoded NaN/inf pixels; keep the VAE in float32 (load_pipeline does)"

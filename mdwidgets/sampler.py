@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .budget import check_budget
 from .images import decode_latents, encode_flat_colours
 from .layout import Layout, LayoutError
 from .masks import fusion_weights
@@ -76,6 +77,7 @@ def compose(
     max_batch: int | None = None,
     output_type: str = "pil",
     eta: float = 0.0,
+    check_memory: bool = True,
 ) -> ComposeResult:
     """Render ``layout`` with region-based MultiDiffusion.
 
@@ -122,6 +124,8 @@ def compose(
         max_batch: at most this many UNet rows per call (caps memory); ``None``: all at once.
         output_type: ``"pil"`` or ``"latent"`` (skip VAE decoding).
         eta: DDIM's eta (0 = deterministic), passed to schedulers that take it.
+        check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
+            and a ``max_batch`` that fits) instead of running out of memory mid-run.
     """
     started = time.perf_counter()
     unet, vae = pipe.unet, pipe.vae
@@ -160,6 +164,9 @@ def compose(
         noise = _initial_noise(layout, shape, generator, latents, support).to(device)
         backgrounds = _bootstrap_backgrounds(vae, len(layout.regions), boot_evals, generator, device)
         step_kwargs = _step_kwargs(sched, generator, eta)
+        if check_memory:
+            check_budget(pipe, layout, guidance_scale=guidance_scale, bootstrapping=boot_evals > 0,
+                         max_batch=max_batch, decode=output_type == "pil")
         encoded = time.perf_counter()
 
         x = noise * sched.init_noise_sigma
