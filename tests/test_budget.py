@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from mdwidgets import Layout, Region, compose
-from mdwidgets import budget
+from mdwidgets import Layout, Region, budget, compose
 from mdwidgets.budget import estimate_bytes, rows_per_step
 
 
