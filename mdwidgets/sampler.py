@@ -153,7 +153,7 @@ def compose(
         support = weights > 0
         paths = _Paths(layout, guidance_scale)
         cache = prompt_cache_for(pipe.text_encoder)
-        embeds = cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, dtype)
+        paths.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, dtype))
 
         sched = make_scheduler(scheduler, pipe.scheduler)
         sched.set_timesteps(num_inference_steps, device=device)
@@ -183,7 +183,7 @@ def compose(
                 flat = sched.add_noise(backgrounds[i].expand(n, *shape[1:]), noise.expand(n, *shape[1:]), t.repeat(n))
                 views = torch.cat([x, torch.where(support[1:], x, flat)])
             model_in = sched.scale_model_input(views, t)
-            outputs = paths.guided_outputs(unet, model_in, t, embeds, shared=not bootstrapping, max_batch=max_batch)
+            outputs = paths.guided_outputs(unet, model_in, t, shared=not bootstrapping, max_batch=max_batch)
             fused = (weights * outputs).sum(0, keepdim=True)  # Eq. 5: per-pixel weighted mean of the paths
             if callback is not None:  # only events (and a cancelled run's image) need x0
                 x0 = predicted_x0(sched, model_in[:1], fused, t)
@@ -262,7 +262,7 @@ class _Paths:
         inputs = [0 if shared else v for v in range(len(self.guidance))]  # row v: path v, conditional
         embeds = list(range(len(self.guidance)))
         rows: dict[tuple[int, int], int] = {}  # (input, negative prompt) -> unconditional row
-        uncond_row: dict[int, int] = {}
+        uncond_row = []  # per path; an unguided path points at its own conditional row
         for v, g in enumerate(self.guidance):
             if g > 1:
                 key = (inputs[v], self.negative_index[v])
@@ -270,14 +270,25 @@ class _Paths:
                     rows[key] = len(inputs)
                     inputs.append(key[0])
                     embeds.append(key[1])
-                uncond_row[v] = rows[key]
+            uncond_row.append(rows[key] if g > 1 else v)
         return inputs, embeds, uncond_row
 
-    def guided_outputs(self, unet, model_in, t, embeds, *, shared: bool, max_batch: int | None):
+    def bind(self, embeds: torch.Tensor) -> None:
+        """Pre-index the prompt embeddings and guidance of both row plans for this run."""
+        self._bound = {}
+        for shared, (inputs, rows_embeds, uncond_row) in self._rows.items():
+            scale = torch.tensor([g if g > 1 else 1.0 for g in self.guidance], device=embeds.device)
+            self._bound[shared] = (
+                torch.tensor(inputs, device=embeds.device),
+                embeds[rows_embeds],
+                torch.tensor(uncond_row, device=embeds.device),
+                scale[:, None, None, None],
+            )
+
+    def guided_outputs(self, unet, model_in, t, *, shared: bool, max_batch: int | None):
         """Each path's guided model output, ``(N + 1, C, h, w)`` in float32."""
-        inputs, rows_embeds, uncond_row = self._rows[shared]
-        x = model_in.to(unet.dtype)[inputs]
-        context = embeds[rows_embeds]
+        inputs, context, uncond_row, scale = self._bound[shared]
+        x = model_in.to(unet.dtype).index_select(0, inputs)
         size = max_batch or len(inputs)
         try:
             out = torch.cat([
@@ -292,14 +303,8 @@ class _Paths:
                 f"(max_batch={max_batch}). Try max_batch=1 (slower, much less memory), a smaller "
                 "canvas, fewer regions, or pipe.enable_attention_slicing()."
             ) from exc
-        guided = []
-        for v, g in enumerate(self.guidance):
-            cond = out[v]
-            if g > 1:
-                uncond = out[uncond_row[v]]
-                cond = uncond + g * (cond - uncond)  # classifier-free guidance
-            guided.append(cond)
-        return torch.stack(guided)
+        cond, uncond = out[: len(self.guidance)], out.index_select(0, uncond_row)
+        return uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
 
 
 def predicted_x0(scheduler, model_input: torch.Tensor, output: torch.Tensor, t) -> torch.Tensor:
