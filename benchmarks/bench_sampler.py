@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.procmem import reset_rss_peak, rss_peak_mb
 from benchmarks.reference import plain_multidiffusion
 from mdwidgets import Layout, Region, compose, load_pipeline
 from mdwidgets.models import DEFAULT_MODEL, word_tokenizer
@@ -77,23 +78,6 @@ def sd15_pipeline():
     pipe.set_progress_bar_config(disable=True)
     pipe.mdwidgets_model_name = "sd15-architecture (random weights)"
     return pipe
-
-
-def rss_peak_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def reset_rss_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def median_step(result) -> float:

@@ -15,16 +15,9 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.procmem import rss_mb
 from mdwidgets import Layout, Region, Studio, load_pipeline
 from mdwidgets.models import DEFAULT_MODEL
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:

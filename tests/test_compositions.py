@@ -1,0 +1,28 @@
+import random
+
+from mdwidgets.scoring import prompt_colour
+from mdwidgets.shapes.compositions import random_layout
+
+
+def test_random_layouts_are_valid_and_deterministic():
+    for seed in range(30):
+        layout, sentence = random_layout(random.Random(seed))
+        again, same_sentence = random_layout(random.Random(seed))
+        assert layout == again and sentence == same_sentence
+        assert 2 <= len(layout.regions) <= 4
+        colours = [prompt_colour(r.prompt) for r in layout.regions]
+        background = prompt_colour(layout.background)
+        assert len(set(colours)) == len(colours) and background not in colours
+        boxes = [r.box for r in layout.regions]
+        for i, a in enumerate(boxes):
+            assert all(v % 8 == 0 for v in a) and a[2] <= 256 and a[3] <= 256
+            for b in boxes[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+        for region in layout.regions:
+            assert region.prompt in sentence
+        assert sentence.endswith(layout.background)
+
+
+def test_four_objects_on_request():
+    layout, _ = random_layout(random.Random(1), objects=4)
+    assert len(layout.regions) == 4
