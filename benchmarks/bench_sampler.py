@@ -2,10 +2,12 @@
 
     python -m benchmarks.bench_sampler [--models builtin sd15] [--steps 3] [--out benchmarks/results/sampler.json]
 
-Prints a table and writes JSON. "sd15" is a Stable Diffusion 1.5-architecture UNet/VAE/text
-encoder with random weights (random weights cost exactly what trained ones cost) at a reduced
-canvas, so the ratios speak for real checkpoints. Numbers depend on the machine and on what else
-runs on it; compare ratios from one run.
+Prints a table and writes JSON. The floor is the time of the UNet call of each step (the N + 2
+rows the sampler needs after bootstrapping), timed with hooks inside the same run; the overhead is
+everything else in a step (fusion, guidance, scheduler) relative to it. "sd15" is a Stable
+Diffusion 1.5-architecture UNet/VAE/text encoder with random weights (random weights cost
+exactly what trained ones cost) at a reduced canvas, so the ratios speak for real checkpoints.
+Numbers depend on the machine and on what else runs on it; compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -85,20 +87,20 @@ def median_step(result) -> float:
     return statistics.median(steps[1:] if len(steps) > 1 else steps)
 
 
-def time_unet_floor(pipe, layout, repeats: int = 3) -> float:
-    """Seconds of one UNet call with the rows the sampler needs after bootstrapping (N+1 cond + 1 uncond)."""
-    unet = pipe.unet
-    rows = len(layout.regions) + 2
-    h, w = layout.height // pipe.vae_scale_factor, layout.width // pipe.vae_scale_factor
-    x = torch.randn(rows, unet.config.in_channels, h, w, dtype=unet.dtype)
-    context = torch.randn(rows, pipe.tokenizer.model_max_length, unet.config.cross_attention_dim, dtype=unet.dtype)
-    times = []
-    with torch.inference_mode():
-        for _ in range(repeats):
-            t = time.perf_counter()
-            unet(x, 500, encoder_hidden_states=context, return_dict=False)
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+class UNetTimer:
+    """Times every UNet call inside a run (forward hooks), so the floor is measured in the same steps."""
+
+    def __init__(self, unet) -> None:
+        self.seconds: list[float] = []
+        self._started = 0.0
+        self._hooks = [
+            unet.register_forward_pre_hook(lambda *_: setattr(self, "_started", time.perf_counter())),
+            unet.register_forward_hook(lambda *_: self.seconds.append(time.perf_counter() - self._started)),
+        ]
+
+    def close(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
 
 
 def bench_model(name: str, pipe, size: int, regions: list[int], steps: int) -> dict:
@@ -107,14 +109,19 @@ def bench_model(name: str, pipe, size: int, regions: list[int], steps: int) -> d
         layout = layout_with(n, size)
         noise = torch.randn((1, 4, size // 8, size // 8), generator=torch.Generator().manual_seed(n))
         compose(pipe, layout, num_inference_steps=1, latents=noise, bootstrap_steps=0, output_type="latent")  # warm
+        timer = UNetTimer(pipe.unet)
         ours = compose(pipe, layout, num_inference_steps=steps, latents=noise, bootstrap_steps=0,
                        scheduler="ddim", output_type="latent")
+        timer.close()
         t = time.perf_counter()
         ref = plain_multidiffusion(pipe, layout, num_inference_steps=steps, guidance_scale=7.5, latents=noise,
                                    scheduler="ddim")
         ref_step = (time.perf_counter() - t) / steps
-        floor = time_unet_floor(pipe, layout)
-        step = median_step(ours)
+        # One UNet call per step here (no max_batch): its time is the floor of that step.
+        steps_s, unet_s = ours.timings["steps"][1:], timer.seconds[1:]
+        floor = statistics.median(unet_s)
+        step = statistics.median(steps_s)
+        overhead = statistics.median((a - b) / b for a, b in zip(steps_s, unet_s))
         out["regions"][n] = {
             "mdwidgets_step_s": step,
             "reference_step_s": ref_step,
@@ -122,7 +129,7 @@ def bench_model(name: str, pipe, size: int, regions: list[int], steps: int) -> d
             "max_abs_diff": (ours.latents - ref).abs().max().item(),
             "latent_scale": ref.abs().max().item(),
             "floor_s": floor,
-            "overhead": step / floor - 1,
+            "overhead": overhead,
         }
         r = out["regions"][n]
         print(f"  {name:8s} N={n}: mdwidgets {step:7.3f} s/step | reference {ref_step:7.3f} s/step | "
@@ -178,6 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["builtin", "sd15"], choices=["builtin", "sd15"])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--sd15-regions", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--out", default="benchmarks/results/sampler.json")
     args = parser.parse_args()
     report = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
@@ -188,7 +196,7 @@ def main() -> None:
             pipe, size, regions = load_pipeline(DEFAULT_MODEL), 256, [1, 2, 4, 8]
             label = DEFAULT_MODEL
         else:
-            pipe, size, regions = sd15_pipeline(), 256, [1, 2, 4]
+            pipe, size, regions = sd15_pipeline(), 256, args.sd15_regions
             label = pipe.mdwidgets_model_name
         print(f"{label} at {size}x{size}, {args.steps} DDIM steps, guidance 7.5:", flush=True)
         entry = bench_model(label, pipe, size, regions, args.steps)
