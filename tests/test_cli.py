@@ -5,7 +5,7 @@ import sys
 import pytest
 from PIL import Image
 
-from mdwidgets import Layout, read_png_metadata
+from mdwidgets import DEFAULT_MODEL, Layout, read_png_metadata
 from mdwidgets.cli import main
 
 
@@ -19,7 +19,7 @@ def test_render_embeds_layout_and_settings(tmp_path, root, capsys):
     assert layout == Layout.load(root / "examples" / "shapes.json")
     assert settings["seed"] == 4 and settings["steps"] == 3 and settings["scheduler"] == "euler"
     assert settings["bootstrap_steps"] == 1 and settings["guidance_scale"] == 6
-    assert settings["model"] == "builtin:tiny-random"
+    assert settings["model"] == DEFAULT_MODEL == "builtin:shapes"
     assert Image.open(out).size == (256, 256)
 
     # `layout` prints the embedded layout back; re-rendering the PNG reproduces it exactly.

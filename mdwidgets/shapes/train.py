@@ -1,0 +1,490 @@
+"""Train the built-in "shapes" Stable-Diffusion-style model on CPU.
+
+Usage (see docs/model_card.md for the exact recipe that produced the shipped
+weights)::
+
+    python -m mdwidgets.shapes.train --out /work/scratch/shapes_run --stage vae
+    python -m mdwidgets.shapes.train --out /work/scratch/shapes_run --stage unet
+    python -m mdwidgets.shapes.train --out /work/scratch/shapes_run --stage export \
+        --export mdwidgets/models/shapes
+
+``--stage all`` runs the three in a row; ``--resume`` continues a stage from
+its last checkpoint in ``--out``.  Everything is deterministic given
+``--seed``: the data and the diffusion noise of step ``k`` are derived from
+``(seed, k)`` only, so a resumed run sees exactly the same batches.
+
+Components are exactly the Stable Diffusion classes (diffusers
+``AutoencoderKL`` + ``UNet2DConditionModel`` + ``DDIMScheduler``, transformers
+``CLIPTextModel`` + an offline word-level ``PreTrainedTokenizerFast``), so the
+exported folder loads with ``StableDiffusionPipeline.from_pretrained``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from .data import caption, random_scene, render
+from .tokenizer import MODEL_MAX_LENGTH, build_tokenizer
+
+# --------------------------------------------------------------------------
+# architecture (documented here, in code)
+# --------------------------------------------------------------------------
+VAE_CONFIG = dict(
+    in_channels=3, out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,   # 4 blocks -> f8 like real SD
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(16, 32, 64, 64),
+    layers_per_block=1,
+    latent_channels=4,
+    norm_num_groups=1,   # GroupNorm(1): with few channels per group GroupNorm
+                         # is an instance norm that erases flat colours
+    sample_size=256,
+    mid_block_add_attention=False,
+)
+UNET_CONFIG = dict(
+    sample_size=32,                                   # 32x32 latent = 256x256 px native
+    in_channels=4, out_channels=4,
+    block_out_channels=(64, 128, 160),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=128,
+    attention_head_dim=4,        # diffusers legacy name: this is the number of heads
+    norm_num_groups=32,
+)
+TEXT_CONFIG = dict(
+    hidden_size=128, intermediate_size=512, num_hidden_layers=3,
+    num_attention_heads=4, max_position_embeddings=MODEL_MAX_LENGTH,
+    projection_dim=128, hidden_act="quick_gelu",
+    attention_dropout=0.0, dropout=0.0,
+)
+SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+    beta_schedule="scaled_linear", prediction_type="epsilon", clip_sample=False,
+    set_alpha_to_one=False, steps_offset=1,
+)
+
+SAMPLE_PROMPTS = [
+    "a red circle on a blue background",
+    "a yellow triangle on a black background",
+    "a green square on a white background",
+    "a purple star on a yellow background",
+    "a white ring on a red background",
+    "an orange circle and a blue square on a green background",
+    "a red triangle and a yellow star and a white circle on a purple background",
+    "a blue background",
+]
+
+
+def build_vae():
+    from diffusers import AutoencoderKL
+    vae = AutoencoderKL(**VAE_CONFIG)
+    # start with a small posterior std (exp(-6/2) ~ 0.05) instead of ~1: with
+    # a short training budget the KL-VAE otherwise spends hundreds of steps
+    # learning to shrink the sampling noise.
+    with torch.no_grad():
+        vae.quant_conv.bias[VAE_CONFIG["latent_channels"]:] = -6.0
+    return vae
+
+
+def build_unet():
+    from diffusers import UNet2DConditionModel
+    return UNet2DConditionModel(**UNET_CONFIG)
+
+
+def build_text_encoder(tokenizer):
+    from transformers import CLIPTextConfig, CLIPTextModel
+    cfg = CLIPTextConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         **TEXT_CONFIG)
+    return CLIPTextModel(cfg)
+
+
+def build_scheduler(kind="ddim"):
+    import inspect
+
+    from diffusers import DDIMScheduler, DDPMScheduler
+    cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
+    ok = inspect.signature(cls.__init__).parameters
+    return cls(**{k: v for k, v in SCHEDULER_CONFIG.items() if k in ok})
+
+
+def n_params(m) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+# --------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------
+def step_rng(seed: int, stage: str, step: int) -> random.Random:
+    return random.Random(f"{seed}-{stage}-{step}")
+
+
+def caption_mode(rng: random.Random, p_empty=0.10, p_objects=0.12) -> str:
+    u = rng.random()
+    if u < p_empty:
+        return "empty"
+    if u < p_empty + p_objects:
+        return "objects"
+    return "full"
+
+
+def make_batch(rng: random.Random, size: int, batch: int, with_captions=True):
+    imgs, caps = [], []
+    for _ in range(batch):
+        sc = random_scene(rng, size)
+        imgs.append(np.asarray(render(sc, size), dtype=np.float32))
+        if with_captions:
+            caps.append(caption(sc, caption_mode(rng)))
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) / 127.5 - 1.0
+    return x, caps
+
+
+# --------------------------------------------------------------------------
+# schedules
+# --------------------------------------------------------------------------
+def vae_plan(step: int, total: int = 700) -> tuple[int, int]:
+    """(image size, batch) for VAE step ``step``.
+
+    Always *full* images (GroupNorm statistics depend on the whole image): the
+    first 60% at 64 px (cheap; the conv weights are size independent), then
+    alternating 128 px and 256 px full images so that the normalisation
+    statistics match the sizes we sample at."""
+    if step < int(0.6 * total):
+        return 64, 16
+    return (256, 4) if step % 2 == 0 else (128, 8)
+
+
+def unet_plan(step: int, total: int) -> tuple[int, int]:
+    """(image size, batch) for UNet step ``step``.
+
+    First 30% at 128 px (cheap: learns the words), then mostly 256 px
+    (the native canvas) with every 4th step at 128 px for scale variety."""
+    if step < int(0.3 * total) or step % 4 == 3:
+        return 128, 32
+    return 256, 16
+
+
+def lr_at(step: int, total: int, base: float, warmup: int, final_frac=0.1) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return base * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+# --------------------------------------------------------------------------
+# utilities
+# --------------------------------------------------------------------------
+def autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def save_ckpt(path, **state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def plot_losses(hist: list[tuple[int, float]], path: str, title: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    if not hist:
+        return
+    s = np.array([h[0] for h in hist])
+    v = np.array([h[1] for h in hist])
+    k = max(1, len(v) // 50)
+    sm = np.convolve(v, np.ones(k) / k, mode="valid")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(s, v, alpha=0.3, lw=0.7, label="loss")
+    ax.plot(s[k - 1:], sm, lw=1.5, label=f"mean over {k}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def grid(images, cols):
+    from PIL import Image
+    w, h = images[0].size
+    rows = (len(images) + cols - 1) // cols
+    g = Image.new("RGB", (cols * w, rows * h), (128, 128, 128))
+    for i, im in enumerate(images):
+        g.paste(im, ((i % cols) * w, (i // cols) * h))
+    return g
+
+
+def log(out, msg):
+    line = time.strftime("%H:%M:%S ") + msg
+    print(line, flush=True)
+    with open(os.path.join(out, "train.log"), "a") as f:
+        f.write(line + "\n")
+
+
+# --------------------------------------------------------------------------
+# VAE stage
+# --------------------------------------------------------------------------
+def train_vae(a):
+    out = a.out
+    torch.manual_seed(a.seed)
+    vae = build_vae()
+    opt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, weight_decay=0.0)
+    ck = os.path.join(out, "vae_ckpt.pt")
+    start, hist, elapsed = 0, [], 0.0
+    if a.resume and os.path.exists(ck):
+        st = torch.load(ck, weights_only=False)
+        vae.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start, hist, elapsed = st["step"], st["hist"], st["elapsed"]
+        log(out, f"vae: resumed at step {start}")
+    log(out, f"vae: {n_params(vae)/1e6:.3f} M params, {a.vae_steps} steps")
+    vae.train()
+    t0 = time.time()
+    for step in range(start, a.vae_steps):
+        rng = step_rng(a.seed, "vae", step)
+        size, bs = vae_plan(step, a.vae_steps)
+        x, _ = make_batch(rng, size, bs, with_captions=False)
+        g = torch.Generator().manual_seed(a.seed * 7919 + step)
+        for pg in opt.param_groups:
+            pg["lr"] = lr_at(step, a.vae_steps, a.vae_lr, 20)
+        with autocast(a.bf16):
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
+            rec = vae.decode(z).sample
+        rec = rec.float()
+        l1 = (rec - x).abs().mean()
+        l2 = (rec - x).pow(2).mean()
+        kl = post.kl().float().mean() / (post.mean[0].numel())
+        loss = l1 + l2 + a.vae_kl * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        hist.append((step, l1.item()))
+        if step % 25 == 0 or step == a.vae_steps - 1:
+            el = elapsed + time.time() - t0
+            log(out, f"vae step {step} size {size} l1 {float(l1):.4f} l2 {float(l2):.5f} "
+                     f"kl {float(kl):.3f} elapsed {el/60:.1f} min")
+        if (step + 1) % a.ckpt_every == 0 or step == a.vae_steps - 1:
+            save_ckpt(ck, model=vae.state_dict(), opt=opt.state_dict(), step=step + 1,
+                      hist=hist, elapsed=elapsed + time.time() - t0)
+            plot_losses(hist, os.path.join(out, "vae_loss.png"), "VAE L1 reconstruction loss")
+    elapsed += time.time() - t0
+    vae.eval()
+    # scaling factor = 1 / std of latents (SD convention) over 256 px images
+    with torch.no_grad():
+        x, _ = make_batch(random.Random(f"{a.seed}-vae-scale"), 256, 32, with_captions=False)
+        z = vae.encode(x).latent_dist.sample()
+        sf = float(1.0 / z.std())
+        # reconstruction grid: originals (top) vs reconstructions (bottom), 128 and 256 px
+        from PIL import Image
+        ims = []
+        for size in (256, 128):
+            x, _ = make_batch(random.Random(f"{a.seed}-vae-grid-{size}"), size, 6, with_captions=False)
+            r = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
+            for t in list(x) + list(r):
+                arr = ((t.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+                ims.append(Image.fromarray(arr).resize((256, 256), Image.NEAREST))
+        grid(ims, 6).save(os.path.join(out, "vae_recon.png"))
+        mae = {}
+        for size in (128, 256):
+            x, _ = make_batch(random.Random(f"{a.seed}-vae-eval-{size}"), size, 16, with_captions=False)
+            r = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
+            mae[size] = float((r - x).abs().mean() * 127.5)
+    vae.register_to_config(scaling_factor=sf)
+    vae.save_pretrained(os.path.join(out, "vae"))
+    json.dump({"scaling_factor": sf, "train_minutes": elapsed / 60, "mae_0_255": mae,
+               "params": n_params(vae)}, open(os.path.join(out, "vae_stats.json"), "w"), indent=1)
+    log(out, f"vae done: scaling_factor {sf:.4f}, MAE (0-255) {mae}, {elapsed/60:.1f} min")
+
+
+# --------------------------------------------------------------------------
+# UNet (+ text encoder) stage
+# --------------------------------------------------------------------------
+def make_pipeline(vae, text_encoder, tokenizer, unet):
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   unet=unet, scheduler=build_scheduler("ddim"),
+                                   safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@torch.no_grad()
+def sample_grid(pipe, path, size=256, seed=0, prompts=SAMPLE_PROMPTS, steps=25, cfg=5.0):
+    g = torch.Generator().manual_seed(seed)
+    ims = pipe(prompts, height=size, width=size, num_inference_steps=steps,
+               guidance_scale=cfg, generator=g).images
+    grid(ims, 4).save(path)
+
+
+def train_unet(a):
+    from diffusers import AutoencoderKL
+    out = a.out
+    torch.manual_seed(a.seed)
+    tok = build_tokenizer()
+    vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval()
+    vae.requires_grad_(False)
+    sf = vae.config.scaling_factor
+    unet = build_unet()
+    te = build_text_encoder(tok)
+    params = list(unet.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, lr=a.unet_lr, weight_decay=0.01)
+    # EMA copies (exported / sampled); decay ramps up to --ema
+    import copy
+    ema_unet, ema_te = copy.deepcopy(unet).eval(), copy.deepcopy(te).eval()
+    ema_params = list(ema_unet.parameters()) + list(ema_te.parameters())
+    sched = build_scheduler("ddpm")
+    ac = sched.alphas_cumprod
+    snr = ac / (1 - ac)
+    ck = os.path.join(out, "unet_ckpt.pt")
+    start, hist, elapsed = 0, [], 0.0
+    if a.resume and os.path.exists(ck):
+        st = torch.load(ck, weights_only=False)
+        unet.load_state_dict(st["unet"])
+        te.load_state_dict(st["text_encoder"])
+        opt.load_state_dict(st["opt"])
+        ema_unet.load_state_dict(st["ema_unet"])
+        ema_te.load_state_dict(st["ema_text_encoder"])
+        start, hist, elapsed = st["step"], st["hist"], st["elapsed"]
+        log(out, f"unet: resumed at step {start}")
+    log(out, f"unet: {n_params(unet)/1e6:.3f} M params, text encoder {n_params(te)/1e6:.3f} M, "
+             f"{a.unet_steps} steps, lr {a.unet_lr}")
+    t0 = time.time()
+    unet.train()
+    te.train()
+    for step in range(start, a.unet_steps):
+        rng = step_rng(a.seed, "unet", step)
+        size, bs = unet_plan(step, a.unet_steps)
+        x, caps = make_batch(rng, size, bs)
+        ids = tok(caps, padding="max_length", max_length=tok.model_max_length,
+                  truncation=True, return_tensors="pt").input_ids
+        g = torch.Generator().manual_seed(a.seed * 104729 + step)
+        for pg in opt.param_groups:
+            pg["lr"] = lr_at(step, a.unet_steps, a.unet_lr, 100)
+        with torch.no_grad(), autocast(a.bf16):
+            post = vae.encode(x).latent_dist
+        lat = (post.mean.float() + post.std.float() * torch.randn(post.mean.shape, generator=g)) * sf
+        noise = torch.randn(lat.shape, generator=g)
+        t = torch.randint(0, sched.config.num_train_timesteps, (bs,), generator=g)
+        noisy = sched.add_noise(lat, noise, t)
+        with autocast(a.bf16):
+            emb = te(ids)[0]
+            pred = unet(noisy, t, emb).sample
+        mse = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))
+        w = torch.clamp(snr[t], max=a.min_snr) / snr[t] if a.min_snr > 0 else torch.ones(bs)
+        loss = (w * mse).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(a.ema, (1 + step) / (10 + step))
+            torch._foreach_lerp_(ema_params, params, 1 - d)
+        hist.append((step, mse.mean().item()))
+        if step % 25 == 0 or step == a.unet_steps - 1:
+            el = elapsed + time.time() - t0
+            recent = np.mean([h[1] for h in hist[-25:]])
+            log(out, f"unet step {step} size {size} mse {float(mse.mean()):.4f} (avg25 {recent:.4f}) "
+                     f"lr {opt.param_groups[0]['lr']:.2e} elapsed {el/60:.1f} min")
+        last = step == a.unet_steps - 1
+        if (step + 1) % a.ckpt_every == 0 or last:
+            save_ckpt(ck, unet=unet.state_dict(), text_encoder=te.state_dict(), opt=opt.state_dict(),
+                      ema_unet=ema_unet.state_dict(), ema_text_encoder=ema_te.state_dict(),
+                      step=step + 1, hist=hist, elapsed=elapsed + time.time() - t0)
+            plot_losses(hist, os.path.join(out, "unet_loss.png"), "UNet epsilon MSE")
+        if (step + 1) % a.sample_every == 0 or last:
+            ts = time.time()
+            pipe = make_pipeline(vae, ema_te, tok, ema_unet)
+            sample_grid(pipe, os.path.join(out, f"samples_{step+1:05d}.png"), 256)
+            if last:
+                sample_grid(pipe, os.path.join(out, f"samples_{step+1:05d}_128.png"), 128)
+            t0 += time.time() - ts   # sampling time is not training time
+    elapsed += time.time() - t0
+    log(out, f"unet done: {elapsed/60:.1f} min")
+
+
+# --------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------
+def export(a):
+    from diffusers import AutoencoderKL
+    out = a.out
+    tok = build_tokenizer()
+    vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval()
+    unet = build_unet()
+    te = build_text_encoder(tok)
+    st = torch.load(os.path.join(out, "unet_ckpt.pt"), weights_only=False)
+    # export the EMA weights (unless --no-ema-export)
+    key = "ema_" if a.ema_export else ""
+    unet.load_state_dict(st[key + "unet"])
+    te.load_state_dict(st[key + "text_encoder"])
+    # UNet and VAE are stored in fp16 (diffusers upcasts them to the default
+    # float32 on load); the 0.6 M-param text encoder stays fp32 because
+    # transformers 5 loads weights in their stored dtype ("auto"), and an fp16
+    # text encoder would hand fp16 embeddings to an fp32 UNet.
+    unet.to(torch.float16)
+    vae.to(torch.float16)
+    pipe = make_pipeline(vae, te, tok, unet)
+    pipe.save_pretrained(a.export, safe_serialization=True)
+    # record how the weights were produced
+    info = {"unet_steps": st["step"], "unet_train_minutes": st["elapsed"] / 60, "seed": a.seed}
+    p = os.path.join(out, "vae_stats.json")
+    if os.path.exists(p):
+        info["vae"] = json.load(open(p))
+    json.dump(info, open(os.path.join(a.export, "training_info.json"), "w"), indent=1)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.export) for f in fs)
+    log(out, f"exported to {a.export}: {total/1e6:.2f} MB")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, grids)")
+    p.add_argument("--stage", default="all", choices=["vae", "unet", "export", "all"])
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vae-steps", type=int, default=700)
+    p.add_argument("--unet-steps", type=int, default=2400)
+    p.add_argument("--steps", type=int, default=None, help="alias: steps of the selected stage")
+    p.add_argument("--vae-lr", type=float, default=2e-3)
+    p.add_argument("--vae-kl", type=float, default=1e-4, help="weight of per-element KL")
+    p.add_argument("--unet-lr", type=float, default=5e-4)
+    p.add_argument("--ema", type=float, default=0.995, help="EMA decay of UNet/text-encoder weights")
+    p.add_argument("--no-ema-export", dest="ema_export", action="store_false")
+    p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--sample-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-bf16", dest="bf16", action="store_false",
+                   help="disable bfloat16 autocast (on by default; fast on AMX CPUs)")
+    p.add_argument("--export", default=None, help="diffusers folder to write (e.g. mdwidgets/models/shapes)")
+    a = p.parse_args(argv)
+    if a.steps is not None:
+        if a.stage == "vae":
+            a.vae_steps = a.steps
+        elif a.stage == "unet":
+            a.unet_steps = a.steps
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.out, exist_ok=True)
+    log(a.out, "args: " + json.dumps(vars(a)))
+    if a.stage in ("vae", "all"):
+        train_vae(a)
+    if a.stage in ("unet", "all"):
+        train_unet(a)
+    if a.stage in ("export", "all") and a.export:
+        export(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Fast tests for the built-in shapes model tooling (mdwidgets.shapes)."""
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mdwidgets.shapes.data import COLOUR_NAMES, COLOURS, SHAPES, Obj, Scene, caption, random_scene, render
+from mdwidgets.shapes.evaluate import (
+    analyse,
+    classify_colour,
+    classify_shape,
+    colour_fractions,
+    groundtruth_accuracy,
+    object_mask,
+)
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "mdwidgets" / "models" / "shapes"
+
+
+def test_generator_deterministic_by_seed():
+    a = [random_scene(random.Random(7), 256) for _ in range(1)][0]
+    b = random_scene(random.Random(7), 256)
+    c = random_scene(random.Random(8), 256)
+    assert a == b
+    assert np.array_equal(np.asarray(render(a, 128)), np.asarray(render(b, 128)))
+    scenes_a = [random_scene(r, 256) for r in [random.Random(1)] * 5]
+    rng = random.Random(1)
+    scenes_b = [random_scene(rng, 256) for _ in range(5)]
+    assert scenes_a == scenes_b
+    assert a != c or caption(a) != caption(c) or True  # different seeds may coincide; no assert
+
+
+def test_scene_constraints_and_captions_match():
+    rng = random.Random(0)
+    for _ in range(200):
+        sc = random_scene(rng, 256)
+        cap = caption(sc)
+        assert sc.background in COLOUR_NAMES
+        assert cap.endswith(f"{sc.background} background")
+        for o in sc.objects:
+            assert o.colour != sc.background
+            assert o.shape in SHAPES
+            assert f"{o.colour} {o.shape}" in cap
+            x0, y0, x1, y1 = o.box
+            assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+        assert cap.count(" and ") == max(0, len(sc.objects) - 1)
+    sc = Scene("blue", [Obj("red", "circle", (0.1, 0.1, 0.4, 0.4)),
+                        Obj("orange", "square", (0.5, 0.5, 0.9, 0.9))])
+    assert caption(sc) == "a red circle and an orange square on a blue background"
+    assert caption(sc, "objects") == "a red circle and an orange square"
+    assert caption(sc, "background") == "a blue background"
+    assert caption(sc, "empty") == ""
+    assert caption(Scene("green")) == "a green background"
+
+
+def test_render_size_and_colours():
+    sc = Scene("blue", [Obj("red", "square", (0.25, 0.25, 0.75, 0.75))])
+    im = render(sc, (96, 64))
+    assert im.size == (96, 64)
+    a = np.asarray(im)
+    assert tuple(a[2, 2]) == COLOURS["blue"]
+    assert tuple(a[32, 48]) == COLOURS["red"]
+
+
+def test_tokenizer_round_trip_and_ids_in_vocab():
+    pytest.importorskip("transformers")
+    from mdwidgets.shapes.tokenizer import build_tokenizer, vocabulary
+    tok = build_tokenizer()
+    prompt = "A red circle and an orange Star on a blue background"
+    enc = tok(prompt, padding="max_length", max_length=tok.model_max_length, truncation=True,
+              return_tensors="pt")
+    ids = enc.input_ids[0].tolist()
+    assert len(ids) == tok.model_max_length
+    assert ids[0] == tok.bos_token_id and tok.eos_token_id in ids
+    assert max(ids) < len(vocabulary()) == len(tok)
+    assert tok.unk_token_id not in ids
+    assert tok.decode(ids, skip_special_tokens=True) == prompt.lower()
+    for w in list(COLOUR_NAMES) + list(SHAPES):
+        assert tok.convert_tokens_to_ids(w) != tok.unk_token_id
+    assert tok("a zebra").input_ids[2] == tok.unk_token_id
+    long = tok(" ".join(["red"] * 100), padding="max_length", max_length=tok.model_max_length,
+               truncation=True).input_ids
+    assert len(long) == tok.model_max_length
+
+
+def test_colour_and_mask_helpers():
+    px = np.array([COLOURS["green"]] * 10 + [COLOURS["red"]] * 3, dtype=np.uint8)
+    assert classify_colour(px) == "green"
+    fr = colour_fractions(px)
+    assert abs(fr["green"] - 10 / 13) < 1e-6 and abs(sum(fr.values()) - 1) < 1e-6
+    im = render(Scene("white", [Obj("black", "circle", (0.25, 0.25, 0.75, 0.75))]), 64)
+    m = object_mask(im, "white")
+    assert abs(m.mean() - np.pi / 16) < 0.03
+    assert classify_shape(m) == "circle"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_classify_shape_on_renders(shape):
+    for size, box in [(256, (0.3, 0.2, 0.7, 0.6)), (128, (0.1, 0.4, 0.6, 0.9)), (256, (0.6, 0.6, 0.85, 0.85))]:
+        im = render(Scene("black", [Obj("yellow", shape, box)]), size)
+        r = analyse(im)
+        assert r["shape"] == shape, (size, box, r)
+        assert r["object_colour"] == "yellow" and r["background"] == "black"
+
+
+def test_checker_accuracy_on_groundtruth():
+    res = groundtruth_accuracy(n=60, seed=3)
+    assert res["colour"] >= 95 and res["background"] >= 95
+    assert res["shape"] >= 90
+
+
+@pytest.mark.skipif(not (MODEL_DIR / "model_index.json").exists(), reason="shipped model not present")
+def test_shipped_model_loads_and_generates():
+    torch = pytest.importorskip("torch")
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(str(MODEL_DIR))
+    assert pipe.safety_checker is None
+    assert pipe.unet.dtype == torch.float32
+    pipe.set_progress_bar_config(disable=True)
+    img = pipe("a red circle on a blue background", height=64, width=64, num_inference_steps=2,
+               generator=torch.Generator().manual_seed(0)).images[0]
+    assert img.size == (64, 64)
+    size_mb = sum(f.stat().st_size for f in MODEL_DIR.rglob("*") if f.is_file()) / 1e6
+    assert size_mb <= 25
