@@ -104,3 +104,19 @@ def test_out_of_memory_becomes_an_actionable_error(tiny_pipe, monkeypatch):
     monkeypatch.setattr(pipe.unet, "forward", oom)
     with pytest.raises(MemoryError, match="max_batch=1"):
         compose(pipe, Layout(64, 64, "x"), num_inference_steps=1)
+
+
+def test_nan_latents_stop_with_an_explanation(tiny_pipe, monkeypatch):
+    import copy
+
+    pipe = copy.copy(tiny_pipe)
+    pipe.unet = copy.deepcopy(tiny_pipe.unet)
+    real_forward = pipe.unet.forward
+
+    def overflow(*args, **kwargs):
+        out = real_forward(*args, **kwargs)
+        return (out[0] * float("inf"),)
+
+    monkeypatch.setattr(pipe.unet, "forward", overflow)
+    with pytest.raises(FloatingPointError, match="NaN/inf latents .* float32"):
+        compose(pipe, Layout(64, 64, "x"), num_inference_steps=2)
