@@ -161,6 +161,14 @@ class Region:
 
     __hash__ = None  # type: ignore[assignment]
 
+    @property
+    def bounds(self) -> Box:
+        """The box, or the bounding box ``(x0, y0, x1, y1)`` of the mask's non-zero pixels."""
+        if self.box is not None:
+            return self.box
+        ys, xs = np.nonzero(self.mask)
+        return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
     def replace(self, **changes: Any) -> Region:
         """A copy with some fields changed (``box=`` clears ``mask`` and vice versa)."""
         if "box" in changes and changes["box"] is not None:

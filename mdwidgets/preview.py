@@ -85,8 +85,7 @@ def overlay_regions(
         else:
             mask = Image.fromarray((np.asarray(region.mask) * 255 * (alpha if fill else 0)).astype(np.uint8))
             layer.paste((r, g, b, 255), (0, 0), mask)
-            ys, xs = np.nonzero(region.mask)
-            anchor = (int(xs.min()) + 4, int(ys.min()) + 2)
+            anchor = (region.bounds[0] + 4, region.bounds[1] + 2)
         if labels:
             text = str(i + 1)
             box = draw.textbbox(anchor, text, font=font)

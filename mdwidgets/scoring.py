@@ -87,12 +87,7 @@ class ClipScorer:
         crops, prompts = [], []
         image = image.convert("RGB").resize((layout.width, layout.height))
         for region in layout.regions:
-            if region.box is None:
-                ys, xs = np.nonzero(region.mask)
-                box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-            else:
-                box = tuple(int(round(v)) for v in region.box)
-            crops.append(image.crop(box))
+            crops.append(image.crop(tuple(int(round(v)) for v in region.bounds)))
             prompts.append(region.prompt)
         if not crops:
             return None

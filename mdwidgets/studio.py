@@ -365,14 +365,7 @@ class Studio:
 
     def _boxes(self) -> list:
         """Region boxes; a mask region shows its bounding box (it can be selected, not dragged)."""
-        boxes = []
-        for region in self._layout.regions:
-            if region.box is not None:
-                boxes.append(tuple(region.box))
-            else:
-                ys, xs = np.nonzero(region.mask)
-                boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-        return boxes
+        return [tuple(region.bounds) for region in self._layout.regions]
 
     def _client_ready(self) -> None:
         # A new browser view (page reload) has empty canvases and ipycanvas' manager still thinks

@@ -235,3 +235,10 @@ def test_weight_properties(width, height, raw_boxes, feather):
         x0, y0, x1, y1 = region.box
         inside = w[v, 0, int(y0 // 8) : math.ceil(y1 / 8), int(x0 // 8) : math.ceil(x1 / 8)]
         assert (inside > 0).all()  # every region keeps weight over its whole box, however small
+
+
+def test_bounds_of_box_and_mask_regions():
+    assert Region("x", box=(8, 16, 24, 40)).bounds == (8, 16, 24, 40)
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[10:20, 30:33] = True
+    assert Region("x", mask=mask).bounds == (30, 10, 33, 20)
