@@ -15,6 +15,7 @@ Public API::
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
 - :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.
+- :mod:`mdwidgets.sweep` — render grids from a JSON spec (``python -m mdwidgets sweep``), resumable.
 - :class:`Studio` — the notebook panel: draw boxes, prompt them, generate with a live preview.
 - :func:`overlay_regions` — draw a layout's regions over any image.
 - Errors: :class:`LayoutError`, :class:`ModelError`; warnings: :class:`LayoutWarning`,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mdwidgets render LAYOUT.json -o OUT.png`` and ``… layout OUT.png``."""
+"""Command line: ``python -m mdwidgets render LAYOUT.json -o OUT.png``, ``… layout OUT.png``, ``… sweep SPEC.json``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("layout", help="print the layout embedded in an mdwidgets PNG as JSON")
     show.add_argument("png")
+
+    sweep = commands.add_parser(
+        "sweep", help="render every combination of layouts and settings in a JSON spec (resumable; accelerate launch)"
+    )
+    sweep.add_argument("spec", help="sweep spec .json (see README, Sweeps)")
+    sweep.add_argument("-o", "--output", default=None, help="output folder (default: the spec's 'output')")
+    sweep.add_argument("--dry-run", action="store_true", help="list the cells and which are done; render nothing")
+    sweep.add_argument("--clip", metavar="MODEL", default=None,
+                       help="also score each cell with CLIP (hub id, e.g. openai/clip-vit-base-patch32)")
     return parser
 
 
@@ -95,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _render(args)
+        if args.command == "sweep":
+            from .sweep import load_spec, run_sweep
+
+            run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run)
+            return 0
         layout, _ = _load_layout(args.png)
         print(layout.to_json())
         return 0

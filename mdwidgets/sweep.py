@@ -1,0 +1,362 @@
+"""Render grids from a JSON spec: every combination of layouts and settings, resumable, split over processes.
+
+    python -m mdwidgets sweep spec.json
+    accelerate launch --multi_gpu --num_processes 8 -m mdwidgets sweep spec.json
+
+A spec names a model, the layouts and :func:`~mdwidgets.compose` settings; every setting given
+as a list is an axis and the cells are the Cartesian product of the axes. Each cell becomes
+``<id>.png`` (layout and settings embedded) and ``<id>.json`` (its row: settings, timings,
+scores), both written atomically. Cells with both files are skipped, so an interrupted sweep
+continues where it stopped; ``results.csv`` is rebuilt from the sidecars at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .images import read_png_metadata, save_png
+from .layout import Layout, LayoutError
+from .models import DEFAULT_MODEL
+from .sampler import compose
+from .schedulers import SCHEDULERS
+
+#: Spec setting keys and the compose() keywords they set, in the order of cell ids and loops.
+SETTINGS = {
+    "seed": "seed", "steps": "num_inference_steps", "bootstrap_steps": "bootstrap_steps",
+    "guidance_scale": "guidance_scale", "scheduler": "scheduler", "eta": "eta", "window": "window",
+    "stride": "stride", "circular": "circular", "max_batch": "max_batch",
+}
+_ID_PREFIX = {"seed": "s", "steps": "n", "bootstrap_steps": "b", "guidance_scale": "g", "scheduler": "", "eta": "eta",
+              "window": "w", "stride": "st", "circular": "circ", "max_batch": "mb"}
+META_KEYS = ("model", "layouts", "output")
+RESULTS = "results.csv"
+BARRIER_TIMEOUT = timedelta(days=1)  # processes wait this long at the end for the slowest one
+
+
+def allowed_keys() -> list[str]:
+    """The keys a spec may use: the meta keys and every setting the installed ``compose`` accepts."""
+    accepted = inspect.signature(compose).parameters
+    return sorted([*META_KEYS, "seeds", *(k for k, kw in SETTINGS.items() if kw in accepted)])
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One render of a sweep: a layout with one value per setting (``None`` values left out)."""
+
+    id: str
+    layout_name: str
+    layout_source: str
+    layout: Layout
+    settings: dict[str, Any]
+
+    def compose_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for :func:`~mdwidgets.compose`."""
+        return {SETTINGS[k]: v for k, v in self.settings.items()}
+
+
+@dataclass
+class SweepSpec:
+    """A parsed spec: the model, the layouts ``(name, source, Layout)``, one list of values per
+    setting (scalars are one-value axes) and the output folder."""
+
+    model: str
+    layouts: list[tuple[str, str, Layout]]
+    axes: dict[str, list[Any]]
+    output: Path
+
+    def cells(self) -> list[Cell]:
+        """All cells in a fixed order (layouts as listed, then settings in :data:`SETTINGS` order)."""
+        keys = [k for k in SETTINGS if k in self.axes]
+        cells: dict[str, Cell] = {}
+        for name, source, layout in self.layouts:
+            for values in itertools.product(*(self.axes[k] for k in keys)):
+                settings = {k: v for k, v in zip(keys, values) if v is not None}
+                cell_id = make_cell_id(name, layout, settings, self.model)
+                cells.setdefault(cell_id, Cell(cell_id, name, source, layout, settings))
+        return list(cells.values())
+
+
+def make_cell_id(name: str, layout: Layout, settings: dict[str, Any], model: str) -> str:
+    """``<layout>-<setting values>-<hash>``, e.g. ``shapes-s0-n25-b5-g7.5-1a2b3c4d``.
+
+    It depends on the values only (not on the spec's key order or the other values of an axis),
+    so extending a sweep keeps its finished cells. The hash covers the model, the layout's
+    content and every setting: editing a layout file or a fixed setting makes new cells.
+    """
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, float):
+            return f"{value:g}"
+        if isinstance(value, (list, tuple)):
+            return "x".join(text(v) for v in value)
+        return re.sub(r"[^A-Za-z0-9.]+", "_", str(value).replace("+", "p"))
+
+    content = json.dumps({"model": model, "layout": layout.to_dict(), "settings": settings}, sort_keys=True)
+    digest = hashlib.sha1(content.encode()).hexdigest()[:8]
+    parts = [text(name)] + [f"{_ID_PREFIX[k]}{text(settings[k])}" for k in SETTINGS if k in settings]
+    return "-".join([*parts, digest])
+
+
+def load_spec(source: str | Path | dict[str, Any], *, output: str | Path | None = None) -> SweepSpec:
+    """Read and check a sweep spec (a JSON file, or its dict with paths relative to the working folder).
+
+    Layout entries are layout JSON files or mdwidgets PNGs, relative to the spec's folder, or
+    inline layout objects (an optional ``"name"`` key names them). ``output`` overrides the
+    spec's ``"output"`` folder (itself relative to the spec's folder; default ``<spec>-out``).
+    Raises ``ValueError`` (or :class:`LayoutError` for layouts) naming the key or file at fault.
+    """
+    if isinstance(source, dict):
+        data, folder, where, stem = source, Path.cwd(), "sweep spec", "sweep"
+    else:
+        path = Path(source)
+        folder, where, stem = path.parent, str(path), path.stem
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"cannot read sweep spec {path}: {exc.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: a sweep spec is a JSON object with 'layouts' and settings, "
+                         f"not {type(data).__name__}")
+    allowed = allowed_keys()
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+    if "seed" in data and "seeds" in data:
+        raise ValueError(f"{where}: give 'seed' or 'seeds', not both")
+    if "layouts" not in data:
+        raise ValueError(f"{where}: 'layouts' is missing: list layout JSON files (relative to the spec), "
+                         "mdwidgets PNGs or layout objects")
+    model = data.get("model", DEFAULT_MODEL)
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"{where}: 'model'={model!r} must be one model name (run one sweep per model)")
+    entries = data["layouts"] if isinstance(data["layouts"], list) else [data["layouts"]]
+    if not entries:
+        raise ValueError(f"{where}: axis 'layouts' is empty; give at least one layout")
+    layouts = [_load_layout(entry, folder, f"{where}: layouts[{i}]") for i, entry in enumerate(entries)]
+
+    axes: dict[str, list[Any]] = {}
+    for key, value in data.items():
+        if key in META_KEYS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ValueError(f"{where}: axis {key!r} is empty; give at least one value or remove the key")
+        axes["seed" if key == "seeds" else key] = values
+    axes.setdefault("seed", [0])
+    for seed in axes["seed"]:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"{where}: seed {seed!r} must be a non-negative integer")
+    for name in axes.get("scheduler", []):
+        if name is not None and name not in SCHEDULERS:
+            raise ValueError(f"{where}: scheduler {name!r} is not known; use one of {', '.join(sorted(SCHEDULERS))}")
+
+    if output is None:
+        output = data.get("output", f"{stem}-out")
+        if not isinstance(output, str) or not output:
+            raise ValueError(f"{where}: 'output'={output!r} must be a folder name")
+        output = folder / output
+    return SweepSpec(model, layouts, axes, Path(output))
+
+
+def _load_layout(entry: Any, folder: Path, where: str) -> tuple[str, str, Layout]:
+    if isinstance(entry, dict):
+        data = dict(entry)
+        name = str(data.pop("name", "inline"))
+        try:
+            return name, "inline", Layout.from_dict(data)
+        except LayoutError as exc:
+            raise LayoutError(f"{where}: {exc}") from None
+    if not isinstance(entry, str) or not entry:
+        raise ValueError(f"{where}={entry!r}: must be a layout file name or a layout object")
+    path = folder / entry
+    if not path.is_file():
+        raise LayoutError(f"{where}: layout file {path} not found (layout paths are relative to the spec's folder)")
+    try:
+        layout = read_png_metadata(path)[0] if path.suffix.lower() == ".png" else Layout.load(path)
+    except OSError as exc:
+        raise LayoutError(f"{where}: cannot read {path}: {exc.strerror}") from None
+    except LayoutError as exc:
+        raise LayoutError(f"{where}: {path}: {exc}") from None
+    return path.stem, entry, layout
+
+
+# -- running ---------------------------------------------------------------------------------------
+@dataclass
+class Processes:
+    """This process's place among the processes of one sweep (one process without accelerate)."""
+
+    index: int = 0
+    count: int = 1
+    device: Any = None
+    wait: Callable[[], None] = lambda: None  # barrier: returns once every process has called it
+
+
+def current_processes() -> Processes:
+    """``accelerate.PartialState`` when accelerate is installed (works under ``accelerate launch``
+    and ``torchrun``; CPU-only machines use gloo), else a single process."""
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        return Processes()
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    has_accelerator = accelerator.is_available() if accelerator else torch.cuda.is_available()
+    cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") or not has_accelerator
+    state = PartialState(cpu=cpu, timeout=BARRIER_TIMEOUT)
+    return Processes(state.process_index, state.num_processes, state.device, state.wait_for_everyone)
+
+
+def is_done(output: Path, cell: Cell) -> bool:
+    """Whether the cell's PNG and sidecar both exist (each is written atomically)."""
+    return (output / f"{cell.id}.png").is_file() and (output / f"{cell.id}.json").is_file()
+
+
+@dataclass
+class SweepReport:
+    """What :func:`run_sweep` did. ``rendered`` counts every process's new cells (main process only)."""
+
+    total: int
+    skipped: int
+    rendered: int
+    mine: int
+    seconds: float
+    results: Path | None = None
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    pipe=None,
+    clip: str | None = None,
+    dry_run: bool = False,
+    log: Callable[[str], Any] = print,
+) -> SweepReport:
+    """Render the spec's pending cells, this process's share of them, and write ``results.csv``.
+
+    Process ``k`` of ``n`` renders pending cells ``k, k + n, …``; every process lists the
+    pending cells before any of them renders, so they agree. ``pipe`` reuses a loaded pipeline
+    (default: ``load_pipeline(spec.model)`` on this process's device, once). ``clip`` adds CLIP
+    scores with :class:`~mdwidgets.scoring.ClipScorer` (a hub id). With ``dry_run`` nothing is
+    rendered: the cells and which are done are listed.
+    """
+    started = time.perf_counter()
+    procs = current_processes()
+    main = procs.index == 0
+    output = spec.output
+    cells = spec.cells()
+    pending = [c for c in cells if not is_done(output, c)]
+    skipped = len(cells) - len(pending)
+    if dry_run:
+        if main:
+            log(f"{len(cells)} cells in {output}: {skipped} done, {len(pending)} to render")
+            todo = {c.id for c in pending}
+            for cell in cells:
+                log(f"  {'todo' if cell.id in todo else 'done'}  {cell.id}")
+        return SweepReport(len(cells), skipped, 0, 0, time.perf_counter() - started)
+
+    output.mkdir(parents=True, exist_ok=True)
+    procs.wait()  # everyone has listed the pending cells before anyone renders
+    mine = pending[procs.index :: procs.count]
+    if mine:
+        if pipe is None:
+            pipe = _load_pipeline(spec.model, procs.device)
+        scorers = _scorers(clip)
+        for n, cell in enumerate(mine, start=1):
+            row = render_cell(pipe, cell, output, model=spec.model, scorers=scorers, process=procs.index)
+            prefix = f"[process {procs.index}] " if procs.count > 1 else ""
+            log(f"{prefix}{n}/{len(mine)} {cell.id}: {row['time_total']:.1f} s")
+    procs.wait()
+    report = SweepReport(len(cells), skipped, 0, len(mine), 0.0)
+    if main:
+        report.results, finished = write_results(output, cells)
+        report.rendered = finished - skipped
+        report.seconds = time.perf_counter() - started
+        log(f"sweep: {len(cells)} cells, {report.rendered} rendered, {skipped} already done, "
+            f"{len(cells) - finished} missing; {report.seconds:.1f} s; wrote {report.results}")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load_pipeline(model: str, device: Any):
+    from .models import load_pipeline
+
+    cuda = device is not None and getattr(device, "type", None) == "cuda"
+    return load_pipeline(model, device=device, dtype="float16" if cuda else None)
+
+
+def _scorers(clip: str | None) -> list[tuple[str, Callable]]:
+    from .scoring import ClipScorer, shapes_adherence
+
+    scorers: list[tuple[str, Callable]] = [("shapes_", shapes_adherence)]
+    if clip:
+        scorers.append(("", ClipScorer.from_pretrained(clip)))
+    return scorers
+
+
+def render_cell(pipe, cell: Cell, output: Path, *, model: str, scorers=(), process: int = 0) -> dict[str, Any]:
+    """Render one cell, score it, and write ``<id>.png`` and ``<id>.json`` atomically; return the row."""
+    result = compose(pipe, cell.layout, **cell.compose_kwargs())
+    settings = {**cell.settings, **result.settings, "model": model}
+    scored = time.perf_counter()
+    scores: dict[str, Any] = {}
+    for prefix, scorer in scorers:
+        scores.update({f"{prefix}{k}": v for k, v in (scorer(result.image, cell.layout) or {}).items()})
+    row = {
+        "cell": cell.id, "layout": cell.layout_name, "layout_source": cell.layout_source, **settings,
+        "process": process, **{f"time_{k}": result.timings[k] for k in ("encode", "sample", "decode", "total")},
+        "time_score": time.perf_counter() - scored, **scores,
+    }
+    _write_atomic(output / f"{cell.id}.png", lambda tmp: save_png(result.image, tmp, cell.layout, settings))
+    _write_atomic(output / f"{cell.id}.json", lambda tmp: tmp.write_text(json.dumps(row, indent=1) + "\n"))
+    return row
+
+
+def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write through a temporary file in the same folder and rename it: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_results(output: Path, cells: list[Cell]) -> tuple[Path, int]:
+    """Rebuild ``results.csv`` from the sidecars of the finished cells (sorted by id); return it and the row count."""
+    rows = []
+    for cell in sorted(cells, key=lambda c: c.id):
+        if not is_done(output, cell):
+            continue
+        sidecar = output / f"{cell.id}.json"
+        try:
+            rows.append(json.loads(sidecar.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            warnings.warn(f"{sidecar}: unreadable sidecar left out of {RESULTS} ({exc})", stacklevel=2)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    path = output / RESULTS
+    _write_atomic(path, write)
+    return path, len(rows)
