@@ -1,6 +1,7 @@
 import csv
 import functools
 import importlib.util
+import inspect
 import json
 import os
 import socket
@@ -177,7 +178,8 @@ def test_bad_specs_name_the_problem(tmp_path, capsys):
 
     message = error(sedes=[0])
     assert message == f"{path}: unknown key 'sedes'; allowed keys: {', '.join(allowed_keys())}"
-    assert {"seeds", "steps", "guidance_scale", "layouts", "model", "output", "window", "stride"} <= set(allowed_keys())
+    assert {"seeds", "steps", "guidance_scale", "layouts", "model", "output"} <= set(allowed_keys())
+    assert ("window" in allowed_keys()) == ("window" in inspect.signature(sweep.compose).parameters)
     assert error(seeds=[]) == f"{path}: axis 'seeds' is empty; give at least one value or remove the key"
     assert error(layouts=[]) == f"{path}: axis 'layouts' is empty; give at least one layout"
     assert error(seed=1) == f"{path}: give 'seed' or 'seeds', not both"
