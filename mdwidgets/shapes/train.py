@@ -162,12 +162,13 @@ def vae_plan(step: int, total: int = 700) -> tuple[int, int]:
     return (256, 4) if step % 2 == 0 else (128, 8)
 
 
-def unet_plan(step: int, total: int) -> tuple[int, int]:
+def unet_plan(step: int, total: int, fine_tune: bool = False) -> tuple[int, int]:
     """(image size, batch) for UNet step ``step``.
 
-    First 30% at 128 px (cheap: learns the words), then mostly 256 px
-    (the native canvas) with every 4th step at 128 px for scale variety."""
-    if step < int(0.3 * total) or step % 4 == 3:
+    First 30% at 128 px (cheap: learns the words; skipped when fine-tuning),
+    then mostly 256 px (the native canvas) with every 4th step at 128 px for
+    scale variety."""
+    if (not fine_tune and step < int(0.3 * total)) or step % 4 == 3:
         return 128, 32
     return 256, 16
 
@@ -329,16 +330,34 @@ def sample_grid(pipe, path, size=256, seed=0, prompts=SAMPLE_PROMPTS, steps=25, 
     grid(ims, 4).save(path)
 
 
+def init_from_export(folder: str, unet, text_encoder) -> None:
+    """Load the UNet and text encoder weights of an exported model folder (e.g.
+    the shipped ``mdwidgets/models/shapes``) into freshly built modules, in fp32."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+    src_unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
+    src_te = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", torch_dtype=torch.float32)
+    unet.load_state_dict(src_unet.state_dict())
+    text_encoder.load_state_dict(src_te.state_dict())
+
+
 def train_unet(a):
     from diffusers import AutoencoderKL
     out = a.out
     torch.manual_seed(a.seed)
     tok = build_tokenizer()
+    if a.init_from and not os.path.isdir(os.path.join(out, "vae")):
+        # fine-tuning an exported model: its (frozen) VAE becomes this run's VAE
+        AutoencoderKL.from_pretrained(a.init_from, subfolder="vae", torch_dtype=torch.float32
+                                      ).save_pretrained(os.path.join(out, "vae"))
     vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval()
     vae.requires_grad_(False)
     sf = vae.config.scaling_factor
     unet = build_unet()
     te = build_text_encoder(tok)
+    if a.init_from:
+        init_from_export(a.init_from, unet, te)
+        log(out, f"unet: initialised from {a.init_from} (fine-tuning, fresh optimizer)")
     params = list(unet.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=a.unet_lr, weight_decay=0.01)
     # EMA copies (exported / sampled); decay ramps up to --ema
@@ -366,7 +385,7 @@ def train_unet(a):
     te.train()
     for step in range(start, a.unet_steps):
         rng = step_rng(a.seed, "unet", step)
-        size, bs = unet_plan(step, a.unet_steps)
+        size, bs = unet_plan(step, a.unet_steps, fine_tune=bool(a.init_from))
         x, caps = make_batch(rng, size, bs)
         ids = tok(caps, padding="max_length", max_length=tok.model_max_length,
                   truncation=True, return_tensors="pt").input_ids
@@ -474,6 +493,9 @@ def main(argv=None):
                    help="std of per-channel constant noise added to the training noise "
                         "(0 = off, as for the shipped 2000-step weights; 0.2-0.3 recommended "
                         "so that the background colour follows the prompt)")
+    p.add_argument("--init-from", default=None,
+                   help="exported model folder whose UNet/text encoder (and VAE) start a fine-tuning "
+                        "run: fresh optimizer and LR schedule, no 128-px-only phase")
     p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--sample-every", type=int, default=500)
