@@ -12,6 +12,8 @@ Public API::
 
 - :class:`Layout`, :class:`Region` — the composition as data (JSON round trip).
 - :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
+  ``window=`` / ``stride=`` / ``circular=`` turn on sliding windows for panoramas and canvases
+  larger than the model (:mod:`mdwidgets.windows`).
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
 - :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.

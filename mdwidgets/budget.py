@@ -21,21 +21,14 @@ from .images import TILED_DECODE_ABOVE
 SAFETY = 1.25
 
 
-def rows_per_step(layout, guidance_scale: float, bootstrapping: bool) -> int:
-    """UNet rows of the busiest step (see :func:`mdwidgets.compose`)."""
-    paths = 1 + len(layout.regions)
-    guided = [guidance_scale] + [guidance_scale if r.guidance_scale is None else r.guidance_scale
-                                 for r in layout.regions]
-    if bootstrapping:
-        return paths + sum(g > 1 for g in guided)
-    negatives = {layout.negative_prompt} | {r.negative_prompt for r in layout.regions if r.negative_prompt is not None}
-    return paths + (len(negatives) if any(g > 1 for g in guided) else 0)
+def estimate_bytes(pipe, layout, *, rows: int, max_batch: int | None, device: torch.device,
+                   row_pixels: int | None = None) -> dict[str, int]:
+    """Estimated peak bytes of the UNet step and of the VAE decode for this run.
 
-
-def estimate_bytes(pipe, layout, *, rows: int, max_batch: int | None, device: torch.device) -> dict[str, int]:
-    """Estimated peak bytes of the UNet step and of the VAE decode for this run."""
+    ``rows`` UNet rows of ``row_pixels`` latent cells each (default: the whole canvas).
+    """
     scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    latent_pixels = (layout.height // scale) * (layout.width // scale)
+    latent_pixels = row_pixels or (layout.height // scale) * (layout.width // scale)
     per_call = min(rows, max_batch or rows)
     elem = torch.finfo(pipe.unet.dtype).bits // 8
     unet = per_call * latent_pixels * 32 * pipe.unet.config.block_out_channels[0] * elem
@@ -67,18 +60,19 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-def check_budget(pipe, layout, *, guidance_scale: float, bootstrapping: bool, max_batch: int | None,
-                 decode: bool) -> None:
-    """Raise ``MemoryError`` with numbers and a way out when the run would not fit."""
+def check_budget(pipe, layout, *, rows: int, row_pixels: int, max_batch: int | None, decode: bool) -> None:
+    """Raise ``MemoryError`` with numbers and a way out when the run would not fit.
+
+    ``rows`` UNet rows per evaluation (busiest step) of ``row_pixels`` latent cells each.
+    """
     device = pipe.unet.device
     free = available_bytes(device)
     if free is None:
         return
-    rows = rows_per_step(layout, guidance_scale, bootstrapping)
-    need = estimate_bytes(pipe, layout, rows=rows, max_batch=max_batch, device=device)
+    need = estimate_bytes(pipe, layout, rows=rows, max_batch=max_batch, device=device, row_pixels=row_pixels)
     gb = lambda n: f"{n / 2**30:.1f} GB"  # noqa: E731
     if need["unet"] > free:
-        one_row = estimate_bytes(pipe, layout, rows=1, max_batch=1, device=device)["unet"]
+        one_row = estimate_bytes(pipe, layout, rows=1, max_batch=1, device=device, row_pixels=row_pixels)["unet"]
         fits = free // max(one_row, 1)
         advice = (f"max_batch={fits} fits" if fits >= 1 else "even max_batch=1 does not fit: use a smaller canvas")
         raise MemoryError(

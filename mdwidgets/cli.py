@@ -31,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")
     render.add_argument("--max-batch", type=int, default=None, help="cap on UNet rows per call (memory)")
+    render.add_argument(
+        "--window", type=_window_arg, default=None,
+        help="sliding windows for wide canvases/panoramas: 'native' (the model's size), a number of latent "
+             "cells, or 'none' for one view of the whole canvas (default: none, or the PNG's)",
+    )
+    render.add_argument("--stride", type=int, default=None, help="latent cells between windows (default 8)")
+    render.add_argument("--circular", action=argparse.BooleanOptionalAction, default=None,
+                        help="wrap windows around left/right for a seamless 360° panorama")
 
     show = commands.add_parser("layout", help="print the layout embedded in an mdwidgets PNG as JSON")
     show.add_argument("png")
@@ -44,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--clip", metavar="MODEL", default=None,
                        help="also score each cell with CLIP (hub id, e.g. openai/clip-vit-base-patch32)")
     return parser
+
+
+def _window_arg(text: str) -> int | str:
+    if text.lower() in ("none", "native"):
+        return text.lower()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use 'native', 'none' or a number of latent cells") from None
 
 
 def _load_layout(path: str) -> tuple[Layout, dict]:
@@ -64,15 +81,18 @@ def _render(args: argparse.Namespace) -> int:
 
     layout, previous = _load_layout(args.layout)
     # Re-rendering an mdwidgets PNG reuses its settings; flags override them.
-    settings = {"steps": 25, "guidance_scale": 7.5, "bootstrap_steps": None, "seed": None, "scheduler": None}
+    settings = {"steps": 25, "guidance_scale": 7.5, "bootstrap_steps": None, "seed": None, "scheduler": None,
+                "window": None, "stride": None, "circular": False}
     settings.update({k: v for k, v in previous.items() if k in settings})
     if settings["scheduler"] not in SCHEDULERS:
         settings["scheduler"] = None
     if args.steps is not None:
         settings.update(steps=args.steps, bootstrap_steps=None)
     flags = {"guidance_scale": args.guidance, "bootstrap_steps": args.bootstrap_steps, "seed": args.seed,
-             "scheduler": args.scheduler}
+             "scheduler": args.scheduler, "stride": args.stride, "circular": args.circular}
     settings.update({k: v for k, v in flags.items() if v is not None})
+    if args.window is not None:
+        settings["window"] = None if args.window == "none" else args.window
 
     pipe = load_pipeline(args.model or previous.get("model") or DEFAULT_MODEL, device=args.device, dtype=args.dtype)
     result = compose(
@@ -84,6 +104,9 @@ def _render(args: argparse.Namespace) -> int:
         seed=settings["seed"],
         scheduler=settings["scheduler"],
         max_batch=args.max_batch,
+        window=settings["window"],
+        stride=settings["stride"] or 8,
+        circular=bool(settings["circular"]),
     )
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +116,8 @@ def _render(args: argparse.Namespace) -> int:
         f"wrote {output} ({layout.width}x{layout.height}, {len(layout.regions)} regions) with {s['model']}: "
         f"{s['steps']} {s['scheduler']} steps, bootstrap {s['bootstrap_steps']}, guidance {s['guidance_scale']}, "
         f"seed {s['seed']}, {s['device']}/{s['dtype']}, {result.timings['total']:.1f} s"
+        + (f", windows {s['window']} cells stride {s['stride']}{' circular' if s['circular'] else ''}"
+           if s["stride"] else "")
     )
     return 0
 

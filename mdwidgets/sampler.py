@@ -20,6 +20,7 @@ from .layout import Layout, LayoutError
 from .masks import fusion_weights
 from .prompts import prompt_cache_for
 from .schedulers import make_scheduler, scheduler_name
+from .windows import window_grid
 
 BOOTSTRAP_FRACTION = 0.2  # the paper bootstraps for ~20% of the steps
 
@@ -77,6 +78,9 @@ def compose(
     max_batch: int | None = None,
     output_type: str = "pil",
     eta: float = 0.0,
+    window: int | str | None = None,
+    stride: int = 8,
+    circular: bool = False,
     check_memory: bool = True,
 ) -> ComposeResult:
     """Render ``layout`` with region-based MultiDiffusion.
@@ -104,6 +108,13 @@ def compose(
     own unconditional rows; afterwards all paths share one unconditional row per negative prompt
     (N + 1 + #negatives UNet rows per step instead of the plain 2(N + 1)).
 
+    Panoramas and large canvases (paper §4.1): with ``window`` the latent is covered by square
+    windows moved by ``stride``; every (window, prompt) pair whose region reaches into the window is
+    a view, its prediction is weighted by the prompt's weight there divided by the number of windows
+    covering the cell, and all views are fused into one prediction before the single step (same
+    argument as above: the panorama average of stepped windows equals one step of the averaged
+    predictions). Views of all windows go through the UNet together, ``max_batch`` rows at a time.
+
     Args:
         pipe: any object with Stable Diffusion components ``vae, unet, text_encoder, tokenizer,
             scheduler`` (e.g. a diffusers ``StableDiffusionPipeline``; see :func:`load_pipeline`).
@@ -124,6 +135,12 @@ def compose(
         max_batch: at most this many UNet rows per call (caps memory); ``None``: all at once.
         output_type: ``"pil"`` or ``"latent"`` (skip VAE decoding).
         eta: DDIM's eta (0 = deterministic), passed to schedulers that take it.
+        window: ``None``: denoise the whole canvas as one view. An integer: sliding windows of that
+            many latent cells (the paper uses 64 = 512 px on SD 1.5); ``"native"``: the UNet's
+            native size. Canvases no larger than the window are one view either way.
+        stride: latent cells between windows (paper: 8; larger is faster, seams show sooner).
+        circular: wrap windows around the left/right edges for a seamless 360° panorama
+            (implies ``window="native"`` when no window is given).
         check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
     """
@@ -147,13 +164,17 @@ def compose(
         seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
         generator = torch.Generator("cpu").manual_seed(seed)
 
+    window_size = _window_size(window, circular, unet)
+    grid = (layout.height // scale, layout.width // scale)
+    windows = window_grid(*grid, window_size or max(grid), stride, circular)
+
     with torch.inference_mode():
-        # Masks and prompt embeddings (cached per text encoder).
+        # Masks, views and prompt embeddings (cached per text encoder).
         weights = fusion_weights(layout, scale).to(device)
         support = weights > 0
-        paths = _Paths(layout, guidance_scale)
+        views = _Views(layout, guidance_scale, weights, windows, grid[1])
         cache = prompt_cache_for(pipe.text_encoder)
-        paths.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, dtype))
+        views.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, views.texts).to(device, dtype))
 
         sched = make_scheduler(scheduler, pipe.scheduler)
         sched.set_timesteps(num_inference_steps, device=device)
@@ -165,7 +186,7 @@ def compose(
         backgrounds = _bootstrap_backgrounds(vae, len(layout.regions), boot_evals, generator, device)
         step_kwargs = _step_kwargs(sched, generator, eta)
         if check_memory:
-            check_budget(pipe, layout, guidance_scale=guidance_scale, bootstrapping=boot_evals > 0,
+            check_budget(pipe, layout, rows=views.rows(shared=boot_evals == 0), row_pixels=views.pixels,
                          max_batch=max_batch, decode=output_type == "pil")
         encoded = time.perf_counter()
 
@@ -176,15 +197,15 @@ def compose(
         for i, t in enumerate(timesteps):
             step_started = time.perf_counter()
             bootstrapping = i < boot_evals
-            views = x
+            sources = x
             if bootstrapping:
                 # Foregrounds see a noised flat colour outside their support (bootstrapping).
                 n = len(layout.regions)
                 flat = sched.add_noise(backgrounds[i].expand(n, *shape[1:]), noise.expand(n, *shape[1:]), t.repeat(n))
-                views = torch.cat([x, torch.where(support[1:], x, flat)])
-            model_in = sched.scale_model_input(views, t)
-            outputs = paths.guided_outputs(unet, model_in, t, shared=not bootstrapping, max_batch=max_batch)
-            fused = (weights * outputs).sum(0, keepdim=True)  # Eq. 5: per-pixel weighted mean of the paths
+                sources = torch.cat([x, torch.where(support[1:], x, flat)])
+            model_in = sched.scale_model_input(sources, t)
+            outputs, view_in = views.guided_outputs(unet, model_in, t, shared=not bootstrapping, max_batch=max_batch)
+            fused = views.fuse(outputs)  # Eq. 5: per-pixel weighted mean of all views' predictions
             if callback is not None:  # only events (and a cancelled run's image) need x0
                 x0 = predicted_x0(sched, model_in[:1], fused, t)
             x = sched.step(fused, t, x, **step_kwargs).prev_sample
@@ -199,7 +220,7 @@ def compose(
                     weights=weights,
                     bootstrapping=bootstrapping,
                     elapsed=time.perf_counter() - encoded,
-                    region_x0=_region_x0(sched, model_in, outputs, t, bootstrapping) if region_x0 else None,
+                    region_x0=views.region_x0(predicted_x0(sched, view_in, outputs, t), x0) if region_x0 else None,
                 )
                 callback(event)
                 if event.cancelled:
@@ -226,6 +247,9 @@ def compose(
         "max_batch": max_batch,
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
+        "window": window_size,
+        "stride": stride if len(windows) > 1 else None,
+        "circular": circular,
     }
     timings = {
         "encode": encoded - started,
@@ -237,15 +261,17 @@ def compose(
     return ComposeResult(image, final, layout, settings, timings, cancelled, len(step_times))
 
 
-class _Paths:
-    """The prompts of a run and the UNet rows that serve them.
+class _Views:
+    """The views of a run — (window, prompt) pairs — and the UNet rows that serve them.
 
-    Path ``v`` has a conditional row (its own input, its prompt) and, when guided, an
-    unconditional row (its input, its negative prompt). Paths that share the latent and the
-    negative prompt share that unconditional row.
+    View ``v`` has a conditional row (its prompt on its input cropped to its window) and, when
+    guided, an unconditional row (same crop, its negative prompt). Views that share the input
+    crop and the negative prompt share that unconditional row. A prompt whose weight is zero in a
+    window has no view there. After bootstrapping every view's input is the shared latent
+    (source 0); during it, foreground ``p`` reads its own bootstrapped latent (source ``p``).
     """
 
-    def __init__(self, layout: Layout, guidance_scale: float) -> None:
+    def __init__(self, layout: Layout, guidance_scale: float, weights: torch.Tensor, windows, grid_width: int):
         negatives = [layout.negative_prompt] + [
             layout.negative_prompt if r.negative_prompt is None else r.negative_prompt for r in layout.regions
         ]
@@ -256,55 +282,108 @@ class _Paths:
         prompts = layout.prompts
         self.texts = prompts + distinct
         self.negative_index = [len(prompts) + distinct.index(n) for n in negatives]
-        self._rows = {shared: self._plan(shared) for shared in (True, False)}
+
+        flat_weights = weights.flatten(1).cpu()  # (N + 1, cells)
+        window_cells = [w.cells(grid_width) for w in windows]
+        coverage = torch.zeros(flat_weights.shape[1]).index_add_(
+            0, torch.cat(window_cells), torch.ones(sum(len(c) for c in window_cells))
+        )
+        self._grid = tuple(weights.shape[-2:])
+        self._canvas_cells = flat_weights.shape[1]
+        self._window_cells = torch.stack(window_cells)
+        self.pairs = [  # (window, prompt) of every view
+            (k, p) for k, c in enumerate(window_cells) for p in range(len(prompts)) if flat_weights[p, c].any()
+        ]
+        self.window_shape = (windows[0].height, windows[0].width)
+        self.pixels = windows[0].height * windows[0].width
+        self.cells = self._window_cells[[k for k, _ in self.pairs]]  # (views, window cells)
+        # A view's share of a cell: the prompt's weight there over the number of windows covering it.
+        self.view_weights = torch.stack([flat_weights[p, window_cells[k]] / coverage[window_cells[k]]
+                                         for k, p in self.pairs])[:, None]
+        self.prompt_of_view = torch.tensor([p for _, p in self.pairs])
+        self._plans = {shared: self._plan(shared) for shared in (True, False)}
 
     def _plan(self, shared: bool):
-        inputs = [0 if shared else v for v in range(len(self.guidance))]  # row v: path v, conditional
-        embeds = list(range(len(self.guidance)))
-        rows: dict[tuple[int, int], int] = {}  # (input, negative prompt) -> unconditional row
-        uncond_row = []  # per path; an unguided path points at its own conditional row
-        for v, g in enumerate(self.guidance):
-            if g > 1:
-                key = (inputs[v], self.negative_index[v])
-                if key not in rows:
-                    rows[key] = len(inputs)
-                    inputs.append(key[0])
-                    embeds.append(key[1])
-            uncond_row.append(rows[key] if g > 1 else v)
-        return inputs, embeds, uncond_row
+        rows = [(0 if shared else p, k, p) for k, p in self.pairs]  # (source, window, prompt embedding)
+        uncond_rows: dict[tuple[int, int, int], int] = {}
+        uncond_row = []  # per view; an unguided view points at its own conditional row
+        for v, (source, k, p) in enumerate(rows[: len(self.pairs)]):
+            if self.guidance[p] > 1:
+                key = (source, k, self.negative_index[p])
+                if key not in uncond_rows:
+                    uncond_rows[key] = len(rows)
+                    rows.append(key)
+            uncond_row.append(uncond_rows[key] if self.guidance[p] > 1 else v)
+        return rows, uncond_row
+
+    def rows(self, shared: bool) -> int:
+        """UNet rows per evaluation."""
+        return len(self._plans[shared][0])
 
     def bind(self, embeds: torch.Tensor) -> None:
-        """Pre-index the prompt embeddings and guidance of both row plans for this run."""
+        """Pre-index crops, prompt embeddings and guidance of both row plans for this run."""
+        device = embeds.device
+        self.cells, self.view_weights = self.cells.to(device), self.view_weights.to(device)
+        self.prompt_of_view, window_cells = self.prompt_of_view.to(device), self._window_cells.to(device)
+        scale = torch.tensor([self.guidance[p] if self.guidance[p] > 1 else 1.0 for _, p in self.pairs], device=device)
         self._bound = {}
-        for shared, (inputs, rows_embeds, uncond_row) in self._rows.items():
-            scale = torch.tensor([g if g > 1 else 1.0 for g in self.guidance], device=embeds.device)
-            self._bound[shared] = (
-                torch.tensor(inputs, device=embeds.device),
-                embeds[rows_embeds],
-                torch.tensor(uncond_row, device=embeds.device),
-                scale[:, None, None, None],
-            )
+        for shared, (rows, uncond_row) in self._plans.items():
+            sources, windows, texts = (torch.tensor(column, device=device) for column in zip(*rows))
+            uncond = torch.tensor(uncond_row, device=device)
+            self._bound[shared] = (sources, window_cells[windows], embeds[texts], uncond, scale[:, None, None])
 
-    def guided_outputs(self, unet, model_in, t, *, shared: bool, max_batch: int | None):
-        """Each path's guided model output, ``(N + 1, C, h, w)`` in float32."""
-        inputs, context, uncond_row, scale = self._bound[shared]
-        x = model_in.to(unet.dtype).index_select(0, inputs)
-        size = max_batch or len(inputs)
+    def guided_outputs(self, unet, model_in: torch.Tensor, t, *, shared: bool, max_batch: int | None):
+        """Each view's guided model output ``(views, C, window cells)`` (float32), and its input."""
+        sources, cells, context, uncond_row, scale = self._bound[shared]
+        channels = model_in.shape[1]
+        x = model_in.flatten(2).index_select(0, sources).gather(2, cells[:, None].expand(-1, channels, -1))
+        x = x.view(len(sources), channels, *self.window_shape).to(unet.dtype)
+        size = max_batch or len(sources)
         try:
             out = torch.cat([
                 unet(x[s : s + size], t, encoder_hidden_states=context[s : s + size], return_dict=False)[0]
-                for s in range(0, len(inputs), size)
-            ]).float()
+                for s in range(0, len(sources), size)
+            ]).float().flatten(2)
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
                 raise
             raise MemoryError(
-                f"out of memory running {len(inputs)} UNet rows of {tuple(x.shape[1:])} at once "
+                f"out of memory running {len(sources)} UNet rows of {tuple(x.shape[1:])} at once "
                 f"(max_batch={max_batch}). Try max_batch=1 (slower, much less memory), a smaller "
                 "canvas, fewer regions, or pipe.enable_attention_slicing()."
             ) from exc
-        cond, uncond = out[: len(self.guidance)], out.index_select(0, uncond_row)
-        return uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
+        views = len(self.pairs)
+        cond, uncond = out[:views], out.index_select(0, uncond_row)
+        guided = uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
+        return guided, x[:views].float().flatten(2)
+
+    def fuse(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Σ over views of weight × output, scattered back onto the canvas: ``(1, C, h, w)``."""
+        channels = outputs.shape[1]
+        weighted = (outputs * self.view_weights).transpose(0, 1).reshape(channels, -1)
+        fused = outputs.new_zeros(channels, self._canvas_cells).index_add_(1, self.cells.flatten(), weighted)
+        return fused.view(1, channels, *self._grid)
+
+    def region_x0(self, view_x0: torch.Tensor, fused_x0: torch.Tensor) -> torch.Tensor:
+        """Each prompt's own x0 ``(N + 1, C, h, w)``: the mean over its windows, the fused x0 elsewhere."""
+        prompts, channels = len(self.guidance), view_x0.shape[1]
+        index = (self.prompt_of_view[:, None] * self._canvas_cells + self.cells).flatten()
+        total = view_x0.new_zeros(channels, prompts * self._canvas_cells).index_add_(
+            1, index, view_x0.transpose(0, 1).reshape(channels, -1))
+        count = view_x0.new_zeros(prompts * self._canvas_cells).index_add_(0, index, view_x0.new_ones(len(index)))
+        mean = (total / count.clamp(min=1)).view(channels, prompts, *self._grid).transpose(0, 1)
+        return torch.where(count.view(prompts, 1, *self._grid) > 0, mean, fused_x0)
+
+
+def _window_size(window, circular: bool, unet) -> int | None:
+    if window is None and not circular:
+        return None
+    if window is None or window == "native":
+        native = unet.config.sample_size
+        return int(native if isinstance(native, int) else max(native))
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window={window!r} must be None, 'native' or a positive number of latent cells")
+    return window
 
 
 def predicted_x0(scheduler, model_input: torch.Tensor, output: torch.Tensor, t) -> torch.Tensor:
@@ -329,11 +408,6 @@ def _alpha_bar(scheduler, t: float) -> torch.Tensor:
     low = int(t)
     high = min(low + 1, len(table) - 1)
     return torch.lerp(table[low], table[high], t - low)  # float timesteps (Karras sigmas)
-
-
-def _region_x0(sched, model_in, outputs, t, bootstrapping: bool) -> torch.Tensor:
-    inputs = model_in if bootstrapping else model_in.expand(len(outputs), -1, -1, -1)
-    return predicted_x0(sched, inputs, outputs, t)
 
 
 def _initial_noise(layout, shape, generator, latents, support) -> torch.Tensor:

@@ -39,6 +39,14 @@ SIZE_PRESETS = {
     "768×512": (768, 512),
     "512×768": (512, 768),
     "1024×256 (wide)": (1024, 256),
+    "2048×512 (panorama)": (2048, 512),
+}
+# Presets far wider than any model's native size switch the sampler to sliding windows (paper §4.1).
+WINDOWED_PRESETS = {"1024×256 (wide)", "2048×512 (panorama)"}
+WINDOW_MODES = {  # label: (window, circular)
+    "whole canvas": (None, False),
+    "native windows": ("native", False),
+    "windows, 360° wrap": ("native", True),
 }
 # ipycanvas sends every draw through one manager; the worker thread (previews) and the kernel
 # thread (mouse edits) must not interleave inside a hold_canvas() batch.
@@ -169,6 +177,9 @@ class Studio:
             "bootstrap_steps": min(self.bootstrap.value, self.steps.value),
             "seed": self.seed.value,
             "scheduler": None if scheduler == "model default" else scheduler,
+            "window": WINDOW_MODES[self.windows.value][0],
+            "circular": WINDOW_MODES[self.windows.value][1],
+            "stride": self.stride.value,
         }
 
     def _repr_mimebundle_(self, **kwargs):
@@ -204,6 +215,12 @@ class Studio:
         self.scheduler = w.Dropdown(options=["model default", *SCHEDULERS], description="Scheduler")
         self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas")
         self.size.observe(self._size_chosen, "value")
+        self.windows = w.Dropdown(
+            options=list(WINDOW_MODES), description="Windows",
+            tooltip="sliding windows of the model's native size for wide canvases and panoramas",
+        )
+        self.stride = w.IntSlider(8, min=8, max=64, step=8, description="Stride",
+                                  tooltip="latent cells between windows: larger is faster, seams show sooner")
         self.model_label = w.HTML()
         self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
 
@@ -235,6 +252,7 @@ class Studio:
         controls = w.VBox([
             self.model_label,
             w.HBox([self.size, self.scheduler]),
+            w.HBox([self.windows, self.stride]),
             self.steps, self.guidance, self.bootstrap,
             w.HBox([self.seed, self.reseed]),
             w.HBox([self.generate_button, self.cancel_button]),
@@ -472,6 +490,8 @@ class Studio:
     def _size_chosen(self, change) -> None:
         if self._syncing or change["new"] not in SIZE_PRESETS:
             return
+        if change["new"] in WINDOWED_PRESETS and self.windows.value == "whole canvas":
+            self.windows.value = "native windows"
         self.resize(*SIZE_PRESETS[change["new"]])
 
     def resize(self, width: int, height: int) -> None:
@@ -558,8 +578,10 @@ class Studio:
             self._add_thumbnail(result)
             self.save_png_button.disabled = False
             word = "Cancelled" if result.cancelled else "Done"
+            windows = result.settings["stride"] and (
+                f", windows of {result.settings['window']} latent cells, stride {result.settings['stride']}")
             self._say(f"{word}: {result.steps_done} steps in {time.perf_counter() - started:.1f} s, "
-                      f"seed {result.settings['seed']}")
+                      f"seed {result.settings['seed']}{windows or ''}")
         except Exception as exc:  # noqa: BLE001 - shown in the panel, which must stay usable
             self._say(f"Generation failed: {type(exc).__name__}: {exc}", error=True)
             self.last_error = traceback.format_exc()
@@ -625,6 +647,12 @@ class Studio:
                 control.value = settings[key]
         if settings.get("scheduler") in SCHEDULERS:
             self.scheduler.value = settings["scheduler"]
+        if "window" in settings:  # PNGs from before panoramas carry no window: leave the control
+            windowed = settings["window"] is not None
+            self.windows.value = ("windows, 360° wrap" if settings.get("circular") else "native windows") \
+                if windowed else "whole canvas"
+            if settings.get("stride"):
+                self.stride.value = settings["stride"]
 
     # -- import / export -------------------------------------------------------------------------
     def export_png(self, path: str | Path | None = None) -> Path:

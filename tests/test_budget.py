@@ -2,18 +2,27 @@ import pytest
 import torch
 
 from mdwidgets import Layout, Region, budget, compose
-from mdwidgets.budget import estimate_bytes, rows_per_step
+from mdwidgets.budget import estimate_bytes
+from mdwidgets.masks import fusion_weights
+from mdwidgets.sampler import _Views
+from mdwidgets.windows import window_grid
 
 
 def layout(n=3, size=512, **region):
     return Layout(size, size, "bg", [Region(f"r{i}", box=(0, 0, 64, 64), **region) for i in range(n)])
 
 
+def rows(lay, guidance, shared):
+    grid = (lay.height // 8, lay.width // 8)
+    views = _Views(lay, guidance, fusion_weights(lay), window_grid(*grid, max(grid), 8), grid[1])
+    return views.rows(shared)
+
+
 def test_rows_per_step_counts_shared_and_bootstrap_rows():
-    assert rows_per_step(layout(3), 7.5, bootstrapping=False) == 4 + 1
-    assert rows_per_step(layout(3), 7.5, bootstrapping=True) == 4 + 4
-    assert rows_per_step(layout(3, negative_prompt="x"), 7.5, bootstrapping=False) == 4 + 2
-    assert rows_per_step(layout(3), 1.0, bootstrapping=False) == 4
+    assert rows(layout(3), 7.5, shared=True) == 4 + 1
+    assert rows(layout(3), 7.5, shared=False) == 4 + 4
+    assert rows(layout(3, negative_prompt="x"), 7.5, shared=True) == 4 + 2
+    assert rows(layout(3), 1.0, shared=True) == 4
 
 
 def test_estimate_grows_with_rows_canvas_and_shrinks_with_max_batch(tiny_pipe):

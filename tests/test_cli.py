@@ -30,6 +30,26 @@ def test_render_embeds_layout_and_settings(tmp_path, root, capsys):
     assert Image.open(again).tobytes() == Image.open(out).tobytes()
 
 
+def test_render_a_panorama_with_windows_and_rerender_it(tmp_path, root, capsys):
+    out = tmp_path / "panorama.png"
+    code = main(["render", str(root / "examples" / "panorama.json"), "-o", str(out), "--steps", "2", "--seed", "1",
+                 "--window", "native", "--stride", "16", "--circular"])
+    assert code == 0
+    assert "windows 32 cells stride 16 circular" in capsys.readouterr().out
+    _, settings = read_png_metadata(out)
+    assert (settings["window"], settings["stride"], settings["circular"]) == (32, 16, True)
+    assert Image.open(out).size == (1024, 256)
+    # Re-rendering the PNG reuses its windows; flags still override them.
+    again, plain = tmp_path / "again.png", tmp_path / "plain.png"
+    assert main(["render", str(out), "-o", str(again)]) == 0
+    assert Image.open(again).tobytes() == Image.open(out).tobytes()
+    assert main(["render", str(out), "-o", str(plain), "--window", "none", "--no-circular"]) == 0
+    assert read_png_metadata(plain)[1]["window"] is None
+    with pytest.raises(SystemExit):
+        main(["render", str(out), "-o", str(plain), "--window", "wide"])
+    assert "'wide': use 'native', 'none' or a number of latent cells" in capsys.readouterr().err
+
+
 def test_bad_inputs_exit_2_with_a_message(tmp_path, root, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"mdwidgets_layout": 1, "width": 100, "height": 64, "background": "x"}))
@@ -51,7 +71,7 @@ def test_module_entry_point_runs(tmp_path, root):
     assert proc.returncode == 2 and "error:" in proc.stderr
 
 
-@pytest.mark.parametrize("name", ["living_room.json", "shapes.json"])
+@pytest.mark.parametrize("name", ["living_room.json", "shapes.json", "panorama.json"])
 def test_examples_are_valid(root, name):
     layout = Layout.load(root / "examples" / name)
     assert layout.regions

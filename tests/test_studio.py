@@ -157,6 +157,28 @@ def test_size_preset_scales_boxes(studio):
     assert studio.layout.width == 512 and boxes(studio) == [(128, 128, 256, 256)]
 
 
+def test_panorama_preset_switches_to_windows_and_generates(studio):
+    drag(studio, (16, 16), (128, 128))
+    studio.size.value = "1024×256 (wide)"
+    assert (studio.layout.width, studio.layout.height) == (1024, 256)
+    assert boxes(studio) == [(64, 16, 512, 128)]  # scaled with the canvas
+    assert studio.canvas.layout.width == "640px" and studio.canvas.layout.height == "160px"  # scaled to fit
+    assert studio.windows.value == "native windows"
+    studio.windows.value = "windows, 360° wrap"
+    studio.stride.value = 16
+    studio.steps.value = 1
+    studio.generate(wait=True)
+    result = studio.result
+    assert result is not None, studio.status.value
+    assert (result.settings["window"], result.settings["stride"], result.settings["circular"]) == (32, 16, True)
+    assert result.image.size == (1024, 256)
+    assert "windows of 32 latent cells, stride 16" in studio.status.value
+    # Restoring an older, whole-canvas result puts the controls back.
+    studio.windows.value = "whole canvas"
+    studio.restore_result(result)
+    assert studio.windows.value == "windows, 360° wrap" and studio.stride.value == 16
+
+
 def test_generate_runs_and_records_history(studio, tmp_path):
     drag(studio, (16, 16), (128, 128))
     studio.generate(wait=True)
