@@ -241,7 +241,7 @@ def tiny_random_pipeline(seed: int = 0):
     )
     for module in (unet, vae, text_encoder):
         module.eval().requires_grad_(False)
-    return StableDiffusionPipeline(
+    pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
@@ -251,6 +251,8 @@ def tiny_random_pipeline(seed: int = 0):
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    pipe.mdwidgets_model_name = "builtin:tiny-random"
+    return pipe
 
 
 _TINY_WORDS = (

@@ -101,7 +101,8 @@ class Studio:
             folder / f"studio-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.json" if autosave else None
         )
         self._pipe = pipe
-        self.model = model or getattr(pipe, "mdwidgets_model_name", None) or DEFAULT_MODEL
+        named = getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
+        self.model = model or named or ("your pipeline" if pipe is not None else DEFAULT_MODEL)
         self.output_dir = Path(output_dir)
         self.display_width = display_width
         self.result: ComposeResult | None = None

@@ -350,3 +350,10 @@ def test_history_is_bounded(tiny_pipe, tmp_path):
         studio.generate(wait=True)
     assert [r.settings["seed"] for r in studio.history] == [1, 2]
     assert len(studio.history_box.children) == 2
+
+
+def test_model_label_names_the_pipeline_in_use(tiny_pipe, tmp_path):
+    assert "builtin:tiny-random" in Studio(tiny_pipe, output_dir=tmp_path).model_label.value
+    anonymous = type(tiny_pipe)(**tiny_pipe.components, requires_safety_checker=False)
+    assert "your pipeline" in Studio(anonymous, output_dir=tmp_path).model_label.value
+    assert "builtin:shapes" in Studio(output_dir=tmp_path).model_label.value  # loaded on first Generate

@@ -211,3 +211,21 @@ def test_page_reload_redraws_the_panel(lab, page):
     near = lambda c, ref: all(abs(a - b) <= 40 for a, b in zip(c, ref))  # noqa: E731
     assert any(near(c, (230, 25, 75)) for c in colours), "box 1's outline was not redrawn"
     assert not [e for e in errors if "clearCanvas" in e], errors
+
+
+def test_wide_preset_scales_the_canvas_and_renders_with_windows(lab, page):
+    """Choosing the wide preset in the browser: the canvas keeps its aspect inside the panel and
+    generation switches to sliding windows (paper §4.1)."""
+    page.get_by_label("Canvas", exact=True).select_option("1024×256 (wide)")
+    page.wait_for_timeout(800)
+    canvas = page.locator(".jp-OutputArea canvas").last
+    box = canvas.bounding_box()
+    assert round(box["width"]) == 256 and round(box["height"]) == 64  # 1024×256 scaled to the panel
+    windows = page.get_by_label("Windows", exact=True)
+    assert windows.input_value() == "native windows"
+    page.get_by_role("button", name="Generate").click()
+    done = page.get_by_text("windows of 32 latent cells, stride 8")
+    done.wait_for(timeout=120_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "studio-wide.png"), full_page=True)
+    assert page.get_by_text("Done: 4 steps").is_visible()
