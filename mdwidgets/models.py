@@ -63,6 +63,7 @@ def load_pipeline(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     allow_pickle: bool = False,
+    compile_unet: bool | dict = False,
 ):
     """Load a Stable Diffusion 1.x/2.x pipeline ready for :func:`mdwidgets.compose`.
 
@@ -75,6 +76,9 @@ def load_pipeline(
             so that decoding cannot overflow to NaN (black images) in half precision.
         allow_pickle: load pickle checkpoints (``.ckpt``/``.bin``). Off by default: unpickling
             can run arbitrary code.
+        compile_unet: wrap the UNet in ``torch.compile`` (a dict: its keyword arguments). Off by
+            default: the first step then compiles for minutes, and on this project's 2-core CPU it
+            did not pay (see README, Performance); try it on a GPU for long sessions.
     """
     auto_device, auto_dtype = default_device_and_dtype()
     device = torch.device(device) if device is not None else auto_device
@@ -90,6 +94,8 @@ def load_pipeline(
             module.to(dtype=wanted)
     pipe.set_progress_bar_config(disable=True)
     pipe.mdwidgets_model_name = name_or_path
+    if compile_unet:
+        pipe.unet = torch.compile(pipe.unet, **(compile_unet if isinstance(compile_unet, dict) else {}))
     return pipe
 
 

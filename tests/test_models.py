@@ -120,3 +120,16 @@ def test_nan_latents_stop_with_an_explanation(tiny_pipe, monkeypatch):
     monkeypatch.setattr(pipe.unet, "forward", overflow)
     with pytest.raises(FloatingPointError, match="NaN/inf latents .* float32"):
         compose(pipe, Layout(64, 64, "x"), num_inference_steps=2)
+
+
+def test_compiled_unet_gives_the_same_composition():
+    """``compile_unet`` wraps the UNet in torch.compile; compose reads its config/device/dtype through
+    the wrapper. (The cheap "eager" backend checks the plumbing; inductor's kernels are torch's.)"""
+    layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 40, 40))])
+    with pytest.warns(UserWarning, match="random weights"):
+        plain = load_pipeline("builtin:tiny-random")
+        compiled = load_pipeline("builtin:tiny-random", compile_unet={"backend": "eager"})
+    assert isinstance(compiled.unet, torch._dynamo.eval_frame.OptimizedModule)
+    ours = compose(compiled, layout, num_inference_steps=2, seed=0, output_type="latent")
+    reference = compose(plain, layout, num_inference_steps=2, seed=0, output_type="latent")
+    assert torch.allclose(ours.latents, reference.latents, atol=1e-5)
