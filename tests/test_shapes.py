@@ -19,16 +19,16 @@ MODEL_DIR = Path(__file__).resolve().parents[1] / "mdwidgets" / "models" / "shap
 
 
 def test_generator_deterministic_by_seed():
-    a = [random_scene(random.Random(7), 256) for _ in range(1)][0]
+    a = random_scene(random.Random(7), 256)
     b = random_scene(random.Random(7), 256)
-    c = random_scene(random.Random(8), 256)
     assert a == b
     assert np.array_equal(np.asarray(render(a, 128)), np.asarray(render(b, 128)))
     scenes_a = [random_scene(r, 256) for r in [random.Random(1)] * 5]
     rng = random.Random(1)
     scenes_b = [random_scene(rng, 256) for _ in range(5)]
     assert scenes_a == scenes_b
-    assert a != c or caption(a) != caption(c) or True  # different seeds may coincide; no assert
+    # Different seeds give different scenes (over 20 seeds, a coincidence would be a bug).
+    assert len({caption(random_scene(random.Random(s), 256)) for s in range(20)}) > 15
 
 
 def test_scene_constraints_and_captions_match():
