@@ -650,8 +650,8 @@ class Studio:
             self.scheduler.value = settings["scheduler"]
         if "window" in settings:  # PNGs from before panoramas carry no window: leave the control
             windowed = settings["window"] is not None
-            self.windows.value = ("windows, 360° wrap" if settings.get("circular") else "native windows") \
-                if windowed else "whole canvas"
+            mode = ("native", bool(settings.get("circular"))) if windowed else (None, False)
+            self.windows.value = next(label for label, value in WINDOW_MODES.items() if value == mode)
             if settings.get("stride"):
                 self.stride.value = settings["stride"]
 
