@@ -295,7 +295,6 @@ class _Views:
             (k, p) for k, c in enumerate(window_cells) for p in range(len(prompts)) if flat_weights[p, c].any()
         ]
         self.window_shape = (windows[0].height, windows[0].width)
-        self.pixels = windows[0].height * windows[0].width
         self.cells = self._window_cells[[k for k, _ in self.pairs]]  # (views, window cells)
         # A view's share of a cell: the prompt's weight there over the number of windows covering it.
         self.view_weights = torch.stack([flat_weights[p, window_cells[k]] / coverage[window_cells[k]]
@@ -315,6 +314,11 @@ class _Views:
                     rows.append(key)
             uncond_row.append(uncond_rows[key] if self.guidance[p] > 1 else v)
         return rows, uncond_row
+
+    @property
+    def pixels(self) -> int:
+        """Latent cells per UNet row (one window)."""
+        return self.window_shape[0] * self.window_shape[1]
 
     def rows(self, shared: bool) -> int:
         """UNet rows per evaluation."""
