@@ -23,17 +23,21 @@ from pathlib import Path
 import torch
 
 from mdwidgets import Layout, compose, load_pipeline
+from mdwidgets.schedulers import make_scheduler
 from mdwidgets.windows import window_grid
 
 PROMPT = "a blue background"
 
 
-def panorama_pipeline(pipe):
+def panorama_pipeline(pipe, scheduler: str | None = None):
+    """diffusers' (deprecated) StableDiffusionPanoramaPipeline on ``pipe``'s components, with a fresh
+    scheduler (``None``: a copy of the pipeline's, or a name from ``mdwidgets.SCHEDULERS``)."""
+    components = {**pipe.components, "scheduler": make_scheduler(scheduler, pipe.scheduler)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated in diffusers; it is the yardstick here
         from diffusers import StableDiffusionPanoramaPipeline
 
-        panorama = StableDiffusionPanoramaPipeline(**pipe.components, requires_safety_checker=False)
+        panorama = StableDiffusionPanoramaPipeline(**components, requires_safety_checker=False)
     panorama.set_progress_bar_config(disable=True)
     return panorama
 

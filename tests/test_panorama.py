@@ -1,11 +1,10 @@
 """Sliding windows: panoramas (paper §4.1) and regions on canvases larger than the model."""
 
-import copy
-import warnings
 
 import pytest
 import torch
 
+from benchmarks.panorama import panorama_pipeline
 from benchmarks.reference import plain_multidiffusion
 from mdwidgets import Layout, Region, compose
 from mdwidgets.masks import fusion_weights
@@ -75,18 +74,6 @@ def wide_pipe(tiny_pipe):
     return type(tiny_pipe)(**{**tiny_pipe.components, "unet": unet}, requires_safety_checker=False)
 
 
-def panorama_pipeline(tiny_pipe, scheduler):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the pipeline is deprecated; it is our yardstick
-        from diffusers import DPMSolverMultistepScheduler, StableDiffusionPanoramaPipeline
-
-        components = dict(tiny_pipe.components)
-        components["scheduler"] = copy.deepcopy(tiny_pipe.scheduler)
-        if scheduler == "dpm++":
-            components["scheduler"] = DPMSolverMultistepScheduler.from_config(tiny_pipe.scheduler.config)
-        pipe = StableDiffusionPanoramaPipeline(**components, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 @pytest.mark.parametrize(
