@@ -14,6 +14,8 @@ Public API::
 - :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
   ``window=`` / ``stride=`` / ``circular=`` turn on sliding windows for panoramas and canvases
   larger than the model (:mod:`mdwidgets.windows`).
+- :func:`compose_many` — several compositions (seeds, settings, layouts) sampled together, their
+  UNet rows sharing calls; :func:`mdwidgets.views.compare` uses it for comparison grids.
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
 - :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.
@@ -30,7 +32,7 @@ from .masks import fusion_weights
 from .models import DEFAULT_MODEL, ModelError, load_pipeline
 from .preview import overlay_regions
 from .prompts import PromptTruncatedWarning
-from .sampler import ComposeResult, StepEvent, compose
+from .sampler import ComposeResult, StepEvent, compose, compose_many
 from .schedulers import SCHEDULERS
 from .studio import Studio
 
@@ -49,6 +51,7 @@ __all__ = [
     "StepEvent",
     "Studio",
     "compose",
+    "compose_many",
     "fusion_weights",
     "load_pipeline",
     "overlay_regions",

@@ -30,15 +30,29 @@ def estimate_bytes(pipe, layout, *, rows: int, max_batch: int | None, device: to
     scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
     latent_pixels = row_pixels or (layout.height // scale) * (layout.width // scale)
     per_call = min(rows, max_batch or rows)
-    elem = torch.finfo(pipe.unet.dtype).bits // 8
-    unet = per_call * latent_pixels * 32 * pipe.unet.config.block_out_channels[0] * elem
-    if device.type == "mps":
-        unet += per_call * 8 * latent_pixels**2 * elem
+    unet = _unet_bytes(pipe, per_call, latent_pixels, device)
     pixels = layout.height * layout.width
     if max(layout.height, layout.width) > TILED_DECODE_ABOVE:  # decoded in tiles (images.decode_latents)
         pixels = min(pixels, 4 * pipe.vae.config.sample_size**2)
     vae = pixels * 7 * pipe.vae.config.block_out_channels[0] * 4
     return {"unet": int(unet * SAFETY), "vae": int(vae * SAFETY), "rows_per_call": per_call}
+
+
+def _unet_bytes(pipe, rows: int, latent_pixels: int, device: torch.device) -> int:
+    elem = torch.finfo(pipe.unet.dtype).bits // 8
+    unet = rows * latent_pixels * 32 * pipe.unet.config.block_out_channels[0] * elem
+    if device.type == "mps":
+        unet += rows * 8 * latent_pixels**2 * elem
+    return unet
+
+
+def rows_that_fit(pipe, row_pixels: int) -> int | None:
+    """How many UNet rows of ``row_pixels`` latent cells fit in free memory at once (``None``: unknown)."""
+    device = pipe.unet.device
+    free = available_bytes(device)
+    if free is None:
+        return None
+    return int(free // (_unet_bytes(pipe, 1, row_pixels, device) * SAFETY))
 
 
 def available_bytes(device: torch.device) -> int | None:

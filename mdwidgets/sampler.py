@@ -8,15 +8,16 @@ from __future__ import annotations
 import inspect
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .budget import check_budget
+from .budget import check_budget, rows_that_fit
 from .images import decode_latents, encode_flat_colours
 from .layout import Layout, LayoutError
+from .lockstep import UNetRows, drive
 from .masks import fusion_weights
 from .prompts import prompt_cache_for
 from .schedulers import make_scheduler, scheduler_name
@@ -144,6 +145,49 @@ def compose(
         check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
     """
+    arguments = dict(locals())  # every argument, as given
+    return drive([_sample(**arguments)], pipe.unet, max_batch=max_batch)[0]
+
+
+def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | None = None) -> list[ComposeResult]:
+    """Render several compositions together: their UNet rows are concatenated into shared calls.
+
+    Each run is a dict of :func:`compose` keywords including ``"layout"``, e.g. the same layout
+    with several seeds or bootstrap settings. The runs advance in lock-step; at every step the
+    rows of all runs with the same latent size go through the UNet together (runs at different
+    timesteps — other schedulers or step counts — get one timestep per row). Each result equals
+    ``compose(pipe, **run, max_batch=max_batch)`` up to float rounding that depends on the batch
+    size (bit-identical with ``max_batch=1``). On a GPU this fills the device; on a CPU it buys
+    little (see the README's performance section).
+
+    Args:
+        pipe: as for :func:`compose`.
+        runs: one mapping of :func:`compose` keywords per run (each with its own ``callback``).
+        max_batch: at most this many UNet rows per call over all runs. ``None``: every run's rows
+            at once when the estimated memory allows (see :mod:`mdwidgets.budget`), otherwise as
+            many as fit (never fewer than one run's own rows).
+
+    Each result's ``timings`` are wall-clock times of the shared run (``timings["runs"]`` says how
+    many runs shared it).
+    """
+    signature = inspect.signature(compose)
+    loops = []
+    for k, run in enumerate(runs):
+        if "pipe" in run or "max_batch" in run:
+            raise ValueError(f"run {k}: pass pipe and max_batch to compose_many itself, not in a run")
+        try:
+            bound = signature.bind(pipe, **run, max_batch=max_batch)
+        except TypeError as exc:
+            raise TypeError(f"run {k}: {exc} (a run is a dict of compose() keywords with a 'layout')") from None
+        bound.apply_defaults()
+        loops.append(_sample(**bound.arguments, runs=len(runs)))
+    return drive(loops, pipe.unet, max_batch=max_batch, row_cap=lambda pixels: rows_that_fit(pipe, pixels))
+
+
+def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_steps, seed, generator, latents,
+            scheduler, callback, region_x0, max_batch, output_type, eta, window, stride, circular,
+            check_memory, runs: int = 1):
+    """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
     unet, vae = pipe.unet, pipe.vae
     device, dtype = unet.device, unet.dtype
@@ -168,74 +212,75 @@ def compose(
     grid = (layout.height // scale, layout.width // scale)
     windows = window_grid(*grid, window_size or max(grid), stride, circular)
 
-    with torch.inference_mode():
-        # Masks, views and prompt embeddings (cached per text encoder).
-        weights = fusion_weights(layout, scale).to(device)
-        support = weights > 0
-        views = _Views(layout, guidance_scale, weights, windows, grid[1])
-        cache = prompt_cache_for(pipe.text_encoder)
-        views.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, views.texts).to(device, dtype))
+    # Masks, views and prompt embeddings (cached per text encoder). drive() runs this under inference_mode.
+    weights = fusion_weights(layout, scale).to(device)
+    support = weights > 0
+    views = _Views(layout, guidance_scale, weights, windows, grid[1])
+    cache = prompt_cache_for(pipe.text_encoder)
+    views.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, views.texts).to(device, dtype))
 
-        sched = make_scheduler(scheduler, pipe.scheduler)
-        sched.set_timesteps(num_inference_steps, device=device)
-        timesteps = sched.timesteps
-        # Bootstrapping is counted in UNet evaluations (Heun makes two per step); only foregrounds have it.
-        boot_evals = round(bootstrap_steps * len(timesteps) / num_inference_steps) if layout.regions else 0
-        shape = (1, unet.config.in_channels, layout.height // scale, layout.width // scale)
-        noise = _initial_noise(layout, shape, generator, latents, support).to(device)
-        backgrounds = _bootstrap_backgrounds(vae, len(layout.regions), boot_evals, generator, device)
-        step_kwargs = _step_kwargs(sched, generator, eta)
-        if check_memory:
-            check_budget(pipe, layout, rows=views.rows(shared=boot_evals == 0), row_pixels=views.pixels,
-                         max_batch=max_batch, decode=output_type == "pil")
-        encoded = time.perf_counter()
+    sched = make_scheduler(scheduler, pipe.scheduler)
+    sched.set_timesteps(num_inference_steps, device=device)
+    timesteps = sched.timesteps
+    # Bootstrapping is counted in UNet evaluations (Heun makes two per step); only foregrounds have it.
+    boot_evals = round(bootstrap_steps * len(timesteps) / num_inference_steps) if layout.regions else 0
+    shape = (1, unet.config.in_channels, layout.height // scale, layout.width // scale)
+    noise = _initial_noise(layout, shape, generator, latents, support).to(device)
+    backgrounds = _bootstrap_backgrounds(vae, len(layout.regions), boot_evals, generator, device)
+    step_kwargs = _step_kwargs(sched, generator, eta)
+    if check_memory:
+        check_budget(pipe, layout, rows=views.rows(shared=boot_evals == 0), row_pixels=views.pixels,
+                     max_batch=max_batch, decode=output_type == "pil")
+    encoded = time.perf_counter()
 
-        x = noise * sched.init_noise_sigma
-        x0 = x
-        step_times: list[float] = []
-        cancelled = False
-        for i, t in enumerate(timesteps):
-            step_started = time.perf_counter()
-            bootstrapping = i < boot_evals
-            sources = x
-            if bootstrapping:
-                # Foregrounds see a noised flat colour outside their support (bootstrapping).
-                n = len(layout.regions)
-                flat = sched.add_noise(backgrounds[i].expand(n, *shape[1:]), noise.expand(n, *shape[1:]), t.repeat(n))
-                sources = torch.cat([x, torch.where(support[1:], x, flat)])
-            model_in = sched.scale_model_input(sources, t)
-            outputs, view_in = views.guided_outputs(unet, model_in, t, shared=not bootstrapping, max_batch=max_batch)
-            fused = views.fuse(outputs)  # Eq. 5: per-pixel weighted mean of all views' predictions
-            if callback is not None:  # only events (and a cancelled run's image) need x0
-                x0 = predicted_x0(sched, model_in[:1], fused, t)
-            x = sched.step(fused, t, x, **step_kwargs).prev_sample
-            step_times.append(time.perf_counter() - step_started)
-            if callback is not None:
-                event = StepEvent(
-                    step=i,
-                    num_steps=len(timesteps),
-                    timestep=float(t),
-                    latents=x,
-                    x0=x0,
-                    weights=weights,
-                    bootstrapping=bootstrapping,
-                    elapsed=time.perf_counter() - encoded,
-                    region_x0=views.region_x0(predicted_x0(sched, view_in, outputs, t), x0) if region_x0 else None,
-                )
-                callback(event)
-                if event.cancelled:
-                    cancelled = True
-                    break
-        sampled = time.perf_counter()
-
-        if not torch.isfinite(x).all():
-            raise FloatingPointError(
-                f"sampling produced NaN/inf latents in {dtype}; run the UNet in float32 "
-                "(load_pipeline(..., dtype='float32'))"
+    x = noise * sched.init_noise_sigma
+    x0 = x
+    step_times: list[float] = []
+    cancelled = False
+    for i, t in enumerate(timesteps):
+        step_started = time.perf_counter()
+        bootstrapping = i < boot_evals
+        sources = x
+        if bootstrapping:
+            # Foregrounds see a noised flat colour outside their support (bootstrapping).
+            n = len(layout.regions)
+            flat = sched.add_noise(backgrounds[i].expand(n, *shape[1:]), noise.expand(n, *shape[1:]), t.repeat(n))
+            sources = torch.cat([x, torch.where(support[1:], x, flat)])
+        model_in = sched.scale_model_input(sources, t)
+        rows = views.unet_rows(model_in, t, shared=not bootstrapping, dtype=unet.dtype)
+        unet_out = yield rows  # drive() runs the UNet on these rows (batched with other runs' rows)
+        outputs, view_in = views.guide(unet_out, rows, shared=not bootstrapping)
+        fused = views.fuse(outputs)  # Eq. 5: per-pixel weighted mean of all views' predictions
+        if callback is not None:  # only events (and a cancelled run's image) need x0
+            x0 = predicted_x0(sched, model_in[:1], fused, t)
+        x = sched.step(fused, t, x, **step_kwargs).prev_sample
+        step_times.append(time.perf_counter() - step_started)
+        if callback is not None:
+            event = StepEvent(
+                step=i,
+                num_steps=len(timesteps),
+                timestep=float(t),
+                latents=x,
+                x0=x0,
+                weights=weights,
+                bootstrapping=bootstrapping,
+                elapsed=time.perf_counter() - encoded,
+                region_x0=views.region_x0(predicted_x0(sched, view_in, outputs, t), x0) if region_x0 else None,
             )
-        final = x0 if cancelled else x
-        image = decode_latents(vae, final) if output_type == "pil" else None
-        finished = time.perf_counter()
+            callback(event)
+            if event.cancelled:
+                cancelled = True
+                break
+    sampled = time.perf_counter()
+
+    if not torch.isfinite(x).all():
+        raise FloatingPointError(
+            f"sampling produced NaN/inf latents in {dtype}; run the UNet in float32 "
+            "(load_pipeline(..., dtype='float32'))"
+        )
+    final = x0 if cancelled else x
+    image = decode_latents(vae, final) if output_type == "pil" else None
+    finished = time.perf_counter()
 
     settings = {
         "model": getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None),
@@ -257,6 +302,7 @@ def compose(
         "decode": finished - sampled,
         "total": finished - started,
         "steps": step_times,
+        "runs": runs,
     }
     return ComposeResult(image, final, layout, settings, timings, cancelled, len(step_times))
 
@@ -336,30 +382,20 @@ class _Views:
             uncond = torch.tensor(uncond_row, device=device)
             self._bound[shared] = (sources, window_cells[windows], embeds[texts], uncond, scale[:, None, None])
 
-    def guided_outputs(self, unet, model_in: torch.Tensor, t, *, shared: bool, max_batch: int | None):
-        """Each view's guided model output ``(views, C, window cells)`` (float32), and its input."""
-        sources, cells, context, uncond_row, scale = self._bound[shared]
+    def unet_rows(self, model_in: torch.Tensor, t, *, shared: bool, dtype: torch.dtype) -> UNetRows:
+        """The UNet rows of one evaluation: each row's input crop and prompt embedding."""
+        sources, cells, context, _, _ = self._bound[shared]
         channels = model_in.shape[1]
         x = model_in.flatten(2).index_select(0, sources).gather(2, cells[:, None].expand(-1, channels, -1))
-        x = x.view(len(sources), channels, *self.window_shape).to(unet.dtype)
-        size = max_batch or len(sources)
-        try:
-            out = torch.cat([
-                unet(x[s : s + size], t, encoder_hidden_states=context[s : s + size], return_dict=False)[0]
-                for s in range(0, len(sources), size)
-            ]).float().flatten(2)
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
-            if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
-                raise
-            raise MemoryError(
-                f"out of memory running {len(sources)} UNet rows of {tuple(x.shape[1:])} at once "
-                f"(max_batch={max_batch}). Try max_batch=1 (slower, much less memory), a smaller "
-                "canvas, fewer regions, or pipe.enable_attention_slicing()."
-            ) from exc
-        views = len(self.pairs)
+        return UNetRows(x.view(len(sources), channels, *self.window_shape).to(dtype), t, context)
+
+    def guide(self, out: torch.Tensor, rows: UNetRows, *, shared: bool):
+        """Each view's guided model output ``(views, C, window cells)`` (float32), and its input."""
+        _, _, _, uncond_row, scale = self._bound[shared]
+        views, out = len(self.pairs), out.float().flatten(2)
         cond, uncond = out[:views], out.index_select(0, uncond_row)
         guided = uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
-        return guided, x[:views].float().flatten(2)
+        return guided, rows.sample[:views].float().flatten(2)
 
     def fuse(self, outputs: torch.Tensor) -> torch.Tensor:
         """Σ over views of weight × output, scattered back onto the canvas: ``(1, C, h, w)``."""

@@ -30,7 +30,7 @@ from .models import DEFAULT_MODEL, load_pipeline
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, compose
 from .schedulers import SCHEDULERS
-from .views import compare
+from .views import bootstrap_values, compare
 
 GRID = 8  # boxes snap to the SD latent grid
 SIZE_PRESETS = {
@@ -597,7 +597,8 @@ class Studio:
         try:
             settings = {k: v for k, v in settings.items() if k != "bootstrap_steps"}
             steps = settings["num_inference_steps"]
-            self.progress.max, self.progress.value = 4 * steps, 0
+            values = bootstrap_values(steps)
+            self.progress.max, self.progress.value = len(values) * steps, 0
 
             def on_step(event):
                 if self._cancel.is_set():
@@ -606,12 +607,13 @@ class Studio:
                 self.progress_label.value = f"comparing: {self.progress.value}/{self.progress.max} steps"
 
             self._say("Comparing bootstrap settings…")
-            self.comparison = compare(self.pipe, layout, callback=on_step, **settings)
+            self.comparison = compare(self.pipe, layout, "bootstrap_steps", values, callback=on_step, **settings)
             buf = io.BytesIO()
             self.comparison.image.save(buf, format="PNG")
             self.comparison_image.value = buf.getvalue()
             self.comparison_image.layout.display = None
-            self._say("Comparison done: same seed, bootstrap steps " + ", ".join(map(str, self.comparison.values)))
+            self._say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, bootstrap steps "
+                      + ", ".join(map(str, self.comparison.values)))
         except _Cancelled:
             self._say("Comparison cancelled.")
         except Exception as exc:  # noqa: BLE001 - shown in the panel, which must stay usable

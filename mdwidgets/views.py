@@ -11,6 +11,8 @@ Plain functions on recorded step events and results; the Studio and the notebook
 
 from __future__ import annotations
 
+import inspect
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .images import decode_latents
 from .layout import Layout
 from .preview import overlay_regions, previewer_for, region_colour
-from .sampler import ComposeResult, StepEvent, compose
+from .sampler import ComposeResult, StepEvent, compose, compose_many
 
 
 @dataclass
@@ -189,12 +191,17 @@ class Comparison:
     results: list[ComposeResult]
     scores: list[dict[str, float] | None] = field(default_factory=list)
     image: Image.Image | None = None
+    seconds: float = 0.0  #: wall-clock time of all cells
+    batched: bool = False  #: cells were sampled together (their ``timings`` are shared)
 
     def table(self) -> list[dict[str, Any]]:
-        return [
-            {self.setting: v, "seconds": r.timings["total"], **(s or {})}
-            for v, r, s in zip(self.values, self.results, self.scores)
-        ]
+        """One row per cell: the value and its scores."""
+        return [{self.setting: v, **(s or {})} for v, s in zip(self.values, self.scores)]
+
+
+def bootstrap_values(steps: int) -> list[int]:
+    """The default bootstrap sweep: 0, 10%, 20% and 40% of ``steps`` (duplicates dropped)."""
+    return sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)})
 
 
 def compare(
@@ -206,35 +213,56 @@ def compare(
     score: Callable[[Image.Image, Layout], dict[str, float]] | None = None,
     overlay: bool = True,
     cell_size: int = 224,
+    batch: bool = True,
+    max_batch: int | None = None,
     **compose_kwargs: Any,
 ) -> Comparison:
-    """Render ``layout`` once per value of ``setting`` (any :func:`compose` keyword) with the same
-    seed, and lay the results side by side with titles and, per cell, an adherence score.
+    """Render ``layout`` once per value of ``setting`` (any :func:`compose` keyword, or
+    ``"feather"``: every region's soft edge in pixels) with the same seed, and lay the results side
+    by side with titles and, per cell, an adherence score.
 
     The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps. ``score(image,
     layout)`` returns named numbers (the first two are shown under the cell); the default is
     :func:`mdwidgets.scoring.shapes_adherence` (built-in shapes model; no score for prompts
     without palette colours) — pass a :class:`mdwidgets.scoring.ClipScorer` for real models.
+
     Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
+    With ``batch=True`` the cells are sampled together (:func:`mdwidgets.sampler.compose_many`):
+    their UNet rows share calls, as many as the estimated free memory allows, or ``max_batch``
+    rows per call. ``batch=False`` renders the cells one after another (each cell's
+    ``timings`` are then its own). Both give the same images up to float rounding.
     """
     compose_kwargs.setdefault("seed", 0)
     steps = compose_kwargs.setdefault("num_inference_steps", 25)
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
-        values = sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)})
+        values = bootstrap_values(steps)
     if setting in compose_kwargs:
         raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
     if score is None:
         from .scoring import shapes_adherence as score
-    results, scores, cells, notes = [], [], [], []
-    for value in values:
-        result = compose(pipe, layout, **{setting: value}, **compose_kwargs)
-        results.append(result)
-        cell_score = score(result.image, layout) if score else None
+    keywords = [k for k in inspect.signature(compose).parameters if k not in ("pipe", "layout", "max_batch")]
+    if setting == "feather":  # a region setting: every region gets the value
+        runs = [{"layout": layout.with_regions([r.replace(feather=v) for r in layout.regions]), **compose_kwargs}
+                for v in values]
+    elif setting in keywords:
+        runs = [{"layout": layout, setting: value, **compose_kwargs} for value in values]
+    else:
+        raise ValueError(f"cannot compare {setting!r}: choose a compose() keyword ({', '.join(keywords)}) "
+                         "or 'feather' (every region's soft edge, in pixels)")
+    started = time.perf_counter()
+    if batch:
+        results = compose_many(pipe, runs, max_batch=max_batch)
+    else:
+        results = [compose(pipe, **run, max_batch=max_batch) for run in runs]
+    seconds = time.perf_counter() - started
+    scores, cells, notes = [], [], []
+    for result in results:
+        cell_score = score(result.image, result.layout) if score else None
         scores.append(cell_score)
-        cells.append(overlay_regions(result.image, layout, fill=False) if overlay else result.image)
+        cells.append(overlay_regions(result.image, result.layout, fill=False) if overlay else result.image)
         notes.append(", ".join(f"{k} {v:.2f}" for k, v in list(cell_score.items())[:2]) if cell_score else "")
     titles = [f"{setting} = {v}" for v in values]
     image = image_grid([cells], column_titles=titles, cell_notes=[notes], cell_size=cell_size)
-    return Comparison(setting, list(values), results, scores, image)
+    return Comparison(setting, list(values), results, scores, image, seconds, batch)

@@ -303,7 +303,20 @@ def test_compare_bootstrap_button_shows_a_grid(studio):
     assert studio.comparison.values == [0, 1, 2]  # 0, 10%, 20%, 40% of 5 steps, rounded, distinct
     assert bytes(studio.comparison_image.value).startswith(b"\x89PNG")
     assert "Comparison done" in studio.status.value
+    assert studio.progress.value == studio.progress.max == 3 * 5  # every cell's steps counted once
+    assert studio.comparison.batched  # the cells shared UNet calls
     assert not studio.compare_button.disabled and not studio.generate_button.disabled
+
+
+def test_cancel_stops_a_comparison_within_one_step(studio):
+    drag(studio, (16, 16), (128, 128))
+    studio.steps.value = 20
+    studio.progress.observe(lambda change: change["new"] == 2 and studio.cancel(), "value")
+    studio.compare_bootstrap(wait=True)
+    assert "Comparison cancelled." in studio.status.value
+    assert studio.comparison is None and studio.progress.value == 2  # no step counted after the cancel
+    assert studio.progress.max == 4 * 20
+    assert not studio.compare_button.disabled and studio.cancel_button.disabled
 
 
 def test_every_edit_is_autosaved_and_restore_brings_it_back(tiny_pipe, autosave_dir):

@@ -62,6 +62,8 @@ def test_compare_bootstrap_default_sweep(tiny_pipe):
 def test_compare_other_setting_and_errors(tiny_pipe):
     result = compare(tiny_pipe, LAYOUT, "guidance_scale", [1.0, 7.5], num_inference_steps=2, score=lambda i, lay: None)
     assert [r.settings["guidance_scale"] for r in result.results] == [1.0, 7.5]
+    with pytest.raises(ValueError, match=r"cannot compare 'bootstrap': choose a compose\(\) keyword .*seed"):
+        compare(tiny_pipe, LAYOUT, "bootstrap", [0, 1])
     with pytest.raises(ValueError, match="give the values"):
         compare(tiny_pipe, LAYOUT, "guidance_scale")
     with pytest.raises(ValueError, match="compared setting"):
@@ -111,3 +113,11 @@ def test_clip_scorer_on_tiny_random_clip():
     assert set(score) == {"clip", "clip_min"}
     assert 0 <= score["clip_min"] <= score["clip"] <= 100
     assert scorer(Image.new("RGB", (64, 64)), LAYOUT.with_regions([])) is None
+
+
+def test_compare_feather_softens_every_region(tiny_pipe):
+    result = compare(tiny_pipe, LAYOUT, "feather", [0, 16], num_inference_steps=3, score=lambda i, lay: None)
+    assert [[r.feather for r in res.layout.regions] for res in result.results] == [[0, 0], [16, 16]]
+    assert [r.prompt for r in result.results[1].layout.regions] == [r.prompt for r in LAYOUT.regions]
+    assert not torch.equal(result.results[0].latents, result.results[1].latents)
+    assert result.table() == [{"feather": 0}, {"feather": 16}]

@@ -213,6 +213,20 @@ def test_page_reload_redraws_the_panel(lab, page):
     assert not [e for e in errors if "clearCanvas" in e], errors
 
 
+def test_compare_bootstrap_button_shows_the_scored_grid(lab, page):
+    """The two boxes drawn above, compared at bootstrap 0 / 1 / 2 of 4 steps in one batched run."""
+    page.get_by_role("button", name="Compare bootstrap").click()
+    page.get_by_text("Comparison done in").wait_for(timeout=120_000)
+    page.wait_for_timeout(500)
+    grid = page.locator(".jp-OutputArea img").last
+    grid.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "studio-compare.png"), full_page=True)
+    assert page.get_by_text("same seed, bootstrap steps 0, 1, 2").is_visible()
+    assert grid.is_visible()
+    assert grid.evaluate("img => img.naturalWidth") > 3 * 224  # three cells of 224 px and their titles
+    assert page.get_by_role("button", name="Generate").is_enabled()
+
+
 def test_wide_preset_scales_the_canvas_and_renders_with_windows(lab, page):
     """Choosing the wide preset in the browser: the canvas keeps its aspect inside the panel and
     generation switches to sliding windows (paper §4.1)."""
