@@ -181,6 +181,24 @@ def bench_memory(pipe, size: int, steps: int, n: int = 8) -> dict:
     return out
 
 
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
+
+
+def benchmark_pipelines(names):
+    """``(name, label, pipe)`` for each of ``builtin`` (the shipped model) and ``sd15`` (random SD 1.5)."""
+    for name in names:
+        pipe = load_pipeline(DEFAULT_MODEL) if name == "builtin" else sd15_pipeline()
+        yield name, pipe.mdwidgets_model_name, pipe
+
+
+def write_report(report: dict, out: str) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["builtin", "sd15"], choices=["builtin", "sd15"])
@@ -188,16 +206,9 @@ def main() -> None:
     parser.add_argument("--sd15-regions", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--out", default="benchmarks/results/sampler.json")
     args = parser.parse_args()
-    report = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
-              "models": {}}
-    for name in args.models:
-        if name == "builtin":
-            pipe, size, regions = load_pipeline(DEFAULT_MODEL), 256, [1, 2, 4, 8]
-            label = DEFAULT_MODEL
-        else:
-            pipe, size, regions = sd15_pipeline(), 256, args.sd15_regions
-            label = pipe.mdwidgets_model_name
+    report = {"machine": machine(), "models": {}}
+    for name, label, pipe in benchmark_pipelines(args.models):
+        size, regions = 256, [1, 2, 4, 8] if name == "builtin" else args.sd15_regions
         print(f"{label} at {size}x{size}, {args.steps} DDIM steps, guidance 7.5:", flush=True)
         entry = bench_model(label, pipe, size, regions, args.steps)
         entry["regenerate"] = bench_regenerate(pipe, size, args.steps)
@@ -210,9 +221,7 @@ def main() -> None:
               f"{100 * entry['preview']['fraction_of_step']:.2f}% of a step", flush=True)
         report["models"][name] = entry
         del pipe
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

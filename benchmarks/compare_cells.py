@@ -13,15 +13,10 @@ the latents' size) — batching changes only float rounding.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
-import torch
-
-from benchmarks.bench_sampler import layout_with, sd15_pipeline
-from mdwidgets import DEFAULT_MODEL, compose, compose_many, load_pipeline
+from benchmarks.bench_sampler import benchmark_pipelines, layout_with, machine, write_report
+from mdwidgets import compose, compose_many
 from mdwidgets.views import compare
 
 
@@ -69,15 +64,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/compare_cells.json")
     args = parser.parse_args()
-    report = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                          "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
-              "models": {}}
-    for name in args.models:
-        if name == "builtin":
-            pipe, label, size, steps = load_pipeline(DEFAULT_MODEL), DEFAULT_MODEL, 256, 25
-        else:
-            pipe, size, steps = sd15_pipeline(), 256, 8
-            label = pipe.mdwidgets_model_name
+    report = {"machine": machine(), "models": {}}
+    for name, label, pipe in benchmark_pipelines(args.models):
+        size, steps = 256, 25 if name == "builtin" else 8
         print(f"{label} at {size}x{size}, {steps} steps, 3 regions:", flush=True)
         entry = bench(pipe, size, steps, args.repeats)
         for what, row in (("bootstrap comparison (4 cells)", entry["bootstrap_comparison"]),
@@ -87,9 +76,7 @@ def main() -> None:
                   f"({row['max_rel_diff']:.1e} relative)", flush=True)
         report["models"][name] = {"model": label, **entry}
         del pipe
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":
