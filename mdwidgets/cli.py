@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
     render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default 20%% of steps)")
-    render.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default 7.5)")
+    render.add_argument("--guidance", type=float, default=None, help="guidance (default 7.5; builtin:shapes 5)")
     render.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=None, help="sampler (default: the model's)")
     render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")
@@ -81,7 +81,7 @@ def _render(args: argparse.Namespace) -> int:
 
     layout, previous = _load_layout(args.layout)
     # Re-rendering an mdwidgets PNG reuses its settings; flags override them.
-    settings = {"steps": 25, "guidance_scale": 7.5, "bootstrap_steps": None, "seed": None, "scheduler": None,
+    settings = {"steps": 25, "guidance_scale": None, "bootstrap_steps": None, "seed": None, "scheduler": None,
                 "window": None, "stride": None, "circular": False}
     settings.update({k: v for k, v in previous.items() if k in settings})
     if settings["scheduler"] not in SCHEDULERS:

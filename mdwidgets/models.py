@@ -25,6 +25,10 @@ SHAPES = "builtin:shapes"
 SHAPES_DIR = Path(__file__).parent / "models" / "shapes"
 DEFAULT_MODEL = SHAPES
 BUILTIN_MODELS = (SHAPES, TINY_RANDOM)
+DEFAULT_GUIDANCE = 7.5  # Stable Diffusion's usual classifier-free guidance
+# Models that do better at another scale. builtin:shapes, 24 random layouts
+# (python -m mdwidgets.shapes.compositions --samples 24): IoU 0.228 at 5 vs 0.184 at 7.5.
+MODEL_GUIDANCE = {SHAPES: 5.0}
 
 
 class ModelError(RuntimeError):
@@ -97,6 +101,11 @@ def load_pipeline(
     if compile_unet:
         pipe.unet = torch.compile(pipe.unet, **(compile_unet if isinstance(compile_unet, dict) else {}))
     return pipe
+
+
+def default_guidance(model: str | None) -> float:
+    """The guidance scale used when none is given: the model's own (built-in shapes: 5) or 7.5."""
+    return MODEL_GUIDANCE.get(model, DEFAULT_GUIDANCE)
 
 
 def _load_builtin(name: str):

@@ -19,6 +19,7 @@ from .images import decode_latents, encode_flat_colours
 from .layout import Layout, LayoutError
 from .lockstep import UNetRows, drive
 from .masks import fusion_weights
+from .models import default_guidance
 from .prompts import prompt_cache_for
 from .schedulers import make_scheduler, scheduler_name
 from .windows import window_grid
@@ -68,7 +69,7 @@ def compose(
     layout: Layout,
     *,
     num_inference_steps: int = 50,
-    guidance_scale: float = 7.5,
+    guidance_scale: float | None = None,
     bootstrap_steps: int | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
@@ -121,7 +122,9 @@ def compose(
             scheduler`` (e.g. a diffusers ``StableDiffusionPipeline``; see :func:`load_pipeline`).
         layout: the composition.
         num_inference_steps: denoising steps.
-        guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off).
+        guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off);
+            default: the model's (:func:`mdwidgets.models.default_guidance`: 5 for the built-in
+            shapes model, 7.5 for Stable Diffusion).
         bootstrap_steps: bootstrapped steps; default ``round(0.2 * num_inference_steps)``, the
             paper's ~20% (the official code uses 40%; fewer keeps objects better blended).
             For second-order schedulers (Heun) it is scaled to the number of UNet evaluations.
@@ -195,6 +198,8 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     _check_arguments(layout, scale, num_inference_steps, max_batch, output_type, unet)
     if getattr(unet.config, "time_cond_proj_dim", None) is not None:
         raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
+    if guidance_scale is None:
+        guidance_scale = default_guidance(_model_name(pipe))
     if bootstrap_steps is None:
         bootstrap_steps = round(BOOTSTRAP_FRACTION * num_inference_steps)
     if isinstance(bootstrap_steps, bool) or not isinstance(bootstrap_steps, int) or not (
@@ -283,7 +288,7 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     finished = time.perf_counter()
 
     settings = {
-        "model": getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None),
+        "model": _model_name(pipe),
         "steps": num_inference_steps,
         "guidance_scale": guidance_scale,
         "bootstrap_steps": bootstrap_steps,
@@ -413,6 +418,10 @@ class _Views:
         count = view_x0.new_zeros(prompts * self._canvas_cells).index_add_(0, index, view_x0.new_ones(len(index)))
         mean = (total / count.clamp(min=1)).view(channels, prompts, *self._grid).transpose(0, 1)
         return torch.where(count.view(prompts, 1, *self._grid) > 0, mean, fused_x0)
+
+
+def _model_name(pipe) -> str | None:
+    return getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
 
 
 def _window_size(window, circular: bool, unet) -> int | None:

@@ -26,7 +26,7 @@ from PIL import Image
 from . import boxedit
 from .images import read_png_metadata, save_png, unique_path
 from .layout import Layout, LayoutError, Region
-from .models import DEFAULT_MODEL, load_pipeline
+from .models import DEFAULT_MODEL, default_guidance, load_pipeline
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, compose
 from .schedulers import SCHEDULERS
@@ -208,7 +208,8 @@ class Studio:
         self.rows = w.VBox([])
 
         self.steps = w.IntSlider(25, min=1, max=100, description="Steps")
-        self.guidance = w.FloatSlider(7.5, min=1.0, max=15.0, step=0.5, description="Guidance")
+        self.guidance = w.FloatSlider(default_guidance(self.model), min=1.0, max=15.0, step=0.5,
+                                      description="Guidance")
         self.bootstrap = w.IntSlider(5, min=0, max=100, description="Bootstrap")
         self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
         self.reseed = w.Button(icon="random", tooltip="random seed", layout=w.Layout(width="40px"))

@@ -135,7 +135,7 @@ def test_callback_error_stops_all_runs_and_propagates(tiny_pipe):
     assert not torch.is_inference_mode_enabled()
 
 
-def test_out_of_memory_becomes_an_actionable_error():
+def test_out_of_memory_of_a_shared_call_names_its_rows():
     def unet(sample, t, encoder_hidden_states, return_dict):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
 

@@ -133,3 +133,20 @@ def test_compiled_unet_gives_the_same_composition():
     ours = compose(compiled, layout, num_inference_steps=2, seed=0, output_type="latent")
     reference = compose(plain, layout, num_inference_steps=2, seed=0, output_type="latent")
     assert torch.allclose(ours.latents, reference.latents, atol=1e-5)
+
+
+def test_default_guidance_is_the_models_own(tiny_pipe):
+    from types import SimpleNamespace
+
+    from mdwidgets.studio import Studio
+
+    layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(0, 0, 32, 32))])
+    parts = {k: getattr(tiny_pipe, k) for k in ("vae", "unet", "text_encoder", "tokenizer", "scheduler")}
+    as_shapes = SimpleNamespace(**parts, mdwidgets_model_name="builtin:shapes")
+    kwargs = dict(num_inference_steps=2, seed=0, output_type="latent")
+    shapes_default = compose(as_shapes, layout, **kwargs)
+    assert shapes_default.settings["guidance_scale"] == 5.0
+    assert torch.equal(shapes_default.latents, compose(tiny_pipe, layout, guidance_scale=5.0, **kwargs).latents)
+    assert compose(tiny_pipe, layout, **kwargs).settings["guidance_scale"] == 7.5  # any other model
+    assert Studio(model="builtin:shapes", autosave=False).guidance.value == 5.0  # before the model loads
+    assert Studio(tiny_pipe, autosave=False).guidance.value == 7.5
