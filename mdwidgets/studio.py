@@ -198,7 +198,8 @@ class Studio:
 
         text = lambda desc, value="", **kw: w.Text(  # noqa: E731
             value=value, description=desc, continuous_update=False,
-            layout=w.Layout(width="100%"), style={"description_width": "110px"}, **kw,
+            # "auto" stretches to the panel; "100%" plus the widget's margin overflowed it
+            layout=w.Layout(width="auto"), style={"description_width": "110px"}, **kw,
         )
         self.background = text("Background", placeholder="what fills the rest of the canvas")
         self.negative = text("Negative", placeholder="optional, for every prompt")
@@ -232,7 +233,7 @@ class Studio:
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.delete_button.on_click(lambda _: self.delete_selected())
-        self.compare_button = w.Button(description="Compare bootstrap", icon="th",
+        self.compare_button = w.Button(description="Compare bootstrap", icon="th", layout=w.Layout(width="max-content"),
                                        tooltip="the same seed at bootstrap 0, 10%, 20%, 40% of the steps")
         self.compare_button.on_click(lambda _: self.compare_bootstrap())
         self.comparison = None
@@ -248,7 +249,9 @@ class Studio:
         self.save_json_button.on_click(lambda _: self.export_layout())
         self.upload = w.FileUpload(accept=".json,.png", multiple=False, description="Import")
         self.upload.observe(self._uploaded, "value")
-        self.history_box = w.HBox([], layout=w.Layout(overflow_x="auto"))
+        # ipywidgets 8 has no overflow_x: "x y" overflow scrolls sideways, never vertically
+        self.history_box = w.HBox([], layout=w.Layout(overflow="auto hidden", width="100%"))
+        self.history_box.add_class("mdw-history")
         self.status = w.HTML("")
 
         controls = w.VBox([
@@ -632,7 +635,8 @@ class Studio:
         restore = w.Button(description=f"{time.strftime('%H:%M:%S')} ↺", tooltip="restore this result",
                            layout=w.Layout(width="96px"))
         restore.on_click(lambda _, r=result: self.restore_result(r))
-        self.history_box.children = (*self.history_box.children, w.VBox([image, restore]))[-self.history_limit :]
+        entry = w.VBox([image, restore], layout=w.Layout(flex="0 0 auto"))  # keeps 96 px; the strip scrolls
+        self.history_box.children = (*self.history_box.children, entry)[-self.history_limit :]
 
     def restore_result(self, result: ComposeResult) -> None:
         """Bring back a result's layout, settings and image."""

@@ -243,3 +243,30 @@ def test_wide_preset_scales_the_canvas_and_renders_with_windows(lab, page):
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "studio-wide.png"), full_page=True)
     assert page.get_by_text("Done: 4 steps").is_visible()
+
+
+def test_history_strip_scrolls_instead_of_squeezing_thumbnails(lab, page):
+    """Many results: every thumbnail keeps its 96 px and the strip scrolls sideways."""
+    generate = page.get_by_role("button", name="Generate")
+    page.get_by_label("Canvas", exact=True).select_option("256×256")
+    page.wait_for_timeout(500)
+    strip = page.locator(".mdw-history")
+    for _ in range(12):
+        if strip.locator("img").count() >= 12:
+            break
+        generate.click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some(b => b.textContent.trim() === 'Generate' "
+            "&& !b.disabled)", timeout=60_000)
+        page.wait_for_timeout(200)
+    thumbnails = strip.locator("img")
+    assert thumbnails.count() >= 12
+    widths = {round(thumbnails.nth(i).bounding_box()["width"]) for i in range(thumbnails.count())}
+    assert widths == {96}, f"thumbnails were squeezed to {widths} px"
+    sizes = strip.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert sizes[0] > sizes[1], f"the strip does not scroll: {sizes}"
+    strip.evaluate("el => el.scrollLeft = el.scrollWidth")
+    strip.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "studio-history.png"), full_page=True)
+    panel = page.locator(".jp-OutputArea-output").last.bounding_box()
+    assert strip.bounding_box()["width"] <= panel["width"] + 1  # the panel itself does not widen
