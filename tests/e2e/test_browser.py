@@ -47,6 +47,22 @@ threading.Thread(target=report, daemon=True).start()
 studio
 """
 
+SHAPES_SETUP = """
+import json, threading, time
+from mdwidgets import Studio
+
+studio = Studio()  # the built-in shapes model
+
+def report():
+    while studio.result is None:
+        time.sleep(0.1)
+    with open("state.json", "w") as fh:
+        json.dump({"result_layout": studio.result.layout.to_dict(), "settings": studio.result.settings}, fh)
+
+threading.Thread(target=report, daemon=True).start()
+studio
+"""
+
 
 def _available() -> str | None:
     if not Path(CHROMIUM).exists():
@@ -73,11 +89,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    work = tmp_path_factory.mktemp("lab")
+def _run_lab(work: Path, source: str):
+    """JupyterLab serving one notebook whose single cell is `source`; yields its URL and folder."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_SETUP)]
+    nb.cells = [nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, work / "studio.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
@@ -115,6 +130,16 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    yield from _run_lab(tmp_path_factory.mktemp("lab"), NOTEBOOK_SETUP)
+
+
+@pytest.fixture(scope="module")
+def shapes_lab(tmp_path_factory):
+    yield from _run_lab(tmp_path_factory.mktemp("shapes-lab"), SHAPES_SETUP)
+
+
+@pytest.fixture(scope="module")
 def page():
     from playwright.sync_api import sync_playwright
 
@@ -134,9 +159,10 @@ RUN_ALL = """async () => {
 }"""
 
 
-def test_draw_two_boxes_type_prompts_and_generate(lab, page):
+def _open_studio(page, url: str) -> dict:
+    """Open the notebook, run it and return the Studio canvas' bounding box."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(lab["url"])
+    page.goto(url)
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
         "&& window.jupyterapp.shell.currentWidget.context", timeout=60_000)
@@ -148,16 +174,34 @@ def test_draw_two_boxes_type_prompts_and_generate(lab, page):
         page.screenshot(path=str(SHOTS / "studio-failed-to-show.png"), full_page=True)
         raise
     page.wait_for_timeout(500)
-    box = canvas.bounding_box()
+    return canvas.bounding_box()
+
+
+def _drag(page, box: dict, x0: float, y0: float, x1: float, y1: float) -> None:
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    page.mouse.move(box["x"] + x1, box["y"] + y1, steps=6)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+
+
+def _wait_for_state(folder: Path, seconds: float) -> dict:
+    state_file = folder / "state.json"
+    deadline = time.time() + seconds
+    while not state_file.exists() and time.time() < deadline:
+        time.sleep(0.3)
+    assert state_file.exists(), "the kernel never reported a result"
+    time.sleep(0.3)  # written by another process: let it finish
+    return json.loads(state_file.read_text())
+
+
+def test_draw_two_boxes_type_prompts_and_generate(lab, page):
+    box = _open_studio(page, lab["url"])
     page.screenshot(path=str(SHOTS / "studio-start.png"), full_page=True)
     assert round(box["width"]) == 256 and round(box["height"]) == 256  # shown at the layout's aspect
 
     def drag(x0, y0, x1, y1):
-        page.mouse.move(box["x"] + x0, box["y"] + y0)
-        page.mouse.down()
-        page.mouse.move(box["x"] + x1, box["y"] + y1, steps=6)
-        page.mouse.up()
-        page.wait_for_timeout(300)
+        _drag(page, box, x0, y0, x1, y1)
 
     drag(20, 30, 118, 126)
     drag(140, 150, 230, 236)
@@ -169,15 +213,9 @@ def test_draw_two_boxes_type_prompts_and_generate(lab, page):
     page.screenshot(path=str(SHOTS / "studio-boxes.png"), full_page=True)
 
     page.get_by_role("button", name="Generate").click()
-    state_file = lab["dir"] / "state.json"
-    deadline = time.time() + 90
-    while not state_file.exists() and time.time() < deadline:
-        time.sleep(0.3)
+    state = _wait_for_state(lab["dir"], 90)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "studio-result.png"), full_page=True)
-    assert state_file.exists(), "the kernel never reported a result"
-    time.sleep(0.3)
-    state = json.loads(state_file.read_text())
     regions = state["result_layout"]["regions"]
     assert [r["prompt"] for r in regions] == ["a red circle", "a yellow square"]
     assert [r["box"] for r in regions] == [[24, 32, 120, 128], [144, 152, 232, 232]]
@@ -270,3 +308,26 @@ def test_history_strip_scrolls_instead_of_squeezing_thumbnails(lab, page):
     page.screenshot(path=str(SHOTS / "studio-history.png"), full_page=True)
     panel = page.locator(".jp-OutputArea-output").last.bounding_box()
     assert strip.bounding_box()["width"] <= panel["width"] + 1  # the panel itself does not widen
+
+
+def test_builtin_model_in_the_browser_uses_its_own_guidance(shapes_lab, page):
+    """The README picture: the built-in shapes model, two boxes, 25 steps at its default CFG 5."""
+    box = _open_studio(page, shapes_lab["url"])
+    scale = box["width"] / 256  # the canvas is shown at display_width
+    _drag(page, box, 24 * scale, 28 * scale, 124 * scale, 128 * scale)
+    _drag(page, box, 140 * scale, 120 * scale, 236 * scale, 216 * scale)
+    prompts = page.locator(".mdw-region-prompt input")
+    prompts.nth(1).wait_for(timeout=10_000)
+    prompts.nth(1).fill("a yellow square")
+    prompts.nth(1).press("Enter")
+    page.wait_for_timeout(300)
+    page.get_by_role("button", name="Generate").click()
+    state = _wait_for_state(shapes_lab["dir"], 120)
+    page.get_by_text("Done: 25 steps").wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+    page.locator(".jp-OutputArea-output").last.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "studio-shapes.png"))
+    assert state["settings"]["guidance_scale"] == 5.0 and state["settings"]["model"] == "builtin:shapes"
+    assert state["settings"]["steps"] == 25
+    assert [r["prompt"] for r in state["result_layout"]["regions"]] == ["a red circle", "a yellow square"]
+    assert state["result_layout"]["background"] == "a blue background"
