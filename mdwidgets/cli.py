@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dry-run", action="store_true", help="list the cells and which are done; render nothing")
     sweep.add_argument("--clip", metavar="MODEL", default=None,
                        help="also score each cell with CLIP (hub id, e.g. openai/clip-vit-base-patch32)")
+    sweep.add_argument("--batch", type=int, default=1, metavar="N",
+                       help="render up to N cells together in shared UNet calls (default 1; more pays off on a GPU)")
     return parser
 
 
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             from .sweep import load_spec, run_sweep
 
-            run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run)
+            run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run,
+                      batch=args.batch)
             return 0
         layout, _ = _load_layout(args.png)
         print(layout.to_json())

@@ -30,7 +30,7 @@ from typing import Any
 from .images import read_png_metadata, save_png
 from .layout import Layout, LayoutError
 from .models import DEFAULT_MODEL
-from .sampler import compose
+from .sampler import compose, compose_many
 from .schedulers import SCHEDULERS
 
 #: Spec setting keys and the compose() keywords they set, in the order of cell ids and loops.
@@ -246,6 +246,7 @@ def run_sweep(
     pipe=None,
     clip: str | None = None,
     dry_run: bool = False,
+    batch: int = 1,
     log: Callable[[str], Any] = print,
 ) -> SweepReport:
     """Render the spec's pending cells, this process's share of them, and write ``results.csv``.
@@ -254,8 +255,13 @@ def run_sweep(
     pending cells before any of them renders, so they agree. ``pipe`` reuses a loaded pipeline
     (default: ``load_pipeline(spec.model)`` on this process's device, once). ``clip`` adds CLIP
     scores with :class:`~mdwidgets.scoring.ClipScorer` (a hub id). With ``dry_run`` nothing is
-    rendered: the cells and which are done are listed.
+    rendered: the cells and which are done are listed. ``batch`` renders up to that many cells
+    together with :func:`~mdwidgets.compose_many` (shared UNet calls: faster on a GPU, a little on a
+    CPU; each cell's image equals its own render up to float rounding); an interrupted sweep then
+    loses at most that many cells' work.
     """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch={batch!r} must be a whole number of cells, 1 or more")
     started = time.perf_counter()
     procs = current_processes()
     main = procs.index == 0
@@ -278,10 +284,13 @@ def run_sweep(
         if pipe is None:
             pipe = _load_pipeline(spec.model, procs.device)
         scorers = _scorers(clip)
-        for n, cell in enumerate(mine, start=1):
-            row = render_cell(pipe, cell, output, model=spec.model, scorers=scorers, process=procs.index)
-            prefix = f"[process {procs.index}] " if procs.count > 1 else ""
-            log(f"{prefix}{n}/{len(mine)} {cell.id}: {row['time_total']:.1f} s")
+        prefix = f"[process {procs.index}] " if procs.count > 1 else ""
+        done = 0
+        for group in _batches(mine, batch):
+            rows = render_cells(pipe, group, output, model=spec.model, scorers=scorers, process=procs.index)
+            done += len(group)
+            shared = f" ({len(group)} cells together)" if len(group) > 1 else ""
+            log(f"{prefix}{done}/{len(mine)} {', '.join(c.id for c in group)}: {rows[0]['time_total']:.1f} s{shared}")
     procs.wait()
     report = SweepReport(len(cells), skipped, 0, len(mine), 0.0)
     if main:
@@ -310,22 +319,52 @@ def _scorers(clip: str | None) -> list[tuple[str, Callable]]:
     return scorers
 
 
-def render_cell(pipe, cell: Cell, output: Path, *, model: str, scorers=(), process: int = 0) -> dict[str, Any]:
-    """Render one cell, score it, and write ``<id>.png`` and ``<id>.json`` atomically; return the row."""
-    result = compose(pipe, cell.layout, **cell.compose_kwargs())
-    settings = {**cell.settings, **result.settings, "model": model}
-    scored = time.perf_counter()
-    scores: dict[str, Any] = {}
-    for prefix, scorer in scorers:
-        scores.update({f"{prefix}{k}": v for k, v in (scorer(result.image, cell.layout) or {}).items()})
-    row = {
-        "cell": cell.id, "layout": cell.layout_name, "layout_source": cell.layout_source, **settings,
-        "process": process, **{f"time_{k}": result.timings[k] for k in ("encode", "sample", "decode", "total")},
-        "time_score": time.perf_counter() - scored, **scores,
-    }
-    _write_atomic(output / f"{cell.id}.png", lambda tmp: save_png(result.image, tmp, cell.layout, settings))
+def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(), process: int = 0
+                 ) -> list[dict[str, Any]]:
+    """Render cells together (one :func:`compose`, or :func:`compose_many` for several), score each,
+    write every ``<id>.png`` and ``<id>.json`` atomically, and return the rows.
+
+    Cells rendered together overlap in time: each one's ``time_*`` span the shared run (the
+    ``batch`` column says how many cells shared it), so they do not add up to the sweep's time.
+    """
+    runs = [cell.compose_kwargs() for cell in cells]
+    if len(cells) == 1:
+        results = [compose(pipe, cells[0].layout, **runs[0])]
+    else:
+        max_batch = {run.pop("max_batch", None) for run in runs}
+        if len(max_batch) > 1:
+            raise ValueError("cells rendered together must share max_batch")
+        results = compose_many(pipe, [{"layout": c.layout, **run} for c, run in zip(cells, runs)],
+                               max_batch=max_batch.pop())
+    rows = []
+    for cell, result in zip(cells, results):
+        settings = {**cell.settings, **result.settings, "model": model}
+        scored = time.perf_counter()
+        scores: dict[str, Any] = {}
+        for prefix, scorer in scorers:
+            scores.update({f"{prefix}{k}": v for k, v in (scorer(result.image, cell.layout) or {}).items()})
+        row = {
+            "cell": cell.id, "layout": cell.layout_name, "layout_source": cell.layout_source, **settings,
+            "process": process, "batch": len(cells),
+            **{f"time_{k}": result.timings[k] for k in ("encode", "sample", "decode", "total")},
+            "time_score": time.perf_counter() - scored, **scores,
+        }
+        _write_cell(output, cell, result.image, settings, row)
+        rows.append(row)
+    return rows
+
+
+def _write_cell(output: Path, cell: Cell, image, settings: dict[str, Any], row: dict[str, Any]) -> None:
+    _write_atomic(output / f"{cell.id}.png", lambda tmp: save_png(image, tmp, cell.layout, settings))
     _write_atomic(output / f"{cell.id}.json", lambda tmp: tmp.write_text(json.dumps(row, indent=1) + "\n"))
-    return row
+
+
+def _batches(cells: list[Cell], size: int) -> list[list[Cell]]:
+    """Groups of at most ``size`` cells in order; cells with different ``max_batch`` never share a group."""
+    by_max_batch: dict[Any, list[Cell]] = {}
+    for cell in cells:
+        by_max_batch.setdefault(cell.settings.get("max_batch"), []).append(cell)
+    return [group[i : i + size] for group in by_max_batch.values() for i in range(0, len(group), size)]
 
 
 def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:

@@ -166,6 +166,48 @@ def test_cli_output_flag_dry_run_and_clip(tmp_path, monkeypatch, capsys):
     assert "2 done, 0 to render" in capsys.readouterr().out
 
 
+def test_batched_sweep_equals_one_cell_at_a_time(tmp_path, tiny_pipe, monkeypatch, capsys):
+    """--batch 3 over cells with 2 and 3 steps: groups of 3 and 1 share UNet calls and give the same files."""
+    spec_path = write_spec(tmp_path, seeds=[0, 1], steps=[2, 3], bootstrap_steps=[1])
+    alone = load_spec(spec_path, output=tmp_path / "alone")
+    run_sweep(alone, pipe=tiny_pipe)
+    groups = []
+    real = sweep.compose_many
+    monkeypatch.setattr(sweep, "compose_many",
+                        lambda pipe, runs, **kw: groups.append(len(runs)) or real(pipe, runs, **kw))
+    calls = counting_compose(monkeypatch)
+    together = load_spec(spec_path, output=tmp_path / "together")
+    report = run_sweep(together, pipe=tiny_pipe, batch=3)
+    assert (report.rendered, groups, len(calls)) == (4, [3], 1)  # one group of 3 cells, then one alone
+    assert "3/4 " in capsys.readouterr().out
+    cells = alone.cells()
+    for cell in cells:
+        (size, first), (_, second) = pixels(alone.output / f"{cell.id}.png"), pixels(together.output / f"{cell.id}.png")
+        assert size == (64, 64)
+        assert max(abs(a - b) for a, b in zip(first, second)) <= 1  # float rounding of a bigger batch, 8-bit
+        assert read_png_metadata(together.output / f"{cell.id}.png") == read_png_metadata(
+            alone.output / f"{cell.id}.png")
+    rows = {r["cell"]: r for r in read_rows(together.output)}
+    assert sorted(int(rows[c.id]["batch"]) for c in cells) == [1, 3, 3, 3]
+    assert {r["batch"] for r in read_rows(alone.output)} == {"1"}
+
+
+def test_batched_sweep_never_mixes_max_batch_and_rejects_bad_sizes(tmp_path, tiny_pipe, monkeypatch, capsys):
+    spec = load_spec(write_spec(tmp_path, seeds=[0, 1], bootstrap_steps=[1], max_batch=[1, 2]))
+    seen = []
+    real = sweep.compose_many
+    monkeypatch.setattr(sweep, "compose_many",
+                        lambda pipe, runs, **kw: seen.append((len(runs), kw["max_batch"])) or real(pipe, runs, **kw))
+    assert run_sweep(spec, pipe=tiny_pipe, batch=4).rendered == 4
+    assert sorted(seen) == [(2, 1), (2, 2)]
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=f"batch={bad!r} must be a whole number of cells, 1 or more"):
+            run_sweep(spec, pipe=tiny_pipe, batch=bad)
+    capsys.readouterr()
+    assert main(["sweep", str(tmp_path / "spec.json"), "--batch", "0"]) == 2
+    assert "error: batch=0 must be a whole number of cells, 1 or more" in capsys.readouterr().err
+
+
 def test_bad_specs_name_the_problem(tmp_path, capsys):
     path = write_spec(tmp_path)
     base = json.loads(path.read_text())
@@ -205,7 +247,7 @@ def test_bad_specs_name_the_problem(tmp_path, capsys):
 
 def test_example_spec(root):
     spec = load_spec(root / "examples" / "sweep.json")
-    assert spec.model == "builtin:shapes" and len(spec.cells()) == 4
+    assert spec.model == "builtin:shapes" and len(spec.cells()) == 8
     assert all(layout == Layout.load(root / "examples" / "shapes.json") for _, _, layout in spec.layouts)
 
 
