@@ -107,8 +107,8 @@ def _render(args: argparse.Namespace) -> int:
         scheduler=settings["scheduler"],
         max_batch=args.max_batch,
         window=settings["window"],
-        stride=settings["stride"] or 8,
         circular=bool(settings["circular"]),
+        **({"stride": settings["stride"]} if settings["stride"] else {}),  # else compose's default
     )
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
