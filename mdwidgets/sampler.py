@@ -170,8 +170,8 @@ def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | No
             at once when the estimated memory allows (see :mod:`mdwidgets.budget`), otherwise as
             many as fit (never fewer than one run's own rows).
 
-    Each result's ``timings`` are wall-clock times of the shared run (``timings["runs"]`` says how
-    many runs shared it).
+    Each result's ``timings`` are measured inside the shared run, so they overlap rather than add
+    up (``timings["runs"]`` says how many runs shared it).
     """
     signature = inspect.signature(compose)
     loops = []

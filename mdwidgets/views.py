@@ -192,7 +192,7 @@ class Comparison:
     scores: list[dict[str, float] | None] = field(default_factory=list)
     image: Image.Image | None = None
     seconds: float = 0.0  #: wall-clock time of all cells
-    batched: bool = False  #: cells were sampled together (their ``timings`` are shared)
+    batched: bool = False  #: cells were sampled together (their ``timings`` overlap)
 
     def table(self) -> list[dict[str, Any]]:
         """One row per cell: the value and its scores."""
