@@ -321,21 +321,17 @@ def _scorers(clip: str | None) -> list[tuple[str, Callable]]:
 
 def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(), process: int = 0
                  ) -> list[dict[str, Any]]:
-    """Render cells together (one :func:`compose`, or :func:`compose_many` for several), score each,
+    """Render cells together (:func:`~mdwidgets.compose_many`; one cell is exactly :func:`compose`), score each,
     write every ``<id>.png`` and ``<id>.json`` atomically, and return the rows.
 
     Cells rendered together overlap in time: each one's ``time_*`` span the shared run (the
     ``batch`` column says how many cells shared it), so they do not add up to the sweep's time.
     """
-    runs = [cell.compose_kwargs() for cell in cells]
-    if len(cells) == 1:
-        results = [compose(pipe, cells[0].layout, **runs[0])]
-    else:
-        max_batch = {run.pop("max_batch", None) for run in runs}
-        if len(max_batch) > 1:
-            raise ValueError("cells rendered together must share max_batch")
-        results = compose_many(pipe, [{"layout": c.layout, **run} for c, run in zip(cells, runs)],
-                               max_batch=max_batch.pop())
+    runs = [{"layout": cell.layout, **cell.compose_kwargs()} for cell in cells]
+    max_batch = {run.pop("max_batch", None) for run in runs}
+    if len(max_batch) > 1:
+        raise ValueError("cells rendered together must share max_batch")
+    results = compose_many(pipe, runs, max_batch=max_batch.pop())  # one run: exactly compose()
     rows = []
     for cell, result in zip(cells, results):
         settings = {**cell.settings, **result.settings, "model": model}

@@ -38,19 +38,19 @@ def read_rows(folder):
         return list(csv.DictReader(fh))
 
 
-def counting_compose(monkeypatch, fail_at=None):
-    """Replace the sweep's compose with one that records its calls (and raises at call ``fail_at``)."""
+def counting_renders(monkeypatch, fail_at=None):
+    """Replace the sweep's compose_many with one that records each call's runs (and raises at call ``fail_at``)."""
     calls = []
 
-    @functools.wraps(sweep.compose)
-    def wrapper(pipe, layout, **kwargs):
-        calls.append(kwargs)
+    @functools.wraps(sweep.compose_many)
+    def wrapper(pipe, runs, **kwargs):
+        calls.append(runs)
         if len(calls) == fail_at:
             raise RuntimeError("interrupted")
-        return real(pipe, layout, **kwargs)
+        return real(pipe, runs, **kwargs)
 
-    real = sweep.compose
-    monkeypatch.setattr(sweep, "compose", wrapper)
+    real = sweep.compose_many
+    monkeypatch.setattr(sweep, "compose_many", wrapper)
     return calls
 
 
@@ -107,9 +107,9 @@ def test_resume_renders_only_missing_cells(tmp_path, tiny_pipe, monkeypatch):
     mtimes = {p.name: p.stat().st_mtime_ns for p in kept}
     assert len(mtimes) == 4
 
-    calls = counting_compose(monkeypatch)
+    calls = counting_renders(monkeypatch)
     report = run_sweep(spec, pipe=tiny_pipe)
-    assert [(c["seed"], c["bootstrap_steps"]) for c in calls] == [(0, 1), (1, 1)]
+    assert [[(r["seed"], r["bootstrap_steps"]) for r in runs] for runs in calls] == [[(0, 1)], [(1, 1)]]
     assert (report.rendered, report.skipped) == (2, 2)
     for name, mtime in mtimes.items():
         assert (spec.output / name).stat().st_mtime_ns == mtime, f"{name} was rewritten"
@@ -122,7 +122,7 @@ def test_resume_renders_only_missing_cells(tmp_path, tiny_pipe, monkeypatch):
 def test_interrupted_sweep_keeps_finished_cells_and_completes(tmp_path, tiny_pipe, monkeypatch):
     spec = load_spec(write_spec(tmp_path))
     cells = spec.cells()
-    counting_compose(monkeypatch, fail_at=2)
+    counting_renders(monkeypatch, fail_at=2)
     with pytest.raises(RuntimeError, match="interrupted"):
         run_sweep(spec, pipe=tiny_pipe)
     assert sorted(p.name for p in spec.output.iterdir()) == [f"{cells[0].id}.json", f"{cells[0].id}.png"]
@@ -132,8 +132,8 @@ def test_interrupted_sweep_keeps_finished_cells_and_completes(tmp_path, tiny_pip
         path.write_bytes(b"\x89PNG half")
         raise OSError("disk full")
 
-    real_compose, real_save = sweep.compose.__wrapped__, sweep.save_png
-    monkeypatch.setattr(sweep, "compose", real_compose)
+    real_compose_many, real_save = sweep.compose_many.__wrapped__, sweep.save_png
+    monkeypatch.setattr(sweep, "compose_many", real_compose_many)
     monkeypatch.setattr(sweep, "save_png", broken_save)
     with pytest.raises(OSError, match="disk full"):
         run_sweep(spec, pipe=tiny_pipe)
@@ -171,14 +171,10 @@ def test_batched_sweep_equals_one_cell_at_a_time(tmp_path, tiny_pipe, monkeypatc
     spec_path = write_spec(tmp_path, seeds=[0, 1], steps=[2, 3], bootstrap_steps=[1])
     alone = load_spec(spec_path, output=tmp_path / "alone")
     run_sweep(alone, pipe=tiny_pipe)
-    groups = []
-    real = sweep.compose_many
-    monkeypatch.setattr(sweep, "compose_many",
-                        lambda pipe, runs, **kw: groups.append(len(runs)) or real(pipe, runs, **kw))
-    calls = counting_compose(monkeypatch)
+    calls = counting_renders(monkeypatch)
     together = load_spec(spec_path, output=tmp_path / "together")
     report = run_sweep(together, pipe=tiny_pipe, batch=3)
-    assert (report.rendered, groups, len(calls)) == (4, [3], 1)  # one group of 3 cells, then one alone
+    assert (report.rendered, [len(runs) for runs in calls]) == (4, [3, 1])  # a group of 3 cells, then one alone
     assert "3/4 " in capsys.readouterr().out
     cells = alone.cells()
     for cell in cells:
