@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from .layout import Layout, LayoutError
-from .models import DEFAULT_MODEL, ModelError
+from .models import DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .schedulers import SCHEDULERS
 
 
@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
     render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default 20%% of steps)")
-    render.add_argument("--guidance", type=float, default=None, help="guidance (default 7.5; builtin:shapes 5)")
+    render.add_argument("--guidance", type=float, default=None, help=f"guidance (default {DEFAULT_GUIDANCE:g}"
+                        + "".join(f"; {m} {g:g}" for m, g in MODEL_GUIDANCE.items()) + ")")
     render.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=None, help="sampler (default: the model's)")
     render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")

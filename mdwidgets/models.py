@@ -103,6 +103,11 @@ def load_pipeline(
     return pipe
 
 
+def model_name(pipe) -> str | None:
+    """The name a pipeline was loaded by (:func:`load_pipeline`), else its ``name_or_path``."""
+    return getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
+
+
 def default_guidance(model: str | None) -> float:
     """The guidance scale used when none is given: the model's own (built-in shapes: 5) or 7.5."""
     return MODEL_GUIDANCE.get(model, DEFAULT_GUIDANCE)

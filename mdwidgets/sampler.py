@@ -19,7 +19,7 @@ from .images import decode_latents, encode_flat_colours
 from .layout import Layout, LayoutError
 from .lockstep import UNetRows, drive
 from .masks import fusion_weights
-from .models import default_guidance
+from .models import default_guidance, model_name
 from .prompts import prompt_cache_for
 from .schedulers import make_scheduler, scheduler_name
 from .windows import window_grid
@@ -199,7 +199,7 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     if getattr(unet.config, "time_cond_proj_dim", None) is not None:
         raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
     if guidance_scale is None:
-        guidance_scale = default_guidance(_model_name(pipe))
+        guidance_scale = default_guidance(model_name(pipe))
     if bootstrap_steps is None:
         bootstrap_steps = round(BOOTSTRAP_FRACTION * num_inference_steps)
     if isinstance(bootstrap_steps, bool) or not isinstance(bootstrap_steps, int) or not (
@@ -288,7 +288,7 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     finished = time.perf_counter()
 
     settings = {
-        "model": _model_name(pipe),
+        "model": model_name(pipe),
         "steps": num_inference_steps,
         "guidance_scale": guidance_scale,
         "bootstrap_steps": bootstrap_steps,
@@ -418,10 +418,6 @@ class _Views:
         count = view_x0.new_zeros(prompts * self._canvas_cells).index_add_(0, index, view_x0.new_ones(len(index)))
         mean = (total / count.clamp(min=1)).view(channels, prompts, *self._grid).transpose(0, 1)
         return torch.where(count.view(prompts, 1, *self._grid) > 0, mean, fused_x0)
-
-
-def _model_name(pipe) -> str | None:
-    return getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
 
 
 def _window_size(window, circular: bool, unet) -> int | None:

@@ -26,7 +26,7 @@ from PIL import Image
 from . import boxedit
 from .images import read_png_metadata, save_png, unique_path
 from .layout import Layout, LayoutError, Region
-from .models import DEFAULT_MODEL, default_guidance, load_pipeline
+from .models import DEFAULT_MODEL, default_guidance, load_pipeline, model_name
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, compose
 from .schedulers import SCHEDULERS
@@ -101,8 +101,7 @@ class Studio:
             folder / f"studio-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.json" if autosave else None
         )
         self._pipe = pipe
-        named = getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
-        self.model = model or named or ("your pipeline" if pipe is not None else DEFAULT_MODEL)
+        self.model = model or model_name(pipe) or ("your pipeline" if pipe is not None else DEFAULT_MODEL)
         self.output_dir = Path(output_dir)
         self.display_width = display_width
         self.result: ComposeResult | None = None
