@@ -24,7 +24,7 @@ import torch
 from benchmarks.procmem import reset_rss_peak, rss_peak_mb
 from benchmarks.reference import plain_multidiffusion
 from mdwidgets import Layout, Region, compose, load_pipeline
-from mdwidgets.models import DEFAULT_MODEL, word_tokenizer
+from mdwidgets.models import DEFAULT_MODEL, native_size, word_tokenizer
 from mdwidgets.prompts import prompt_cache_for
 from mdwidgets.studio import Studio
 
@@ -208,7 +208,8 @@ def main() -> None:
     args = parser.parse_args()
     report = {"machine": machine(), "models": {}}
     for name, label, pipe in benchmark_pipelines(args.models):
-        size, regions = 256, [1, 2, 4, 8] if name == "builtin" else args.sd15_regions
+        size = native_size(pipe) if name == "builtin" else 256
+        regions = [1, 2, 4, 8] if name == "builtin" else args.sd15_regions
         print(f"{label} at {size}x{size}, {args.steps} DDIM steps, guidance 7.5:", flush=True)
         entry = bench_model(label, pipe, size, regions, args.steps)
         entry["regenerate"] = bench_regenerate(pipe, size, args.steps)

@@ -17,6 +17,7 @@ import time
 
 from benchmarks.bench_sampler import benchmark_pipelines, layout_with, machine, write_report
 from mdwidgets import compose, compose_many
+from mdwidgets.models import native_size
 from mdwidgets.views import compare
 
 
@@ -66,7 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     report = {"machine": machine(), "models": {}}
     for name, label, pipe in benchmark_pipelines(args.models):
-        size, steps = 256, 25 if name == "builtin" else 8
+        size = native_size(pipe) if name == "builtin" else 256
+        steps = 25 if name == "builtin" else 8
         print(f"{label} at {size}x{size}, {steps} steps, 3 regions:", flush=True)
         entry = bench(pipe, size, steps, args.repeats)
         for what, row in (("bootstrap comparison (4 cells)", entry["bootstrap_comparison"]),

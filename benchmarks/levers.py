@@ -1,6 +1,6 @@
 """Which speed levers pay on this machine? Seconds per step of one 4-region composition.
 
-    python -m benchmarks.levers [--model builtin:shapes] [--size 256] [--steps 4] [--out benchmarks/results/levers.json]
+    python -m benchmarks.levers [--model builtin:shapes] [--size PX] [--steps 4] [--out benchmarks/results/levers.json]
 
 Each lever is applied to a fresh copy of the pipeline and timed on the same layout, seed and
 scheduler: float32 baseline, channels_last UNet, bfloat16 UNet + text encoder, ``torch.compile``
@@ -23,6 +23,7 @@ import torch
 
 from benchmarks.bench_sampler import layout_with
 from mdwidgets import compose, load_pipeline
+from mdwidgets.models import native_size
 
 
 def channels_last(pipe):
@@ -53,13 +54,14 @@ LEVERS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="builtin:shapes")
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=None, help="default: the model's native canvas")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--levers", nargs="*", default=list(LEVERS))
     parser.add_argument("--out", default="benchmarks/results/levers.json")
     args = parser.parse_args()
 
     base = load_pipeline(args.model, device="cpu", dtype="float32")
+    args.size = args.size or native_size(base)
     layout = layout_with(4, args.size)
     flags = ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in Path("/proc/cpuinfo").read_text()) or "none"
     print(f"{args.model}, {args.size}x{args.size}, 4 regions, {args.steps} DDIM steps, bootstrap 0, "

@@ -5,8 +5,8 @@ Public API::
     from mdwidgets import Layout, Region, compose, load_pipeline
 
     pipe = load_pipeline()                       # built-in offline model (or a hub id / folder)
-    layout = Layout(256, 256, "a blue background",
-                    [Region("a red circle", box=(32, 32, 128, 128))])
+    layout = Layout(128, 128, "a blue background",
+                    [Region("a red circle", box=(16, 16, 72, 72))])
     result = compose(pipe, layout, num_inference_steps=25, seed=0)
     result.image.save("out.png")
 

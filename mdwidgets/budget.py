@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .images import TILED_DECODE_ABOVE
+from .images import TILED_DECODE_ABOVE, vae_scale_factor
 
 SAFETY = 1.25
 
@@ -27,7 +27,7 @@ def estimate_bytes(pipe, layout, *, rows: int, max_batch: int | None, device: to
 
     ``rows`` UNet rows of ``row_pixels`` latent cells each (default: the whole canvas).
     """
-    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    scale = vae_scale_factor(pipe.vae)
     latent_pixels = row_pixels or (layout.height // scale) * (layout.width // scale)
     per_call = min(rows, max_batch or rows)
     unet = _unet_bytes(pipe, per_call, latent_pixels, device)

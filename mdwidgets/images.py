@@ -16,6 +16,11 @@ PNG_SETTINGS_KEY = "mdwidgets_settings"
 TILED_DECODE_ABOVE = 1024  # px: larger images are decoded in overlapping tiles to bound memory
 
 
+def vae_scale_factor(vae) -> int:
+    """Pixels per latent cell: each VAE down block after the first halves the resolution."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 def _vae_scaling(vae) -> tuple[float, float]:
     shift = getattr(vae.config, "shift_factor", None) or 0.0
     return vae.config.scaling_factor, shift
@@ -31,7 +36,7 @@ def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
     if vae.dtype == torch.float16:
         vae.to(torch.float32)
     scaling, shift = _vae_scaling(vae)
-    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    scale = vae_scale_factor(vae)
     tiled = max(latents.shape[-2:]) * scale > TILED_DECODE_ABOVE and hasattr(vae, "tiled_decode")
     decode = vae.tiled_decode if tiled else vae.decode
     with torch.inference_mode():

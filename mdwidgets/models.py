@@ -4,7 +4,7 @@ Built-in models live inside the package and need no network:
 
 - ``builtin:shapes`` (the default) — a small Stable-Diffusion-architecture model trained by this
   project on coloured shapes (see docs/model_card.md). Prompts like "a red circle",
-  "a blue background"; native canvas 256×256.
+  "a blue background"; native canvas 128×128.
 - ``builtin:tiny-random`` — a tiny Stable-Diffusion-architecture pipeline with **random weights**,
   built from config. Its images are noise; it exists to exercise the whole toolkit (tests, CI,
   a first run on a laptop).
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .images import vae_scale_factor
+
 BUILTIN_PREFIX = "builtin:"
 TINY_RANDOM = "builtin:tiny-random"
 SHAPES = "builtin:shapes"
@@ -26,9 +28,14 @@ SHAPES_DIR = Path(__file__).parent / "models" / "shapes"
 DEFAULT_MODEL = SHAPES
 BUILTIN_MODELS = (SHAPES, TINY_RANDOM)
 DEFAULT_GUIDANCE = 7.5  # Stable Diffusion's usual classifier-free guidance
-# Models that do better at another scale. builtin:shapes, 24 random layouts
-# (python -m mdwidgets.shapes.compositions --samples 24): IoU 0.228 at 5 vs 0.184 at 7.5.
+# Models that do better at another scale (builtin:shapes: see docs/model_card.md, "Guidance").
 MODEL_GUIDANCE = {SHAPES: 5.0}
+DEFAULT_BOOTSTRAP_FRACTION = 0.2  # the paper bootstraps for ~20% of the steps
+# builtin:shapes keeps objects in their boxes only while it does not yet see the background
+# around them: 24 random layouts, 25 steps, box IoU 0.19 / 0.23 / 0.29 / 0.36 at 20/40/60/100%.
+MODEL_BOOTSTRAP_FRACTION = {SHAPES: 0.6}
+DEFAULT_CANVAS = 256  # px, a new layout's side when the model's own is not known
+MODEL_CANVAS = {SHAPES: 128}  # builtin:shapes is trained at 128×128 (a 16×16 latent)
 
 
 class ModelError(RuntimeError):
@@ -106,6 +113,21 @@ def load_pipeline(
 def model_name(pipe) -> str | None:
     """The name a pipeline was loaded by (:func:`load_pipeline`), else its ``name_or_path``."""
     return getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
+
+
+def native_size(pipe) -> int:
+    """The canvas side (px) a pipeline's UNet was trained at: its latent sample size times the VAE factor."""
+    return pipe.unet.config.sample_size * vae_scale_factor(pipe.vae)
+
+
+def default_canvas(model: str | None) -> int:
+    """The side (px) of a new layout's square canvas: the model's native size (shapes: 128) or 256."""
+    return MODEL_CANVAS.get(model, DEFAULT_CANVAS)
+
+
+def default_bootstrap_steps(model: str | None, steps: int) -> int:
+    """Bootstrapped steps of ``steps`` when none are given: 20% (the paper's), 60% for builtin:shapes."""
+    return round(MODEL_BOOTSTRAP_FRACTION.get(model, DEFAULT_BOOTSTRAP_FRACTION) * steps)
 
 
 def default_guidance(model: str | None) -> float:
@@ -281,13 +303,18 @@ _TINY_WORDS = (
 ).split()
 
 
+WORD_TOKENIZER_SPECIALS = ("<|pad|>", "<|unk|>", "<|startoftext|>", "<|endoftext|>")  # ids 0-3
+
+
 def word_tokenizer(words, model_max_length: int = 77):
-    """A word-level CLIP-style tokenizer (``<|startoftext|> words <|endoftext|>``) built offline."""
+    """A word-level CLIP-style tokenizer (``<|startoftext|> words <|endoftext|>``) built offline.
+
+    Ids: :data:`WORD_TOKENIZER_SPECIALS` first, then ``words`` in order; lower-cased, split on
+    whitespace and punctuation; unknown words become ``<|unk|>``."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<|pad|>", "<|unk|>", "<|startoftext|>", "<|endoftext|>"]
-    vocab = {token: i for i, token in enumerate([*specials, *dict.fromkeys(words)])}
+    vocab = {token: i for i, token in enumerate([*WORD_TOKENIZER_SPECIALS, *dict.fromkeys(words)])}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
     core.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     core.pre_tokenizer = pre_tokenizers.Sequence(

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import encode_flat_colours
+from .images import decode_latents, encode_flat_colours
 from .layout import Layout
 
 # Distinct, readable region colours (background is grey); region i uses REGION_COLOURS[i % len].
@@ -47,15 +47,35 @@ class LatentPreviewer:
         return image.resize(size, Image.BILINEAR) if size else image
 
 
+class DecodePreviewer:
+    """The true picture: the VAE's own decode of the latents (for VAEs cheap enough to run often).
+
+    A linear latent→RGB map is far off for VAEs that are not Stable Diffusion's: on the built-in
+    shapes VAE (GroupNorm over all channels, trained on eight colours) its mean error is ~120/255,
+    i.e. noise, while a decode of its 128×128 canvas takes ~30 ms on 2 CPU cores.
+    """
+
+    def __init__(self, vae) -> None:
+        self.vae = vae
+
+    def __call__(self, latents: torch.Tensor, size: tuple[int, int] | None = None) -> Image.Image:
+        image = decode_latents(self.vae, latents[:1])
+        return image.resize(size, Image.BILINEAR) if size and image.size != tuple(size) else image
+
+
+# VAEs up to this many parameters preview by a true decode (built-in shapes: 0.9 M; SD's: 84 M).
+DECODE_PREVIEW_MAX_PARAMS = 5_000_000
+
 _previewers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _previewers_lock = threading.Lock()
 
 
-def previewer_for(vae) -> LatentPreviewer:
-    """The shared :class:`LatentPreviewer` of a VAE (fitted on first use)."""
+def previewer_for(vae) -> LatentPreviewer | DecodePreviewer:
+    """The shared previewer of a VAE: a true decode for small VAEs, else a linear map fitted on first use."""
     with _previewers_lock:
         if vae not in _previewers:
-            _previewers[vae] = LatentPreviewer(vae)
+            small = sum(p.numel() for p in vae.parameters()) <= DECODE_PREVIEW_MAX_PARAMS
+            _previewers[vae] = DecodePreviewer(vae) if small else LatentPreviewer(vae)
         return _previewers[vae]
 
 

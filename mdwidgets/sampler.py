@@ -15,16 +15,14 @@ from typing import Any
 import torch
 
 from .budget import check_budget, rows_that_fit
-from .images import decode_latents, encode_flat_colours
+from .images import decode_latents, encode_flat_colours, vae_scale_factor
 from .layout import Layout, LayoutError
 from .lockstep import UNetRows, drive
 from .masks import fusion_weights
-from .models import default_guidance, model_name
+from .models import default_bootstrap_steps, default_guidance, model_name
 from .prompts import prompt_cache_for
 from .schedulers import make_scheduler, scheduler_name
 from .windows import window_grid
-
-BOOTSTRAP_FRACTION = 0.2  # the paper bootstraps for ~20% of the steps
 
 
 @dataclass
@@ -125,8 +123,10 @@ def compose(
         guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off);
             default: the model's (:func:`mdwidgets.models.default_guidance`: 5 for the built-in
             shapes model, 7.5 for Stable Diffusion).
-        bootstrap_steps: bootstrapped steps; default ``round(0.2 * num_inference_steps)``, the
-            paper's ~20% (the official code uses 40%; fewer keeps objects better blended).
+        bootstrap_steps: bootstrapped steps; default the model's
+            (:func:`mdwidgets.models.default_bootstrap_steps`): 20% of ``num_inference_steps``, the
+            paper's ~20% (the official code uses 40%; fewer keeps objects better blended), and
+            60% for the built-in shapes model.
             For second-order schedulers (Heun) it is scaled to the number of UNet evaluations.
         seed: seed of the initial noise and bootstrap colours; drawn at random (and reported in
             ``result.settings``) when neither ``seed`` nor ``generator`` is given.
@@ -194,14 +194,14 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     started = time.perf_counter()
     unet, vae = pipe.unet, pipe.vae
     device, dtype = unet.device, unet.dtype
-    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    scale = vae_scale_factor(vae)
     _check_arguments(layout, scale, num_inference_steps, max_batch, output_type, unet)
     if getattr(unet.config, "time_cond_proj_dim", None) is not None:
         raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
     if guidance_scale is None:
         guidance_scale = default_guidance(model_name(pipe))
     if bootstrap_steps is None:
-        bootstrap_steps = round(BOOTSTRAP_FRACTION * num_inference_steps)
+        bootstrap_steps = default_bootstrap_steps(model_name(pipe), num_inference_steps)
     if isinstance(bootstrap_steps, bool) or not isinstance(bootstrap_steps, int) or not (
         0 <= bootstrap_steps <= num_inference_steps
     ):

@@ -26,7 +26,14 @@ from PIL import Image
 from . import boxedit
 from .images import read_png_metadata, save_png, unique_path
 from .layout import Layout, LayoutError, Region
-from .models import DEFAULT_MODEL, default_guidance, load_pipeline, model_name
+from .models import (
+    DEFAULT_MODEL,
+    default_bootstrap_steps,
+    default_canvas,
+    default_guidance,
+    load_pipeline,
+    model_name,
+)
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, compose
 from .schedulers import SCHEDULERS
@@ -34,15 +41,20 @@ from .views import bootstrap_values, compare
 
 GRID = 8  # boxes snap to the SD latent grid
 SIZE_PRESETS = {
+    "128×128": (128, 128),
     "256×256": (256, 256),
     "512×512": (512, 512),
     "768×512": (768, 512),
     "512×768": (512, 768),
+    "512×128 (wide)": (512, 128),
     "1024×256 (wide)": (1024, 256),
     "2048×512 (panorama)": (2048, 512),
 }
 # Presets far wider than any model's native size switch the sampler to sliding windows (paper §4.1).
-WINDOWED_PRESETS = {"1024×256 (wide)", "2048×512 (panorama)"}
+WINDOWED_PRESETS = {"512×128 (wide)", "1024×256 (wide)", "2048×512 (panorama)"}
+STUDIO_STEPS = 25  # the Steps slider's starting value
+PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed since it
+MAX_ZOOM = 4  # a small canvas is shown enlarged by a whole factor up to this, to fill the panel
 WINDOW_MODES = {  # label: (window, circular)
     "whole canvas": (None, False),
     "native windows": ("native", False),
@@ -70,10 +82,12 @@ class Studio:
 
     Args:
         pipe: a loaded pipeline; ``None`` loads ``model`` on the first Generate.
-        layout: the starting layout (default: an empty 256×256 canvas).
+        layout: the starting layout (default: an empty canvas of the model's native size,
+            128×128 for the built-in shapes model).
         model: model name shown and loaded when ``pipe`` is ``None``.
         output_dir: where exports go (files are never overwritten).
-        display_width: the canvas' on-screen width in CSS pixels (it scales to fit).
+        display_width: the canvas' on-screen width in CSS pixels: a larger canvas is scaled down
+            to fit, a smaller one enlarged by a whole factor (up to 4×) so it stays crisp.
         autosave_dir: where every edit of the layout is saved (one JSON file per Studio);
             default ``$MDWIDGETS_AUTOSAVE_DIR`` or ``~/.mdwidgets/autosave``.
             :meth:`Studio.restore` brings the newest back after a kernel restart.
@@ -109,7 +123,8 @@ class Studio:
         self.history_limit = history_limit
         self.preview_seconds: list[float] = []
         self.selected: int | None = None
-        self._layout = layout or Layout(256, 256, "a blue background")
+        side = default_canvas(self.model)
+        self._layout = layout or Layout(side, side, "a blue background")
         self._drag: boxedit.Drag | None = None
         self._image: Image.Image | None = None
         self._thread: threading.Thread | None = None
@@ -207,10 +222,11 @@ class Studio:
         self.negative.observe(self._negative_edited, "value")
         self.rows = w.VBox([])
 
-        self.steps = w.IntSlider(25, min=1, max=100, description="Steps")
+        self.steps = w.IntSlider(STUDIO_STEPS, min=1, max=100, description="Steps")
         self.guidance = w.FloatSlider(default_guidance(self.model), min=1.0, max=15.0, step=0.5,
                                       description="Guidance")
-        self.bootstrap = w.IntSlider(5, min=0, max=100, description="Bootstrap")
+        self.bootstrap = w.IntSlider(default_bootstrap_steps(self.model, STUDIO_STEPS), min=0, max=100,
+                                     description="Bootstrap")
         self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
         self.reseed = w.Button(icon="random", tooltip="random seed", layout=w.Layout(width="40px"))
         self.reseed.on_click(lambda _: setattr(self.seed, "value", random.randrange(2**31)))
@@ -276,7 +292,7 @@ class Studio:
         width, height = self._layout.width, self._layout.height
         with _DRAW_LOCK:
             self.canvas.width, self.canvas.height = width, height
-        shown = min(self.display_width, width)
+        shown = self._shown_width()
         self.canvas.layout = w.Layout(
             width=f"{shown}px", height=f"{round(shown * height / width)}px", flex="0 0 auto"
         )
@@ -325,8 +341,13 @@ class Studio:
         self.delete_button.disabled = self.selected is None
 
     # -- drawing ---------------------------------------------------------------------------------
+    def _shown_width(self) -> int:
+        """On-screen width in CSS px: scaled down to the panel, or up by a whole factor."""
+        width = self._layout.width
+        return min(self.display_width, width * max(1, min(MAX_ZOOM, self.display_width // width)))
+
     def _handle_size(self) -> float:
-        return 6 * self._layout.width / min(self.display_width, self._layout.width)
+        return 6 * self._layout.width / self._shown_width()
 
     def _redraw(self) -> None:
         self._draw_image()
@@ -560,13 +581,17 @@ class Studio:
             self.progress.value = 0
             self._say("Generating…")
 
+            shown = [0.0, 0.0]  # when the last preview was drawn, and what it cost
+
             def on_step(event):
                 if self._cancel.is_set():
                     event.cancel()
                 t = time.perf_counter()
-                self._image = previewer(event.x0, (layout.width, layout.height))
-                self._draw_image()
-                self.preview_seconds.append(time.perf_counter() - t)
+                if t - shown[0] >= PREVIEW_EVERY_COST * shown[1]:  # previews take at most ~1/4 of the time
+                    self._image = previewer(event.x0, (layout.width, layout.height))
+                    self._draw_image()
+                    shown[:] = [time.perf_counter(), time.perf_counter() - t]
+                    self.preview_seconds.append(shown[1])
                 done = event.step + 1
                 self.progress.max = event.num_steps
                 self.progress.value = done

@@ -311,7 +311,8 @@ def _load_pipeline(model: str, device: Any):
 
 
 def _scorers(clip: str | None) -> list[tuple[str, Callable]]:
-    from .scoring import ClipScorer, shapes_adherence
+    from .scoring import ClipScorer
+    from .shapes.adherence import shapes_adherence
 
     scorers: list[tuple[str, Callable]] = [("shapes_", shapes_adherence)]
     if clip:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import decode_latents
+from .images import decode_latents, vae_scale_factor
 from .layout import Layout
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, StepEvent, compose, compose_many
@@ -177,7 +177,7 @@ def _short(prompt: str, limit: int = 24) -> str:
 
 def _canvas_size(recorder: Recorder, pipe) -> tuple[int, int]:
     _, _, h, w = recorder.steps[0].latents.shape
-    scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    scale = vae_scale_factor(pipe.vae)
     return (w * scale, h * scale)
 
 
@@ -223,7 +223,7 @@ def compare(
 
     The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps. ``score(image,
     layout)`` returns named numbers (the first two are shown under the cell); the default is
-    :func:`mdwidgets.scoring.shapes_adherence` (built-in shapes model; no score for prompts
+    :func:`mdwidgets.shapes.adherence.shapes_adherence` (built-in shapes model; no score for prompts
     without palette colours) — pass a :class:`mdwidgets.scoring.ClipScorer` for real models.
 
     Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
@@ -241,7 +241,7 @@ def compare(
     if setting in compose_kwargs:
         raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
     if score is None:
-        from .scoring import shapes_adherence as score
+        from .shapes.adherence import shapes_adherence as score
     keywords = [k for k in inspect.signature(compose).parameters if k not in ("pipe", "layout", "max_batch")]
     if setting == "feather":  # a region setting: every region gets the value
         runs = [{"layout": layout.with_regions([r.replace(feather=v) for r in layout.regions]), **compose_kwargs}

@@ -1,11 +1,15 @@
-"""Regenerate the pictures in docs/img/ from the shipped built-in model (about 2 minutes on 2 CPU cores).
+"""Regenerate the pictures in docs/img/ from the shipped built-in model (about a minute on 2 CPU cores).
 
-    python scripts/docs_images.py [--only samples compositions panorama]
+    python scripts/docs_images.py [--only samples compositions panorama failures]
 
-- ``shapes-samples.png``: single prompts, DDIM 25, CFG 5, seeds 0-7.
+Everything at the model's native 128×128 canvas, DDIM 25 steps, its default guidance (5), shown at 2×.
+
+- ``shapes-samples.png``: single prompts, seeds 0-7.
 - ``shapes-compositions.png``: four random layouts from the composition benchmark, as outlined
   boxes, then MultiDiffusion at bootstrap 0 and at the default, then the whole scene as one sentence.
-- ``shapes-panorama.png``: ``examples/panorama.json`` (1024×256) with 360° windows.
+- ``shapes-panorama.png``: ``examples/panorama.json`` (512×128) with 360° windows.
+- ``shapes-failures.png``: the first single prompts of the evaluator (seed 0) that it scores wrong,
+  each with what was asked and what the checker saw.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mdwidgets import Layout, compose, load_pipeline, overlay_regions  # noqa: E402
+from mdwidgets.models import native_size  # noqa: E402
 from mdwidgets.shapes.compositions import random_layout  # noqa: E402
+from mdwidgets.shapes.evaluate import analyse, eval_prompts, prompt_for  # noqa: E402
 from mdwidgets.views import image_grid  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
@@ -35,6 +41,11 @@ SAMPLE_PROMPTS = [
 ]
 
 
+def big(image: Image.Image) -> Image.Image:
+    """The 128 px pictures at 2×, pixels kept sharp."""
+    return image.resize((2 * image.width, 2 * image.height), Image.NEAREST)
+
+
 def short(prompt: str) -> str:
     """ "a red circle on a blue background" -> "red circle / blue bg" (fits under a cell)."""
     words = [w for w in prompt.replace(" on ", " / ").split() if w not in ("a", "an")]
@@ -42,43 +53,67 @@ def short(prompt: str) -> str:
 
 
 def samples(pipe) -> None:
-    images = [compose(pipe, Layout(256, 256, p), num_inference_steps=25, guidance_scale=5.0, seed=i).image
+    size = native_size(pipe)
+    images = [big(compose(pipe, Layout(size, size, p), num_inference_steps=25, seed=i).image)
               for i, p in enumerate(SAMPLE_PROMPTS)]
     notes = [short(p) for p in SAMPLE_PROMPTS]
-    grid = image_grid([images[:4], images[4:]], cell_notes=[notes[:4], notes[4:]], cell_size=256)
+    grid = image_grid([images[:4], images[4:]], cell_notes=[notes[:4], notes[4:]], cell_size=2 * size)
     grid.save(OUT / "shapes-samples.png")
 
 
 def compositions(pipe) -> None:
     rng = random.Random(0)
+    size = native_size(pipe)
     rows, titles = [], []
     for k in range(4):
-        layout, sentence = random_layout(rng)
-        common = dict(num_inference_steps=25, guidance_scale=5.0, seed=k)
-        blank = Image.new("RGB", (256, 256), "white")
-        rows.append([
+        layout, sentence = random_layout(rng, size)
+        common = dict(num_inference_steps=25, seed=k)
+        blank = Image.new("RGB", (size, size), "white")
+        default = compose(pipe, layout, **common)
+        rows.append([big(image) for image in (
             overlay_regions(blank, layout),
             compose(pipe, layout, bootstrap_steps=0, **common).image,
-            compose(pipe, layout, **common).image,
-            compose(pipe, Layout(256, 256, sentence), **common).image,
-        ])
+            default.image,
+            compose(pipe, Layout(size, size, sentence), **common).image,
+        )])
         titles.append("\n".join([short(layout.background)] + [f"{i} {short(r.prompt)}"
                                                                for i, r in enumerate(layout.regions, start=1)]))
-    grid = image_grid(rows, column_titles=["layout", "bootstrap 0", "bootstrap 5 (default)", "one sentence"],
-                      row_titles=titles, cell_size=224)
+    boot = f"bootstrap {default.settings['bootstrap_steps']} (default)"
+    grid = image_grid(rows, column_titles=["layout", "bootstrap 0", boot, "one sentence"],
+                      row_titles=titles, cell_size=2 * size)
     grid.save(OUT / "shapes-compositions.png")
 
 
 def panorama(pipe) -> None:
     layout = Layout.load(ROOT / "examples" / "panorama.json")
-    result = compose(pipe, layout, num_inference_steps=25, guidance_scale=5.0, seed=0, window="native", stride=8,
-                     circular=True)
-    result.image.save(OUT / "shapes-panorama.png")
+    result = compose(pipe, layout, num_inference_steps=25, seed=0, window="native", stride=8, circular=True)
+    result.image.resize((2 * layout.width, 2 * layout.height), Image.NEAREST).save(OUT / "shapes-panorama.png")
     print(f"panorama: {result.timings['total']:.1f} s")
 
 
+def failures(pipe, wanted: int = 8) -> None:
+    """What the evaluator's single prompts get wrong (its first 96 prompts; seed = prompt index)."""
+    size = native_size(pipe)
+    cells, notes = [], []
+    for i, (colour, shape, background) in enumerate(eval_prompts(96)):
+        image = compose(pipe, Layout(size, size, prompt_for(colour, shape, background)), num_inference_steps=25,
+                        seed=i).image
+        seen = analyse(image)
+        found = (seen["object_colour"], seen["shape"], seen["background"], seen["n_objects"])
+        if found != (colour, shape, background, 1):
+            cells.append(big(image))
+            notes.append(f"{colour} {shape} / {background}\nsaw {seen['object_colour']} {seen['shape']} "
+                         f"/ {seen['background']} ×{seen['n_objects']}")
+        if len(cells) == wanted:
+            break
+    if cells:
+        half = (len(cells) + 1) // 2
+        grid = image_grid([cells[:half], cells[half:]], cell_notes=[notes[:half], notes[half:]], cell_size=2 * size)
+        grid.save(OUT / "shapes-failures.png")
+
+
 def main() -> None:
-    jobs = {"samples": samples, "compositions": compositions, "panorama": panorama}
+    jobs = {"samples": samples, "compositions": compositions, "panorama": panorama, "failures": failures}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=list(jobs), default=list(jobs))
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 import random
 
-from mdwidgets.scoring import prompt_colour
+from mdwidgets.shapes.adherence import prompt_colour
 from mdwidgets.shapes.compositions import random_layout
 
 

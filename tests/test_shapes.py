@@ -123,3 +123,46 @@ def test_shipped_model_loads_and_generates():
     assert img.size == (64, 64)
     size_mb = sum(f.stat().st_size for f in MODEL_DIR.rglob("*") if f.is_file()) / 1e6
     assert size_mb <= 25
+    assert pipe.unet.config.sample_size * pipe.vae_scale_factor == 128  # the native canvas
+
+
+def test_shipped_model_is_stored_as_every_transformers_version_reads_it():
+    """Prefixed CLIP keys (older transformers load unprefixed ones as a random encoder) and the
+    tokenizer class that exists in every version."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(MODEL_DIR / "text_encoder" / "model.safetensors"), "np") as weights:
+        assert all(key.startswith("text_model.") for key in weights.keys())
+    assert json.loads((MODEL_DIR / "model_index.json").read_text())["tokenizer"][1] == "PreTrainedTokenizerFast"
+    config = json.loads((MODEL_DIR / "tokenizer" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+
+
+def test_training_scenes_cover_free_backgrounds_far_from_their_objects():
+    from mdwidgets.shapes.data import training_scene
+
+    rng = random.Random(0)
+    scenes = [training_scene(rng, 128) for _ in range(400)]
+    free = [(scene, rgb) for scene, rgb in scenes if rgb is not None]
+    assert 40 < len(free) < 120  # about 20%
+    for scene, rgb in free:
+        assert all(np.linalg.norm(np.subtract(rgb, COLOURS[o.colour])) > 100 for o in scene.objects)
+        image = render(scene, 128, background_rgb=rgb)
+        assert tuple(np.asarray(image)[0, 0]) == rgb or scene.objects  # the border shows the free colour
+    sides = [o.box[2] - o.box[0] for scene, _ in scenes for o in scene.objects]
+    assert min(sides) < 0.2 and max(sides) > 0.6  # small and large objects
+
+
+def test_captions_for_training_never_name_a_free_background():
+    pytest.importorskip("torch")
+    from mdwidgets.shapes.train import pick_caption
+
+    rng = random.Random(1)
+    free = ("a red circle on a blue background", "a red circle", True)
+    palette = ("a red circle on a blue background", "a red circle", False)
+    empty_scene = ("a blue background", "", False)
+    assert {pick_caption(rng, free) for _ in range(200)} == {"", "a red circle"}
+    assert {pick_caption(rng, palette) for _ in range(200)} == {"", "a red circle", "a red circle on a blue background"}
+    assert {pick_caption(rng, empty_scene) for _ in range(200)} == {"", "a blue background"}

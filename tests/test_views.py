@@ -1,10 +1,13 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from mdwidgets import Layout, Region, compose
-from mdwidgets.scoring import ClipScorer, prompt_colour, shapes_adherence
+from mdwidgets.scoring import ClipScorer
+from mdwidgets.shapes.adherence import prompt_colour, shapes_adherence
 from mdwidgets.shapes.data import COLOURS
 from mdwidgets.views import Recorder, compare, filmstrip, image_grid, prompt_paths
 
@@ -54,7 +57,7 @@ def test_compare_bootstrap_default_sweep(tiny_pipe):
     assert [r.settings["bootstrap_steps"] for r in result.results] == [0, 1, 2, 4]
     assert len({r.settings["seed"] for r in result.results}) == 1
     assert not torch.equal(result.results[0].latents, result.results[-1].latents)
-    assert set(result.scores[0]) == {"in_box", "iou", "background"}
+    assert set(result.scores[0]) == {"in_box", "iou", "background", "shape"}
     assert result.image.width > 4 * 64
     assert [row["bootstrap_steps"] for row in result.table()] == [0, 1, 2, 4]
 
@@ -81,8 +84,9 @@ def paint(layout, colours):
 
 
 def test_shapes_adherence_scores():
-    perfect = shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT)
-    assert perfect == {"in_box": 1.0, "iou": 1.0, "background": 1.0}
+    filled = shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT)
+    # a box filled edge to edge is a square: right for the yellow square, wrong for the red circle
+    assert filled == {"in_box": 1.0, "iou": 1.0, "background": 1.0, "shape": 0.5}
     swapped = shapes_adherence(paint(LAYOUT, ["blue", "yellow", "red"]), LAYOUT)
     assert swapped["in_box"] == 0.0 and swapped["iou"] == 0.0 and swapped["background"] == 1.0
     half = np.asarray(paint(LAYOUT, ["blue", "red", "yellow"])).copy()
@@ -91,6 +95,27 @@ def test_shapes_adherence_scores():
     assert score["in_box"] == pytest.approx((0.5 + 1.0) / 2)
     assert shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT.replace(background="a sky")) is None
     assert prompt_colour("A Purple star") == "purple" and prompt_colour("a cat") is None
+
+
+def test_shapes_adherence_judges_the_shape_in_each_box():
+    from mdwidgets.shapes.data import Obj, Scene, render
+
+    layout = Layout(128, 128, "a blue background", [
+        Region("a red circle", box=(8, 8, 56, 56)), Region("a yellow triangle", box=(72, 8, 120, 56)),
+        Region("a white star", box=(8, 72, 56, 120)), Region("a green ring", box=(72, 72, 120, 120)),
+    ])
+    drawn = [Obj(r.prompt.split()[1], r.prompt.split()[2], tuple(v / 128 for v in r.box)) for r in layout.regions]
+    right = shapes_adherence(render(Scene("blue", drawn), 128), layout)
+    assert right["shape"] == 1.0 and right["background"] > 0.99
+    assert 0.3 < right["iou"] < 0.8  # shapes fill only part of their boxes
+    # the objects drawn a little outside their boxes still count: a margin of 1/8 of the box side
+    shifted = [Obj(o.colour, o.shape, (o.box[0] + 0.03, o.box[1] + 0.03, o.box[2] + 0.03, o.box[3] + 0.03))
+               for o in drawn]
+    assert shapes_adherence(render(Scene("blue", shifted), 128), layout)["shape"] == 1.0
+    swapped = [Obj(o.colour, shape, o.box) for o, shape in zip(drawn, ["square", "circle", "ring", "star"])]
+    assert shapes_adherence(render(Scene("blue", swapped), 128), layout)["shape"] == 0.0
+    wordless = layout.replace(regions=[r.replace(prompt=r.prompt.rsplit(" ", 1)[0]) for r in layout.regions])
+    assert math.isnan(shapes_adherence(render(Scene("blue", drawn), 128), wordless)["shape"])
 
 
 def test_clip_scorer_on_tiny_random_clip():

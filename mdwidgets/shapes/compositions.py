@@ -2,41 +2,45 @@
 
     python -m mdwidgets.shapes.compositions [--model builtin:shapes] [--samples 64] [--steps 25]
 
-Prints JSON. Each sample is a random layout (2–4 boxes of distinct colours on a background of
-another colour, 256×256), rendered three ways with the same seed:
+Prints JSON. Each sample is a random layout (2–4 boxes of distinct colours and random shapes on a
+background of another colour, at the model's native canvas size), rendered three ways with the
+same seed:
 
 - MultiDiffusion without bootstrapping (``bootstrap_steps=0``);
-- MultiDiffusion with the default bootstrapping (20% of the steps);
+- MultiDiffusion with the model's default bootstrapping (builtin:shapes: 60% of the steps);
 - the baseline: plain single-prompt generation of the whole scene as one sentence
   ("a red circle and a yellow square on a blue background"), which knows no boxes.
 
-Scores (:func:`mdwidgets.scoring.shapes_adherence`): ``in_box`` (share of each box's pixels in
-its colour), ``iou`` (that colour's pixels vs the box) and ``background`` (share of the pixels
-outside the boxes in the background colour). Also timed: one 4-region composition.
+Scores (:func:`mdwidgets.shapes.adherence.shapes_adherence`), each as [mean, standard error]
+over layouts: ``in_box`` (share of each box's pixels in its colour), ``iou`` (that colour's pixels
+vs the box), ``shape`` (the asked shape found in the box) and ``background`` (share of the pixels
+outside the boxes in the background colour). Speed: ``python -m benchmarks.shapes_speed``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
-import time
 
 from ..layout import Layout, Region
-from ..models import DEFAULT_MODEL, load_pipeline
+from ..models import DEFAULT_MODEL, default_bootstrap_steps, default_guidance, load_pipeline, model_name, native_size
 from ..sampler import compose
-from ..scoring import shapes_adherence
+from .adherence import shapes_adherence
 from .data import COLOUR_NAMES, SHAPES, article
 
 
-def random_layout(rng: random.Random, size: int = 256, objects: int | None = None) -> tuple[Layout, str]:
-    """A layout with 2–4 non-overlapping boxes, and the same scene as one sentence."""
+def random_layout(rng: random.Random, size: int = 128, objects: int | None = None) -> tuple[Layout, str]:
+    """A layout with 2–4 non-overlapping boxes (sides 20–47% of the canvas, on the 8-px latent
+    grid), and the same scene as one sentence."""
     count = objects or rng.randint(2, 4)
     background, *colours = rng.sample(COLOUR_NAMES, count + 1)
+    low, high = 8 * math.ceil(0.2 * size / 8), 8 * math.floor(0.47 * size / 8)
     boxes: list[tuple[int, int, int, int]] = []
     while len(boxes) < count:
-        side = rng.randrange(56, 120, 8)
+        side = rng.randrange(low, high + 1, 8)
         x0, y0 = rng.randrange(0, size - side + 1, 8), rng.randrange(0, size - side + 1, 8)
         box = (x0, y0, x0 + side, y0 + side)
         if all(box[2] <= b[0] or b[2] <= box[0] or box[3] <= b[1] or b[3] <= box[1] for b in boxes):
@@ -49,28 +53,36 @@ def random_layout(rng: random.Random, size: int = 256, objects: int | None = Non
     return Layout(size, size, f"{article(background)} {background} background", regions), sentence
 
 
-def evaluate(model: str, samples: int, steps: int, guidance: float, seed: int = 0) -> dict:
-    pipe = load_pipeline(model)
+def mean_and_error(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaNs dropped)."""
+    values = [v for v in values if not math.isnan(v)]
+    if len(values) < 2:
+        return (values[0] if values else float("nan")), float("nan")
+    return statistics.mean(values), statistics.stdev(values) / math.sqrt(len(values))
+
+
+def evaluate(model: str, samples: int, steps: int, guidance: float | None = None, seed: int = 0,
+             pipe=None) -> dict:
+    """Score ``samples`` random layouts at the model's native size (see the module docstring)."""
+    pipe = pipe or load_pipeline(model)
+    size = native_size(pipe)
     rng = random.Random(seed)
     runs: dict[str, list[dict]] = {"bootstrap_0": [], "bootstrap_default": [], "baseline_single_prompt": []}
     for k in range(samples):
-        layout, sentence = random_layout(rng)
+        layout, sentence = random_layout(rng, size)
         common = dict(num_inference_steps=steps, guidance_scale=guidance, seed=seed + k)
         for name, kwargs in (("bootstrap_0", {"bootstrap_steps": 0}), ("bootstrap_default", {})):
             runs[name].append(shapes_adherence(compose(pipe, layout, **common, **kwargs).image, layout))
         plain = compose(pipe, Layout(layout.width, layout.height, sentence), **common)
         runs["baseline_single_prompt"].append(shapes_adherence(plain.image, layout))
     summary = {
-        name: {key: statistics.mean(s[key] for s in scores) for key in scores[0]} for name, scores in runs.items()
+        name: {key: [round(v, 4) for v in mean_and_error([s[key] for s in scores])] for key in scores[0]}
+        for name, scores in runs.items()
     }
-    timing_layout, _ = random_layout(random.Random(seed), objects=4)
-    started = time.perf_counter()
-    compose(pipe, timing_layout, num_inference_steps=25, guidance_scale=guidance, seed=seed)
-    return {
-        "model": model, "samples": samples, "steps": steps, "guidance_scale": guidance,
-        "default_bootstrap_steps": round(0.2 * steps), **summary,
-        "seconds_4_regions_256px_25_steps": time.perf_counter() - started,
-    }
+    return {"model": model, "samples": samples, "size": size, "steps": steps,
+            "guidance_scale": guidance if guidance is not None else default_guidance(model_name(pipe)),
+            "default_bootstrap_steps": default_bootstrap_steps(model_name(pipe), steps),
+            "scores_mean_and_stderr": summary}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's own")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(json.dumps(evaluate(args.model, args.samples, args.steps, args.guidance, args.seed), indent=2))

@@ -11,13 +11,15 @@ Reusable, torch-free helpers (numpy + Pillow only):
 
 Command line (prints JSON)::
 
-    python -m mdwidgets.shapes.evaluate --model mdwidgets/models/shapes --samples 64
-    python -m mdwidgets.shapes.evaluate --groundtruth 500   # checker accuracy on renders
+    python -m mdwidgets.shapes.evaluate --samples 160            # the shipped model (builtin:shapes)
+    python -m mdwidgets.shapes.evaluate --groundtruth 500        # checker accuracy on renders
+    python -m mdwidgets.shapes.evaluate --vae-ceiling 500        # checker after the VAE round trip
 
 For each sample a prompt "a {colour} {shape} on a {colour} background" is
 drawn (fixed seed), generated at the model's native size with DDIM (25
 steps, CFG 5 by default), and scored: object colour correct, shape correct,
-background colour correct, plus the number of separate objects found.
+background colour correct, plus the number of separate objects found. Each
+rate comes with its standard error (``*_stderr_pct``: sqrt(p(1-p)/n)).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -232,11 +234,13 @@ def analyse(image: Image.Image, min_object_frac: float = 0.003) -> dict[str, obj
     return res
 
 
-def groundtruth_accuracy(n: int = 500, seed: int = 0, sizes: Sequence[int] = (256, 128)) -> dict[str, float]:
+def groundtruth_accuracy(n: int = 500, seed: int = 0, sizes: Sequence[int] = (256, 128),
+                         transform: Callable[[Image.Image], Image.Image] | None = None) -> dict[str, float]:
     """Accuracy of :func:`analyse` on single-object renders of the generator
-    (random colour/shape/background, object side 12-70% of the canvas)."""
+    (random colour/shape/background, object side 12-70% of the canvas), each passed through
+    ``transform`` first if given (e.g. a VAE round trip: the ceiling of a model using that VAE)."""
     rng = random.Random(seed)
-    ok = {"colour": 0, "shape": 0, "background": 0}
+    ok = {"colour": 0, "shape": 0, "background": 0, "one_object": 0}
     per_shape = {s: [0, 0] for s in SHAPES}
     for i in range(n):
         size = sizes[i % len(sizes)]
@@ -246,10 +250,11 @@ def groundtruth_accuracy(n: int = 500, seed: int = 0, sizes: Sequence[int] = (25
         s = rng.uniform(0.12 if size >= 256 else 0.2, 0.7)
         x0, y0 = rng.uniform(0.02, 0.98 - s), rng.uniform(0.02, 0.98 - s)
         img = render(Scene(bg, [Obj(col, shp, (x0, y0, x0 + s, y0 + s))]), size)
-        r = analyse(img)
+        r = analyse(transform(img) if transform else img)
         ok["colour"] += r["object_colour"] == col
         ok["shape"] += r["shape"] == shp
         ok["background"] += r["background"] == bg
+        ok["one_object"] += r["n_objects"] == 1
         per_shape[shp][0] += r["shape"] == shp
         per_shape[shp][1] += 1
     out = {k: 100.0 * v / n for k, v in ok.items()}
@@ -261,6 +266,24 @@ def groundtruth_accuracy(n: int = 500, seed: int = 0, sizes: Sequence[int] = (25
 # --------------------------------------------------------------------------
 # model evaluation
 # --------------------------------------------------------------------------
+def vae_round_trip(model: str) -> Callable[[Image.Image], Image.Image]:
+    """Image → the model's VAE decode of its encoding (the mean of the posterior)."""
+    import torch
+
+    from ..images import decode_latents
+    from ..models import load_pipeline
+
+    vae = load_pipeline(model).vae
+
+    def round_trip(image: Image.Image) -> Image.Image:
+        pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 127.5 - 1
+        with torch.inference_mode():
+            latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        return decode_latents(vae, latents)
+
+    return round_trip
+
+
 def eval_prompts(n: int, seed: int = 0):
     """``n`` (colour, shape, background) triples, deterministic, balanced-ish."""
     triples = [(c, s, b) for c in COLOUR_NAMES for s in SHAPES for b in COLOUR_NAMES if c != b]
@@ -277,14 +300,16 @@ def evaluate_model(model: str, samples: int = 64, size: int | None = None, steps
                    cfg: float = 5.0, seed: int = 0, batch: int = 16, grid_path: str | None = None,
                    threads: int | None = None, pipe=None) -> dict[str, object]:
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from diffusers import DDIMScheduler
+
+    from ..models import load_pipeline, native_size
     if threads:
         torch.set_num_threads(threads)
     if pipe is None:
-        pipe = StableDiffusionPipeline.from_pretrained(model)
+        pipe = load_pipeline(model)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    size = size or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    size = size or native_size(pipe)
     triples = eval_prompts(samples, seed)
     t0 = time.time()
     images = []
@@ -304,8 +329,12 @@ def evaluate_model(model: str, samples: int = 64, size: int | None = None, steps
         ok["background"] += ob
         ok["all"] += oc and os_ and ob
         ok["single_object"] += r["n_objects"] == 1
-    res = {f"{k}_correct_pct" if k != "single_object" else "single_object_pct": round(100.0 * v / samples, 1)
-           for k, v in ok.items()}
+    res = {}
+    for k, v in ok.items():
+        name = f"{k}_correct" if k != "single_object" else "single_object"
+        rate = v / samples
+        res[f"{name}_pct"] = round(100.0 * rate, 1)
+        res[f"{name}_stderr_pct"] = round(100.0 * (rate * (1 - rate) / samples) ** 0.5, 1)
     res.update({"samples": samples, "size": size, "steps": steps, "cfg": cfg, "seed": seed,
                 "scheduler": "DDIM", "generation_seconds": round(gen_s, 1)})
     if grid_path:
@@ -320,7 +349,7 @@ def evaluate_model(model: str, samples: int = 64, size: int | None = None, steps
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="mdwidgets/models/shapes")
+    p.add_argument("--model", default="builtin:shapes", help="builtin:shapes or a diffusers folder")
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--size", type=int, default=None, help="default: the model's native size")
     p.add_argument("--steps", type=int, default=25)
@@ -331,9 +360,16 @@ def main(argv=None):
     p.add_argument("--grid", default=None, help="save a PNG grid of the generations")
     p.add_argument("--groundtruth", type=int, default=0,
                    help="instead: accuracy of the checker on N ground-truth renders")
+    p.add_argument("--vae-ceiling", type=int, default=0,
+                   help="instead: the checker on N ground-truth renders at the native size after the model's "
+                        "VAE round trip (what a perfect UNet could reach)")
     a = p.parse_args(argv)
     if a.groundtruth:
         res = groundtruth_accuracy(a.groundtruth, a.seed)
+    elif a.vae_ceiling:
+        size = a.size or 128
+        res = groundtruth_accuracy(a.vae_ceiling, a.seed, sizes=(size,), transform=vae_round_trip(a.model))
+        res["model"], res["size"] = a.model, size
     else:
         res = evaluate_model(a.model, a.samples, a.size, a.steps, a.cfg, a.seed, a.batch, a.grid, a.threads)
         res["model"] = a.model

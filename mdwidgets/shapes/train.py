@@ -1,17 +1,20 @@
-"""Train the built-in "shapes" Stable-Diffusion-style model on CPU.
+"""Train the built-in "shapes" Stable-Diffusion-style model on CPU (or a GPU with ``--device cuda``).
 
-Usage (see docs/model_card.md for the exact recipe that produced the shipped
-weights)::
+One command reproduces the shipped weights (docs/model_card.md has the timings)::
 
-    python -m mdwidgets.shapes.train --out /work/scratch/shapes_run --stage vae
-    python -m mdwidgets.shapes.train --out /work/scratch/shapes_run --stage unet
-    python -m mdwidgets.shapes.train --out /work/scratch/shapes_run --stage export \
-        --export mdwidgets/models/shapes
+    python -m mdwidgets.shapes.train --out RUN --stage all --export mdwidgets/models/shapes
 
-``--stage all`` runs the three in a row; ``--resume`` continues a stage from
-its last checkpoint in ``--out``.  Everything is deterministic given
-``--seed``: the data and the diffusion noise of step ``k`` are derived from
-``(seed, k)`` only, so a resumed run sees exactly the same batches.
+Stages (``--stage``): ``vae`` (the f8 autoencoder, 64–256 px scenes), ``unet`` (renders
+``--scenes`` training scenes at the native 128 px once, caches their VAE posteriors in
+``RUN/latents.pt``, then trains the UNet and the text encoder jointly on batches of cached
+latents), ``export`` (a diffusers folder, EMA weights, UNet/VAE in fp16). ``--vae-from FOLDER``
+takes the VAE of an exported model instead of the ``vae`` stage's.
+
+Run it in the background: every ``--ckpt-every`` steps the stage checkpoints into ``RUN`` and
+redraws ``RUN/unet_loss.png``; ``RUN/train.log`` is the log; ``--resume`` continues a stage
+from its last checkpoint after an interruption. Everything is deterministic given ``--seed``:
+the data and the diffusion noise of step ``k`` are derived from ``(seed, k)`` only, so a
+resumed run sees exactly the same batches.
 
 Components are exactly the Stable Diffusion classes (diffusers
 ``AutoencoderKL`` + ``UNet2DConditionModel`` + ``DDIMScheduler``, transformers
@@ -48,16 +51,17 @@ VAE_CONFIG = dict(
     sample_size=256,
     mid_block_add_attention=False,
 )
+NATIVE_SIZE = 128   # px: a 16x16 latent, 4x cheaper per step than 256 px with the same f8 VAE
 UNET_CONFIG = dict(
-    sample_size=32,                                   # 32x32 latent = 256x256 px native
+    sample_size=NATIVE_SIZE // 8,
     in_channels=4, out_channels=4,
-    block_out_channels=(64, 128, 160),
+    block_out_channels=(48, 96, 128),
     layers_per_block=1,
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
     cross_attention_dim=128,
     attention_head_dim=4,        # diffusers legacy name: this is the number of heads
-    norm_num_groups=32,
+    norm_num_groups=16,
 )
 TEXT_CONFIG = dict(
     hidden_size=128, intermediate_size=512, num_hidden_layers=3,
@@ -94,9 +98,9 @@ def build_vae():
     return vae
 
 
-def build_unet():
+def build_unet(channels: tuple[int, ...] | None = None):
     from diffusers import UNet2DConditionModel
-    return UNet2DConditionModel(**UNET_CONFIG)
+    return UNet2DConditionModel(**{**UNET_CONFIG, **({"block_out_channels": tuple(channels)} if channels else {})})
 
 
 def build_text_encoder(tokenizer):
@@ -127,24 +131,10 @@ def step_rng(seed: int, stage: str, step: int) -> random.Random:
     return random.Random(f"{seed}-{stage}-{step}")
 
 
-def caption_mode(rng: random.Random, p_empty=0.10, p_objects=0.12) -> str:
-    u = rng.random()
-    if u < p_empty:
-        return "empty"
-    if u < p_empty + p_objects:
-        return "objects"
-    return "full"
-
-
-def make_batch(rng: random.Random, size: int, batch: int, with_captions=True):
-    imgs, caps = [], []
-    for _ in range(batch):
-        sc = random_scene(rng, size)
-        imgs.append(np.asarray(render(sc, size), dtype=np.float32))
-        if with_captions:
-            caps.append(caption(sc, caption_mode(rng)))
-    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) / 127.5 - 1.0
-    return x, caps
+def make_batch(rng: random.Random, size: int, batch: int) -> torch.Tensor:
+    """``batch`` random scenes at ``size`` px as a tensor in [-1, 1] (VAE training)."""
+    imgs = [np.asarray(render(random_scene(rng, size), size), dtype=np.float32) for _ in range(batch)]
+    return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
 # --------------------------------------------------------------------------
@@ -162,15 +152,43 @@ def vae_plan(step: int, total: int = 700) -> tuple[int, int]:
     return (256, 4) if step % 2 == 0 else (128, 8)
 
 
-def unet_plan(step: int, total: int, fine_tune: bool = False) -> tuple[int, int]:
-    """(image size, batch) for UNet step ``step``.
+def pick_caption(rng: random.Random, captions: tuple[str, str, bool], p_empty=0.10, p_objects=0.30) -> str:
+    """One caption of a cached scene: empty (for classifier-free guidance), objects only (what a
+    region prompt says) or the full sentence. Scenes on a free RGB background have no words for it."""
+    full, objects, free_background = captions
+    u = rng.random()
+    if u < p_empty:
+        return ""
+    if free_background or (objects and u < p_empty + p_objects):
+        return objects
+    return full
 
-    First 30% at 128 px (cheap: learns the words; skipped when fine-tuning),
-    then mostly 256 px (the native canvas) with every 4th step at 128 px for
-    scale variety."""
-    if (not fine_tune and step < int(0.3 * total)) or step % 4 == 3:
-        return 128, 32
-    return 256, 16
+
+def build_latent_cache(a, vae, path: str) -> None:
+    """Render ``--scenes`` training scenes at the native size and store their VAE posteriors.
+
+    Encoding costs more than a UNet step at this size, so every scene is encoded once; each step
+    draws a batch of cached latents and samples the posterior afresh."""
+    from .data import training_scene
+    rng = random.Random(f"{a.seed}-scenes")
+    means, stds, captions = [], [], []
+    started = time.time()
+    for first in range(0, a.scenes, 64):
+        chunk = [training_scene(rng, NATIVE_SIZE) for _ in range(min(64, a.scenes - first))]
+        x = torch.from_numpy(np.stack([np.asarray(render(scene, NATIVE_SIZE, background_rgb=rgb), np.float32)
+                                       for scene, rgb in chunk])).permute(0, 3, 1, 2) / 127.5 - 1.0
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+        means.append(post.mean.half())
+        stds.append(post.std.half())
+        captions += [(caption(scene, "full"), caption(scene, "objects") if scene.objects else "", rgb is not None)
+                     for scene, rgb in chunk]
+        if first % 2048 == 0:
+            minutes = (time.time() - started) / 60
+            log(a.out, f"latents: {first + len(chunk)}/{a.scenes} scenes encoded, {minutes:.1f} min")
+    save_ckpt(path, mean=torch.cat(means), std=torch.cat(stds), captions=captions,
+              minutes=(time.time() - started) / 60)
+    log(a.out, f"latents: {a.scenes} scenes cached in {(time.time() - started) / 60:.1f} min")
 
 
 def lr_at(step: int, total: int, base: float, warmup: int, final_frac=0.1) -> float:
@@ -183,8 +201,8 @@ def lr_at(step: int, total: int, base: float, warmup: int, final_frac=0.1) -> fl
 # --------------------------------------------------------------------------
 # utilities
 # --------------------------------------------------------------------------
-def autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+def autocast(enabled: bool, device: str = "cpu"):
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def save_ckpt(path, **state):
@@ -254,7 +272,7 @@ def train_vae(a):
     for step in range(start, a.vae_steps):
         rng = step_rng(a.seed, "vae", step)
         size, bs = vae_plan(step, a.vae_steps)
-        x, _ = make_batch(rng, size, bs, with_captions=False)
+        x = make_batch(rng, size, bs)
         g = torch.Generator().manual_seed(a.seed * 7919 + step)
         for pg in opt.param_groups:
             pg["lr"] = lr_at(step, a.vae_steps, a.vae_lr, 20)
@@ -284,14 +302,14 @@ def train_vae(a):
     vae.eval()
     # scaling factor = 1 / std of latents (SD convention) over 256 px images
     with torch.no_grad():
-        x, _ = make_batch(random.Random(f"{a.seed}-vae-scale"), 256, 32, with_captions=False)
+        x = make_batch(random.Random(f"{a.seed}-vae-scale"), 256, 32)
         z = vae.encode(x).latent_dist.sample()
         sf = float(1.0 / z.std())
         # reconstruction grid: originals (top) vs reconstructions (bottom), 128 and 256 px
         from PIL import Image
         ims = []
         for size in (256, 128):
-            x, _ = make_batch(random.Random(f"{a.seed}-vae-grid-{size}"), size, 6, with_captions=False)
+            x = make_batch(random.Random(f"{a.seed}-vae-grid-{size}"), size, 6)
             r = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
             for t in list(x) + list(r):
                 arr = ((t.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
@@ -299,7 +317,7 @@ def train_vae(a):
         grid(ims, 6).save(os.path.join(out, "vae_recon.png"))
         mae = {}
         for size in (128, 256):
-            x, _ = make_batch(random.Random(f"{a.seed}-vae-eval-{size}"), size, 16, with_captions=False)
+            x = make_batch(random.Random(f"{a.seed}-vae-eval-{size}"), size, 16)
             r = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
             mae[size] = float((r - x).abs().mean() * 127.5)
     vae.register_to_config(scaling_factor=sf)
@@ -324,7 +342,7 @@ def make_pipeline(vae, text_encoder, tokenizer, unet):
 
 @torch.no_grad()
 def sample_grid(pipe, path, size=256, seed=0, prompts=SAMPLE_PROMPTS, steps=25, cfg=5.0):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(pipe.device).manual_seed(seed)
     ims = pipe(prompts, height=size, width=size, num_inference_steps=steps,
                guidance_scale=cfg, generator=g).images
     grid(ims, 4).save(path)
@@ -346,15 +364,20 @@ def train_unet(a):
     out = a.out
     torch.manual_seed(a.seed)
     tok = build_tokenizer()
-    if a.init_from and not os.path.isdir(os.path.join(out, "vae")):
-        # fine-tuning an exported model: its (frozen) VAE becomes this run's VAE
-        AutoencoderKL.from_pretrained(a.init_from, subfolder="vae", torch_dtype=torch.float32
+    vae_source = a.vae_from or a.init_from
+    if vae_source and not os.path.isdir(os.path.join(out, "vae")):
+        # an exported model's (frozen) VAE becomes this run's VAE
+        AutoencoderKL.from_pretrained(vae_source, subfolder="vae", torch_dtype=torch.float32
                                       ).save_pretrained(os.path.join(out, "vae"))
-    vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval()
+    vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval().to(a.device)
     vae.requires_grad_(False)
     sf = vae.config.scaling_factor
-    unet = build_unet()
-    te = build_text_encoder(tok)
+    cache_path = os.path.join(out, "latents.pt")
+    if not os.path.exists(cache_path):
+        build_latent_cache(a, vae, cache_path)
+    cache = torch.load(cache_path, weights_only=False, map_location="cpu")
+    unet = build_unet(a.channels).to(a.device)
+    te = build_text_encoder(tok).to(a.device)
     if a.init_from:
         init_from_export(a.init_from, unet, te)
         log(out, f"unet: initialised from {a.init_from} (fine-tuning, fresh optimizer)")
@@ -370,7 +393,7 @@ def train_unet(a):
     ck = os.path.join(out, "unet_ckpt.pt")
     start, hist, elapsed = 0, [], 0.0
     if a.resume and os.path.exists(ck):
-        st = torch.load(ck, weights_only=False)
+        st = torch.load(ck, weights_only=False, map_location=a.device)
         unet.load_state_dict(st["unet"])
         te.load_state_dict(st["text_encoder"])
         opt.load_state_dict(st["opt"])
@@ -379,38 +402,39 @@ def train_unet(a):
         start, hist, elapsed = st["step"], st["hist"], st["elapsed"]
         log(out, f"unet: resumed at step {start}")
     log(out, f"unet: {n_params(unet)/1e6:.3f} M params, text encoder {n_params(te)/1e6:.3f} M, "
-             f"{a.unet_steps} steps, lr {a.unet_lr}")
+             f"{a.unet_steps} steps, batch {a.batch}, lr {a.unet_lr}, {len(cache['captions'])} cached scenes")
     t0 = time.time()
     unet.train()
     te.train()
+    bs = a.batch
     for step in range(start, a.unet_steps):
         rng = step_rng(a.seed, "unet", step)
-        size, bs = unet_plan(step, a.unet_steps, fine_tune=bool(a.init_from))
-        x, caps = make_batch(rng, size, bs)
+        idx = rng.sample(range(len(cache["captions"])), bs)
+        caps = [pick_caption(rng, cache["captions"][i]) for i in idx]
         ids = tok(caps, padding="max_length", max_length=tok.model_max_length,
                   truncation=True, return_tensors="pt").input_ids
         g = torch.Generator().manual_seed(a.seed * 104729 + step)
         for pg in opt.param_groups:
             pg["lr"] = lr_at(step, a.unet_steps, a.unet_lr, 100)
-        with torch.no_grad(), autocast(a.bf16):
-            post = vae.encode(x).latent_dist
-        lat = (post.mean.float() + post.std.float() * torch.randn(post.mean.shape, generator=g)) * sf
+        # all randomness is drawn on the CPU, so a GPU run sees the same batches and noise
+        mean, std = cache["mean"][idx].float(), cache["std"][idx].float()
+        lat = (mean + std * torch.randn(mean.shape, generator=g)) * sf
         noise = torch.randn(lat.shape, generator=g)
         if a.offset_noise > 0:
             # "offset noise": a per-image, per-channel constant added to the noise.
-            # Without it the flat background colour leaks through x_T
-            # (sqrt(alpha_bar_T) ~ 0.07 times a DC of ~1, averaged over 32x32
-            # latents) and the model learns to read the background from the
-            # noise instead of from the prompt (measured on the 2000-step model:
-            # the injected DC decided the background in 12/12 trials).
+            # Without it the flat background colour leaks through x_T and the model
+            # reads the background from the noise instead of from the prompt
+            # (measured on the first shapes model: the injected DC decided the
+            # background in 12/12 trials).
             noise = noise + a.offset_noise * torch.randn(lat.shape[0], lat.shape[1], 1, 1, generator=g)
         t = torch.randint(0, sched.config.num_train_timesteps, (bs,), generator=g)
         noisy = sched.add_noise(lat, noise, t)
-        with autocast(a.bf16):
+        w = torch.clamp(snr[t], max=a.min_snr) / snr[t] if a.min_snr > 0 else torch.ones(bs)
+        noisy, noise, t, w, ids = (v.to(a.device) for v in (noisy, noise, t, w, ids))
+        with autocast(a.bf16, a.device):
             emb = te(ids)[0]
             pred = unet(noisy, t, emb).sample
         mse = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))
-        w = torch.clamp(snr[t], max=a.min_snr) / snr[t] if a.min_snr > 0 else torch.ones(bs)
         loss = (w * mse).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -423,20 +447,19 @@ def train_unet(a):
         if step % 25 == 0 or step == a.unet_steps - 1:
             el = elapsed + time.time() - t0
             recent = np.mean([h[1] for h in hist[-25:]])
-            log(out, f"unet step {step} size {size} mse {float(mse.mean()):.4f} (avg25 {recent:.4f}) "
+            log(out, f"unet step {step} mse {float(mse.mean()):.4f} (avg25 {recent:.4f}) "
                      f"lr {opt.param_groups[0]['lr']:.2e} elapsed {el/60:.1f} min")
         last = step == a.unet_steps - 1
         if (step + 1) % a.ckpt_every == 0 or last:
             save_ckpt(ck, unet=unet.state_dict(), text_encoder=te.state_dict(), opt=opt.state_dict(),
                       ema_unet=ema_unet.state_dict(), ema_text_encoder=ema_te.state_dict(),
-                      step=step + 1, hist=hist, elapsed=elapsed + time.time() - t0)
+                      unet_config=dict(unet.config), step=step + 1, hist=hist,
+                      elapsed=elapsed + time.time() - t0)
             plot_losses(hist, os.path.join(out, "unet_loss.png"), "UNet epsilon MSE")
         if (step + 1) % a.sample_every == 0 or last:
             ts = time.time()
             pipe = make_pipeline(vae, ema_te, tok, ema_unet)
-            sample_grid(pipe, os.path.join(out, f"samples_{step+1:05d}.png"), 256)
-            if last:
-                sample_grid(pipe, os.path.join(out, f"samples_{step+1:05d}_128.png"), 128)
+            sample_grid(pipe, os.path.join(out, f"samples_{step+1:05d}.png"), NATIVE_SIZE)
             t0 += time.time() - ts   # sampling time is not training time
     elapsed += time.time() - t0
     log(out, f"unet done: {elapsed/60:.1f} min")
@@ -450,9 +473,9 @@ def export(a):
     out = a.out
     tok = build_tokenizer()
     vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval()
-    unet = build_unet()
+    st = torch.load(os.path.join(out, "unet_ckpt.pt"), weights_only=False, map_location="cpu")
+    unet = build_unet(st["unet_config"]["block_out_channels"])
     te = build_text_encoder(tok)
-    st = torch.load(os.path.join(out, "unet_ckpt.pt"), weights_only=False)
     # export the EMA weights (unless --no-ema-export)
     key = "ema_" if a.ema_export else ""
     unet.load_state_dict(st[key + "unet"])
@@ -465,6 +488,7 @@ def export(a):
     vae.to(torch.float16)
     pipe = make_pipeline(vae, te, tok, unet)
     pipe.save_pretrained(a.export, safe_serialization=True)
+    make_portable(a.export)
     # record how the weights were produced
     info = {"unet_steps": st["step"], "unet_train_minutes": st["elapsed"] / 60, "seed": a.seed}
     p = os.path.join(out, "vae_stats.json")
@@ -473,6 +497,28 @@ def export(a):
     json.dump(info, open(os.path.join(a.export, "training_info.json"), "w"), indent=1)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.export) for f in fs)
     log(out, f"exported to {a.export}: {total/1e6:.2f} MB")
+
+
+def make_portable(folder: str) -> None:
+    """Store the text encoder and tokenizer as every transformers version reads them.
+
+    transformers 5 writes CLIP text-encoder keys without the ``text_model.`` prefix and names its
+    own ``TokenizersBackend`` class; older versions would load a randomly initialised encoder
+    (with only a warning) and fail on the class name. The prefixed keys and
+    ``PreTrainedTokenizerFast`` are the layout of Stable Diffusion checkpoints on the hub."""
+    from safetensors.torch import load_file, save_file
+    weights = os.path.join(folder, "text_encoder", "model.safetensors")
+    state = load_file(weights)
+    save_file({k if k.startswith("text_model.") else f"text_model.{k}": v for k, v in state.items()}, weights,
+              metadata={"format": "pt"})
+    for path, edit in ((os.path.join(folder, "model_index.json"), "tokenizer"),
+                       (os.path.join(folder, "tokenizer", "tokenizer_config.json"), "tokenizer_class")):
+        with open(path) as f:
+            config = json.load(f)
+        config[edit] = ["transformers", "PreTrainedTokenizerFast"] if edit == "tokenizer" else "PreTrainedTokenizerFast"
+        config.pop("backend", None)
+        with open(path, "w") as f:
+            json.dump(config, f, indent=2)
 
 
 def main(argv=None):
@@ -486,22 +532,29 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="alias: steps of the selected stage")
     p.add_argument("--vae-lr", type=float, default=2e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4, help="weight of per-element KL")
-    p.add_argument("--unet-lr", type=float, default=5e-4)
+    p.add_argument("--unet-lr", type=float, default=8e-4)
     p.add_argument("--ema", type=float, default=0.995, help="EMA decay of UNet/text-encoder weights")
     p.add_argument("--no-ema-export", dest="ema_export", action="store_false")
-    p.add_argument("--offset-noise", type=float, default=0.0,
+    p.add_argument("--offset-noise", type=float, default=0.25,
                    help="std of per-channel constant noise added to the training noise "
                         "(0 = off, as for the shipped 2000-step weights; 0.2-0.3 recommended "
                         "so that the background colour follows the prompt)")
     p.add_argument("--init-from", default=None,
                    help="exported model folder whose UNet/text encoder (and VAE) start a fine-tuning "
                         "run: fresh optimizer and LR schedule, no 128-px-only phase")
+    p.add_argument("--vae-from", default=None,
+                   help="exported model folder whose VAE this run uses (skips the VAE stage's output)")
+    p.add_argument("--channels", type=lambda v: tuple(int(c) for c in v.split(",")), default=None,
+                   help="UNet block_out_channels, e.g. 64,128,128 (default: UNET_CONFIG's)")
+    p.add_argument("--batch", type=int, default=64, help="UNet batch size")
+    p.add_argument("--scenes", type=int, default=20000, help="training scenes rendered and encoded once")
     p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--no-bf16", dest="bf16", action="store_false",
-                   help="disable bfloat16 autocast (on by default; fast on AMX CPUs)")
+    p.add_argument("--device", default="cpu", help="where the UNet stage trains: cpu, cuda, mps")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (fast on AMX CPUs and GPUs; ~10x slower on CPUs without bf16)")
     p.add_argument("--export", default=None, help="diffusers folder to write (e.g. mdwidgets/models/shapes)")
     a = p.parse_args(argv)
     if a.steps is not None:

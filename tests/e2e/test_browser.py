@@ -313,9 +313,10 @@ def test_history_strip_scrolls_instead_of_squeezing_thumbnails(lab, page):
 def test_builtin_model_in_the_browser_uses_its_own_guidance(shapes_lab, page):
     """The README picture: the built-in shapes model, two boxes, 25 steps at its default CFG 5."""
     box = _open_studio(page, shapes_lab["url"])
-    scale = box["width"] / 256  # the canvas is shown at display_width
-    _drag(page, box, 24 * scale, 28 * scale, 124 * scale, 128 * scale)
-    _drag(page, box, 140 * scale, 120 * scale, 236 * scale, 216 * scale)
+    assert round(box["width"]) == 512  # the model's 128×128 canvas, enlarged 4× to fill the panel
+    scale = box["width"] / 128
+    _drag(page, box, 12 * scale, 14 * scale, 62 * scale, 64 * scale)
+    _drag(page, box, 70 * scale, 60 * scale, 118 * scale, 108 * scale)
     prompts = page.locator(".mdw-region-prompt input")
     prompts.nth(1).wait_for(timeout=10_000)
     prompts.nth(1).fill("a yellow square")
