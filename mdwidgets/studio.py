@@ -203,6 +203,7 @@ class Studio:
     # -- building the panel ----------------------------------------------------------------------
     def _build(self) -> None:
         self.canvas = MultiCanvas(2, width=self._layout.width, height=self._layout.height)
+        self._resize_canvas()  # its on-screen size: a small canvas is shown enlarged from the start
         self.canvas.on_mouse_down(self._mouse_down)
         self.canvas.on_mouse_move(self._mouse_move)
         self.canvas.on_mouse_up(self._mouse_up)

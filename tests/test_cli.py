@@ -20,7 +20,7 @@ def test_render_embeds_layout_and_settings(tmp_path, root, capsys):
     assert settings["seed"] == 4 and settings["steps"] == 3 and settings["scheduler"] == "euler"
     assert settings["bootstrap_steps"] == 1 and settings["guidance_scale"] == 6
     assert settings["model"] == DEFAULT_MODEL == "builtin:shapes"
-    assert Image.open(out).size == (256, 256)
+    assert Image.open(out).size == (128, 128)
 
     # `layout` prints the embedded layout back; re-rendering the PNG reproduces it exactly.
     assert main(["layout", str(out)]) == 0
@@ -35,10 +35,10 @@ def test_render_a_panorama_with_windows_and_rerender_it(tmp_path, root, capsys):
     code = main(["render", str(root / "examples" / "panorama.json"), "-o", str(out), "--steps", "2", "--seed", "1",
                  "--window", "native", "--stride", "16", "--circular"])
     assert code == 0
-    assert "windows 32 cells stride 16 circular" in capsys.readouterr().out
+    assert "windows 16 cells stride 16 circular" in capsys.readouterr().out
     _, settings = read_png_metadata(out)
-    assert (settings["window"], settings["stride"], settings["circular"]) == (32, 16, True)
-    assert Image.open(out).size == (1024, 256)
+    assert (settings["window"], settings["stride"], settings["circular"]) == (16, 16, True)
+    assert Image.open(out).size == (512, 128)
     # Re-rendering the PNG reuses its windows; flags still override them.
     again, plain = tmp_path / "again.png", tmp_path / "plain.png"
     assert main(["render", str(out), "-o", str(again)]) == 0

@@ -135,7 +135,7 @@ def test_compiled_unet_gives_the_same_composition():
     assert torch.allclose(ours.latents, reference.latents, atol=1e-5)
 
 
-def test_default_guidance_is_the_models_own(tiny_pipe):
+def test_default_guidance_bootstrap_and_canvas_are_the_models_own(tiny_pipe):
     from types import SimpleNamespace
 
     from mdwidgets.studio import Studio
@@ -143,10 +143,17 @@ def test_default_guidance_is_the_models_own(tiny_pipe):
     layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(0, 0, 32, 32))])
     parts = {k: getattr(tiny_pipe, k) for k in ("vae", "unet", "text_encoder", "tokenizer", "scheduler")}
     as_shapes = SimpleNamespace(**parts, mdwidgets_model_name="builtin:shapes")
-    kwargs = dict(num_inference_steps=2, seed=0, output_type="latent")
+    kwargs = dict(num_inference_steps=5, seed=0, output_type="latent")
     shapes_default = compose(as_shapes, layout, **kwargs)
     assert shapes_default.settings["guidance_scale"] == 5.0
-    assert torch.equal(shapes_default.latents, compose(tiny_pipe, layout, guidance_scale=5.0, **kwargs).latents)
-    assert compose(tiny_pipe, layout, **kwargs).settings["guidance_scale"] == 7.5  # any other model
-    assert Studio(model="builtin:shapes", autosave=False).guidance.value == 5.0  # before the model loads
-    assert Studio(tiny_pipe, autosave=False).guidance.value == 7.5
+    assert shapes_default.settings["bootstrap_steps"] == 3  # 60% of 5
+    same = compose(tiny_pipe, layout, guidance_scale=5.0, bootstrap_steps=3, **kwargs)
+    assert torch.equal(shapes_default.latents, same.latents)
+    other = compose(tiny_pipe, layout, **kwargs).settings  # any other model
+    assert other["guidance_scale"] == 7.5 and other["bootstrap_steps"] == 1  # 20% of 5
+    shapes_studio = Studio(model="builtin:shapes", autosave=False)  # before the model loads
+    assert shapes_studio.guidance.value == 5.0 and shapes_studio.bootstrap.value == 15
+    assert (shapes_studio.layout.width, shapes_studio.layout.height) == (128, 128)
+    studio = Studio(tiny_pipe, autosave=False)
+    assert studio.guidance.value == 7.5 and studio.bootstrap.value == 5
+    assert (studio.layout.width, studio.layout.height) == (256, 256)

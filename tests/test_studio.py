@@ -157,6 +157,22 @@ def test_size_preset_scales_boxes(studio):
     assert studio.layout.width == 512 and boxes(studio) == [(128, 128, 256, 256)]
 
 
+def test_small_canvases_are_shown_enlarged_by_a_whole_factor(tiny_pipe):
+    studio = Studio(tiny_pipe, Layout(128, 128, "a blue background"), autosave=False)
+    assert (studio.canvas.layout.width, studio.canvas.layout.height) == ("512px", "512px")  # 4× from the start
+    assert studio.canvas.width == 128  # drawing stays in image pixels
+    shown = {}
+    for label in ("128×128", "256×256", "512×512", "512×128 (wide)", "1024×256 (wide)"):
+        studio.size.value = label
+        shown[label] = (studio.canvas.layout.width, studio.canvas.layout.height)
+    assert shown == {"128×128": ("512px", "512px"), "256×256": ("512px", "512px"), "512×512": ("512px", "512px"),
+                     "512×128 (wide)": ("512px", "128px"), "1024×256 (wide)": ("640px", "160px")}
+    send(studio, "mouse_down", 8, 8)  # mouse coordinates arrive in canvas pixels, whatever the zoom
+    send(studio, "mouse_move", 60, 60)
+    send(studio, "mouse_up", 60, 60)
+    assert boxes(studio)[-1] == (8, 8, 64, 64)
+
+
 def test_panorama_preset_switches_to_windows_and_generates(studio):
     drag(studio, (16, 16), (128, 128))
     studio.size.value = "1024×256 (wide)"
