@@ -391,9 +391,11 @@ class Studio:
                 x0, y0, x1, y1 = box
                 top.fill_style = f"rgba({r}, {g}, {b}, 0.12)"
                 top.fill_rect(x0, y0, x1 - x0, y1 - y0)
-                top.stroke_style = f"rgb({r}, {g}, {b})"
-                top.line_width = 3 * handle / 6 if i == self.selected else 1.5 * handle / 6
-                top.stroke_rect(x0, y0, x1 - x0, y1 - y0)
+                width = 3 * handle / 6 if i == self.selected else 1.5 * handle / 6
+                # a dark halo under the coloured line: visible on a picture of the same colour
+                for style, line in (("rgba(0, 0, 0, 0.55)", width + handle / 3), (f"rgb({r}, {g}, {b})", width)):
+                    top.stroke_style, top.line_width = style, line
+                    top.stroke_rect(x0, y0, x1 - x0, y1 - y0)
                 top.fill_style = f"rgb({r}, {g}, {b})"
                 label = 2.5 * handle
                 top.fill_rect(x0, y0, label, label)

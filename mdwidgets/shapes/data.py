@@ -192,15 +192,15 @@ def random_scene(rng: random.Random, size=256, max_objects: int = 3,
     return Scene(bg, objs)
 
 
-def training_scene(rng: random.Random, size=128,
-                   free_background: float = 0.2) -> tuple[Scene, tuple[int, int, int] | None]:
+def training_scene(rng: random.Random, size=128, free_background: float = 0.2,
+                   min_px: float = 16) -> tuple[Scene, tuple[int, int, int] | None]:
     """A training scene and, with probability ``free_background``, a random flat RGB background.
 
     The free background is what a region's path sees outside its box while bootstrapping (a noised
     random colour): scenes on it are captioned by their objects only. Objects span 16 px up to 80%
     of the canvas so that boxes of any size can be filled; their colours stay far from the background.
     """
-    scene = random_scene(rng, size, min_px=16, max_frac=0.8, object_weights=(0.08, 0.52, 0.24, 0.16))
+    scene = random_scene(rng, size, min_px=min_px, max_frac=0.8, object_weights=(0.08, 0.52, 0.24, 0.16))
     if rng.random() >= free_background:
         return scene, None
     while True:

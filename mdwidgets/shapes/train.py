@@ -174,7 +174,7 @@ def build_latent_cache(a, vae, path: str) -> None:
     means, stds, captions = [], [], []
     started = time.time()
     for first in range(0, a.scenes, 64):
-        chunk = [training_scene(rng, NATIVE_SIZE) for _ in range(min(64, a.scenes - first))]
+        chunk = [training_scene(rng, NATIVE_SIZE, min_px=a.min_object_px) for _ in range(min(64, a.scenes - first))]
         x = torch.from_numpy(np.stack([np.asarray(render(scene, NATIVE_SIZE, background_rgb=rgb), np.float32)
                                        for scene, rgb in chunk])).permute(0, 3, 1, 2) / 127.5 - 1.0
         with torch.no_grad():
@@ -548,6 +548,7 @@ def main(argv=None):
                    help="UNet block_out_channels, e.g. 64,128,128 (default: UNET_CONFIG's)")
     p.add_argument("--batch", type=int, default=64, help="UNet batch size")
     p.add_argument("--scenes", type=int, default=20000, help="training scenes rendered and encoded once")
+    p.add_argument("--min-object-px", type=float, default=16, help="smallest object side in the training scenes")
     p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--sample-every", type=int, default=500)
