@@ -146,3 +146,16 @@ def test_compare_feather_softens_every_region(tiny_pipe):
     assert [r.prompt for r in result.results[1].layout.regions] == [r.prompt for r in LAYOUT.regions]
     assert not torch.equal(result.results[0].latents, result.results[1].latents)
     assert result.table() == [{"feather": 0}, {"feather": 16}]
+
+
+def test_small_vaes_preview_by_their_true_decode(tiny_pipe):
+    from mdwidgets.images import decode_latents
+    from mdwidgets.preview import DecodePreviewer, LatentPreviewer, previewer_for
+
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    previewer = previewer_for(tiny_pipe.vae)
+    assert isinstance(previewer, DecodePreviewer) and previewer_for(tiny_pipe.vae) is previewer  # shared
+    truth = decode_latents(tiny_pipe.vae, latents)
+    assert np.array_equal(np.asarray(previewer(latents)), np.asarray(truth))
+    linear = np.asarray(LatentPreviewer(tiny_pipe.vae)(latents, truth.size), dtype=np.float32)
+    assert np.abs(linear - np.asarray(truth, dtype=np.float32)).mean() > 1  # what a decode preview saves
