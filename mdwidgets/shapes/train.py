@@ -1,8 +1,12 @@
 """Train the built-in "shapes" Stable-Diffusion-style model on CPU (or a GPU with ``--device cuda``).
 
-One command reproduces the shipped weights (docs/model_card.md has the timings)::
+The shipped weights are a base run and a fine-tune on larger objects (docs/model_card.md has
+the timings)::
 
-    python -m mdwidgets.shapes.train --out RUN --stage all --export mdwidgets/models/shapes
+    python -m mdwidgets.shapes.train --out RUN --stage all --export RUN/base
+    python -m mdwidgets.shapes.train --out RUN2 --stage unet --init-from RUN/base --unet-steps 1500 \
+        --unet-lr 3e-4 --min-object-px 24 --scenes 12000 --seed 1
+    python -m mdwidgets.shapes.train --out RUN2 --stage export --export mdwidgets/models/shapes
 
 Stages (``--stage``): ``vae`` (the f8 autoencoder, 64–256 px scenes), ``unet`` (renders
 ``--scenes`` training scenes at the native 128 px once, caches their VAE posteriors in
@@ -178,9 +182,9 @@ def build_latent_cache(a, vae, path: str) -> None:
         x = torch.from_numpy(np.stack([np.asarray(render(scene, NATIVE_SIZE, background_rgb=rgb), np.float32)
                                        for scene, rgb in chunk])).permute(0, 3, 1, 2) / 127.5 - 1.0
         with torch.no_grad():
-            post = vae.encode(x).latent_dist
-        means.append(post.mean.half())
-        stds.append(post.std.half())
+            post = vae.encode(x.to(vae.device)).latent_dist
+        means.append(post.mean.half().cpu())
+        stds.append(post.std.half().cpu())
         captions += [(caption(scene, "full"), caption(scene, "objects") if scene.objects else "", rgb is not None)
                      for scene, rgb in chunk]
         if first % 2048 == 0:
