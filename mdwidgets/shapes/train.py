@@ -1,12 +1,17 @@
 """Train the built-in "shapes" Stable-Diffusion-style model on CPU (or a GPU with ``--device cuda``).
 
-The shipped weights are a base run and a fine-tune on larger objects (docs/model_card.md has
+The shipped weights are a base run, a fine-tune on larger objects and a fine-tune where some
+captions name one object of a many-object scene, as a region prompt does (docs/model_card.md has
 the timings)::
 
     python -m mdwidgets.shapes.train --out RUN --stage all --export RUN/base
     python -m mdwidgets.shapes.train --out RUN2 --stage unet --init-from RUN/base --unet-steps 1500 \
         --unet-lr 3e-4 --min-object-px 24 --scenes 12000 --seed 1
-    python -m mdwidgets.shapes.train --out RUN2 --stage export --export mdwidgets/models/shapes
+    python -m mdwidgets.shapes.train --out RUN2 --stage export --export RUN2/export
+    mkdir -p RUN3 && cp RUN2/latents.pt RUN3/   # the same 12 000 scenes
+    python -m mdwidgets.shapes.train --out RUN3 --stage unet --init-from RUN2/export --unet-steps 1000 \
+        --unet-lr 2e-4 --seed 2 --p-single 0.3
+    python -m mdwidgets.shapes.train --out RUN3 --stage export --export mdwidgets/models/shapes
 
 Stages (``--stage``): ``vae`` (the f8 autoencoder, 64–256 px scenes), ``unet`` (renders
 ``--scenes`` training scenes at the native 128 px once, caches their VAE posteriors in
@@ -156,14 +161,19 @@ def vae_plan(step: int, total: int = 700) -> tuple[int, int]:
     return (256, 4) if step % 2 == 0 else (128, 8)
 
 
-def pick_caption(rng: random.Random, captions: tuple[str, str, bool], p_empty=0.10, p_objects=0.30) -> str:
-    """One caption of a cached scene: empty (for classifier-free guidance), objects only (what a
-    region prompt says) or the full sentence. Scenes on a free RGB background have no words for it."""
+def pick_caption(rng: random.Random, captions: tuple[str, str, bool], p_empty=0.10, p_objects=0.30,
+                 p_single=0.0) -> str:
+    """One caption of a cached scene: empty (for classifier-free guidance), one of its objects
+    (``p_single``: what a region prompt says while other regions draw the rest of the canvas),
+    all objects (what a region prompt says) or the full sentence. Scenes on a free RGB background
+    have no words for it."""
     full, objects, free_background = captions
     u = rng.random()
     if u < p_empty:
         return ""
-    if free_background or (objects and u < p_empty + p_objects):
+    if objects and u < p_empty + p_single:
+        return rng.choice(objects.split(" and "))
+    if free_background or (objects and u < p_empty + p_single + p_objects):
         return objects
     return full
 
@@ -414,7 +424,7 @@ def train_unet(a):
     for step in range(start, a.unet_steps):
         rng = step_rng(a.seed, "unet", step)
         idx = rng.sample(range(len(cache["captions"])), bs)
-        caps = [pick_caption(rng, cache["captions"][i]) for i in idx]
+        caps = [pick_caption(rng, cache["captions"][i], p_single=a.p_single) for i in idx]
         ids = tok(caps, padding="max_length", max_length=tok.model_max_length,
                   truncation=True, return_tensors="pt").input_ids
         g = torch.Generator().manual_seed(a.seed * 104729 + step)
@@ -553,6 +563,8 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64, help="UNet batch size")
     p.add_argument("--scenes", type=int, default=20000, help="training scenes rendered and encoded once")
     p.add_argument("--min-object-px", type=float, default=16, help="smallest object side in the training scenes")
+    p.add_argument("--p-single", type=float, default=0.0,
+                   help="share of captions naming one object of a many-object scene (as a region prompt does)")
     p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--sample-every", type=int, default=500)
