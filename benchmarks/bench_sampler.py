@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.procmem import reset_rss_peak, rss_peak_mb
-from benchmarks.reference import plain_multidiffusion
 from mdwidgets import Layout, Region, compose, load_pipeline
 from mdwidgets.models import DEFAULT_MODEL, native_size, word_tokenizer
 from mdwidgets.prompts import prompt_cache_for
+from mdwidgets.reference import plain_multidiffusion
 from mdwidgets.studio import Studio
 
 PROMPTS = ["a red circle", "a yellow square", "a green triangle", "a white circle",
@@ -49,7 +49,7 @@ def sd15_pipeline():
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from mdwidgets.models import _stable_diffusion_pipeline_class
+    from mdwidgets.models import SD_SCHEDULER_CONFIG, _stable_diffusion_pipeline_class
 
     torch.manual_seed(0)
     tokenizer = word_tokenizer(" ".join(PROMPTS + ["background"]).split())
@@ -69,8 +69,7 @@ def sd15_pipeline():
         num_hidden_layers=12, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     ))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    scheduler = DDIMScheduler(**SD_SCHEDULER_CONFIG)
     for module in (unet, vae, text_encoder):
         module.eval().requires_grad_(False)
     pipe = _stable_diffusion_pipeline_class()(
@@ -111,7 +110,7 @@ def bench_model(name: str, pipe, size: int, regions: list[int], steps: int) -> d
         compose(pipe, layout, num_inference_steps=1, latents=noise, bootstrap_steps=0, output_type="latent")  # warm
         timer = UNetTimer(pipe.unet)
         ours = compose(pipe, layout, num_inference_steps=steps, latents=noise, bootstrap_steps=0,
-                       scheduler="ddim", output_type="latent")
+                       guidance_scale=7.5, scheduler="ddim", output_type="latent")  # as the reference below
         timer.close()
         t = time.perf_counter()
         ref = plain_multidiffusion(pipe, layout, num_inference_steps=steps, guidance_scale=7.5, latents=noise,

@@ -17,6 +17,8 @@ Public API::
 - :func:`compose_many` — several compositions (seeds, settings, layouts) sampled together, their
   UNet rows sharing calls; :func:`mdwidgets.views.compare` uses it for comparison grids.
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.
+- :func:`mdwidgets.reference.plain_multidiffusion` — the paper's algorithm written literally (one
+  scheduler per path, step, then average): read it first; ``compose`` is tested equal to it.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
 - :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.
 - :mod:`mdwidgets.sweep` — render grids from a JSON spec (``python -m mdwidgets sweep``), resumable.

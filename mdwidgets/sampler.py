@@ -6,6 +6,7 @@ Pure torch + diffusers components; no widgets. See :func:`compose`.
 from __future__ import annotations
 
 import inspect
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,9 +18,10 @@ import torch
 from .budget import check_budget, rows_that_fit
 from .images import decode_latents, encode_flat_colours, vae_scale_factor
 from .layout import Layout, LayoutError
-from .lockstep import UNetRows, drive
+from .lockstep import drive
 from .masks import fusion_weights
 from .models import default_bootstrap_steps, default_guidance, model_name
+from .paths import Paths
 from .prompts import prompt_cache_for
 from .schedulers import make_scheduler, scheduler_name
 from .windows import window_grid
@@ -90,23 +92,15 @@ def compose(
     region weights ``W_i`` (paper Eq. 5) and the scheduler steps **once** with the fused
     prediction.
 
-    Why one step is exactly Eq. 5: the paper fuses the *stepped* latents,
-    ``x_{t-1} = Σ_i W_i · step(x_t, ε_i)``. Every diffusers scheduler step (SD configurations,
-    no sample clipping/thresholding) is affine in the model output with coefficients that do not
-    depend on the prompt, and the weights sum to 1, so ``Σ_i W_i · step(x_t, ε_i) =
-    step(x_t, Σ_i W_i ε_i)``. Multistep schedulers (DPM-Solver, PNDM, UniPC) are linear in their
-    history as well, so one scheduler fed fused outputs equals one scheduler per view, and its
-    step state is advanced once per step as it expects. Stepping one shared scheduler once per
-    view instead would corrupt it.
+    That single step equals the paper's fusion of separately stepped paths for every diffusers
+    scheduler (the argument is next to the fusion line, in ``_denoise``);
+    :func:`mdwidgets.reference.plain_multidiffusion` is the literal algorithm it is tested against.
 
     Bootstrapping (paper §3.2): during the first ``bootstrap_steps`` steps each foreground path
     sees, outside its region, a random flat colour encoded by the VAE and noised to the current
-    timestep with the run's initial noise; the background path is not bootstrapped. This only
-    changes what the UNet *sees* outside the region's support, where that path's weight is 0;
-    inside the support its input equals the shared latent. So the fused stepped result is still
-    ``step(x_t, Σ_i W_i ε_i)`` and stepping once stays exact. Foreground paths then need their
-    own unconditional rows; afterwards all paths share one unconditional row per negative prompt
-    (N + 1 + #negatives UNet rows per step instead of the plain 2(N + 1)).
+    timestep with the run's initial noise; the background path is not bootstrapped. Foreground
+    paths then need their own unconditional rows; afterwards all paths share one unconditional row
+    per negative prompt (N + 1 + #negatives UNet rows per step instead of the plain 2(N + 1)).
 
     Panoramas and large canvases (paper §4.1): with ``window`` the latent is covered by square
     windows moved by ``stride``; every (window, prompt) pair whose region reaches into the window is
@@ -192,232 +186,132 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
             check_memory, runs: int = 1):
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
-    unet, vae = pipe.unet, pipe.vae
-    device, dtype = unet.device, unet.dtype
-    scale = vae_scale_factor(vae)
-    _check_arguments(layout, scale, num_inference_steps, max_batch, output_type, unet)
-    if getattr(unet.config, "time_cond_proj_dim", None) is not None:
-        raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
-    if guidance_scale is None:
-        guidance_scale = default_guidance(model_name(pipe))
-    if bootstrap_steps is None:
-        bootstrap_steps = default_bootstrap_steps(model_name(pipe), num_inference_steps)
-    if isinstance(bootstrap_steps, bool) or not isinstance(bootstrap_steps, int) or not (
-        0 <= bootstrap_steps <= num_inference_steps
-    ):
-        raise ValueError(
-            f"bootstrap_steps={bootstrap_steps} must be between 0 and num_inference_steps="
-            f"{num_inference_steps}"
-        )
+    # 1. Check inputs; fill in the model's defaults and a seed
+    _check_arguments(layout, vae_scale_factor(pipe.vae), num_inference_steps, max_batch, output_type, pipe.unet)
+    guidance_scale, bootstrap_steps = _model_defaults(pipe, num_inference_steps, guidance_scale, bootstrap_steps)
     if generator is None:
         seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
         generator = torch.Generator("cpu").manual_seed(seed)
-
-    window_size = _window_size(window, circular, unet)
-    grid = (layout.height // scale, layout.width // scale)
-    windows = window_grid(*grid, window_size or max(grid), stride, circular)
-
-    # Masks, views and prompt embeddings (cached per text encoder). drive() runs this under inference_mode.
-    weights = fusion_weights(layout, scale).to(device)
-    support = weights > 0
-    views = _Views(layout, guidance_scale, weights, windows, grid[1])
-    cache = prompt_cache_for(pipe.text_encoder)
-    views.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, views.texts).to(device, dtype))
-
-    sched = make_scheduler(scheduler, pipe.scheduler)
-    sched.set_timesteps(num_inference_steps, device=device)
-    timesteps = sched.timesteps
-    # Bootstrapping is counted in UNet evaluations (Heun makes two per step); only foregrounds have it.
-    boot_evals = round(bootstrap_steps * len(timesteps) / num_inference_steps) if layout.regions else 0
-    shape = (1, unet.config.in_channels, layout.height // scale, layout.width // scale)
-    noise = _initial_noise(layout, shape, generator, latents, support).to(device)
-    backgrounds = _bootstrap_backgrounds(vae, len(layout.regions), boot_evals, generator, device)
-    step_kwargs = _step_kwargs(sched, generator, eta)
+    # 2-4. Fusion weights, paths and prompt embeddings; scheduler and timesteps; noise and bootstrap colours
+    run = _Run.prepare(pipe, layout, guidance_scale, bootstrap_steps, num_inference_steps, generator, latents,
+                       scheduler, eta, _window_size(window, circular, pipe.unet), stride, circular)
+    # 5. Refuse before sampling if the rows cannot fit in memory
     if check_memory:
-        check_budget(pipe, layout, rows=views.rows(shared=boot_evals == 0), row_pixels=views.pixels,
+        check_budget(pipe, layout, rows=run.paths.rows(shared=run.boot_evals == 0), row_pixels=run.paths.pixels,
                      max_batch=max_batch, decode=output_type == "pil")
     encoded = time.perf_counter()
+    # 6. Denoising loop
+    x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
+    sampled = time.perf_counter()
+    # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
+    if not torch.isfinite(x).all():
+        raise FloatingPointError(f"sampling produced NaN/inf latents in {pipe.unet.dtype}; run the UNet in "
+                                 "float32 (load_pipeline(..., dtype='float32'))")
+    image = decode_latents(pipe.vae, x) if output_type == "pil" else None
+    finished = time.perf_counter()
+    settings = {"model": model_name(pipe), "steps": num_inference_steps, "guidance_scale": guidance_scale,
+                "bootstrap_steps": bootstrap_steps, "seed": seed, "scheduler": scheduler_name(run.scheduler),
+                "max_batch": max_batch, "device": str(pipe.unet.device),
+                "dtype": str(pipe.unet.dtype).removeprefix("torch."), "window": run.window_size,
+                "stride": stride if run.windows > 1 else None, "circular": circular}
+    timings = {"encode": encoded - started, "sample": sampled - encoded, "decode": finished - sampled,
+               "total": finished - started, "steps": step_times, "runs": runs}
+    return ComposeResult(image, x, layout, settings, timings, cancelled, len(step_times))
 
-    x = noise * sched.init_noise_sigma
-    x0 = x
+
+def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: float):
+    """The denoising loop; yields each step's UNet rows. Returns (latents or last x0 if cancelled,
+    step times, cancelled)."""
+    sched, paths = run.scheduler, run.paths
+    x = x0 = run.noise * sched.init_noise_sigma
     step_times: list[float] = []
-    cancelled = False
-    for i, t in enumerate(timesteps):
+    for i, t in enumerate(run.timesteps):
         step_started = time.perf_counter()
-        bootstrapping = i < boot_evals
-        sources = x
-        if bootstrapping:
-            # Foregrounds see a noised flat colour outside their support (bootstrapping).
-            n = len(layout.regions)
-            flat = sched.add_noise(backgrounds[i].expand(n, *shape[1:]), noise.expand(n, *shape[1:]), t.repeat(n))
-            sources = torch.cat([x, torch.where(support[1:], x, flat)])
-        model_in = sched.scale_model_input(sources, t)
-        rows = views.unet_rows(model_in, t, shared=not bootstrapping, dtype=unet.dtype)
-        unet_out = yield rows  # drive() runs the UNet on these rows (batched with other runs' rows)
-        outputs, view_in = views.guide(unet_out, rows, shared=not bootstrapping)
-        fused = views.fuse(outputs)  # Eq. 5: per-pixel weighted mean of all views' predictions
+        bootstrapping = i < run.boot_evals
+        model_in = sched.scale_model_input(run.path_inputs(x, i, t), t)
+        rows = paths.unet_rows(model_in, t, shared=not bootstrapping, dtype=dtype)
+        noise_pred = paths.guide((yield rows), shared=not bootstrapping)  # drive() runs the UNet on the rows
+        # Eq. 5: x_{t-1} = Σ_i W_i · step(x_t, ε_i) = step(x_t, Σ_i W_i · ε_i), because a scheduler step is
+        # affine in ε with coefficients no prompt changes (multistep ones are linear in their history too)
+        # and Σ_i W_i = 1: fuse the predictions, then step once. Stepping one scheduler per path would
+        # advance its state N + 1 times per step.
+        fused = paths.fuse(noise_pred)
         if callback is not None:  # only events (and a cancelled run's image) need x0
             x0 = predicted_x0(sched, model_in[:1], fused, t)
-        x = sched.step(fused, t, x, **step_kwargs).prev_sample
+        x = sched.step(fused, t, x, **run.step_kwargs).prev_sample
         step_times.append(time.perf_counter() - step_started)
         if callback is not None:
-            event = StepEvent(
-                step=i,
-                num_steps=len(timesteps),
-                timestep=float(t),
-                latents=x,
-                x0=x0,
-                weights=weights,
-                bootstrapping=bootstrapping,
-                elapsed=time.perf_counter() - encoded,
-                region_x0=views.region_x0(predicted_x0(sched, view_in, outputs, t), x0) if region_x0 else None,
-            )
+            event = StepEvent(i, len(run.timesteps), float(t), x, x0, run.weights, bootstrapping,
+                              time.perf_counter() - encoded)
+            if region_x0:
+                path_x0 = predicted_x0(sched, paths.path_inputs(rows), noise_pred, t)
+                event.region_x0 = paths.prompt_x0(path_x0, x0)
             callback(event)
             if event.cancelled:
-                cancelled = True
-                break
-    sampled = time.perf_counter()
-
-    if not torch.isfinite(x).all():
-        raise FloatingPointError(
-            f"sampling produced NaN/inf latents in {dtype}; run the UNet in float32 "
-            "(load_pipeline(..., dtype='float32'))"
-        )
-    final = x0 if cancelled else x
-    image = decode_latents(vae, final) if output_type == "pil" else None
-    finished = time.perf_counter()
-
-    settings = {
-        "model": model_name(pipe),
-        "steps": num_inference_steps,
-        "guidance_scale": guidance_scale,
-        "bootstrap_steps": bootstrap_steps,
-        "seed": seed,
-        "scheduler": scheduler_name(sched),
-        "max_batch": max_batch,
-        "device": str(device),
-        "dtype": str(dtype).removeprefix("torch."),
-        "window": window_size,
-        "stride": stride if len(windows) > 1 else None,
-        "circular": circular,
-    }
-    timings = {
-        "encode": encoded - started,
-        "sample": sampled - encoded,
-        "decode": finished - sampled,
-        "total": finished - started,
-        "steps": step_times,
-        "runs": runs,
-    }
-    return ComposeResult(image, final, layout, settings, timings, cancelled, len(step_times))
+                return x0, step_times, True
+    return x, step_times, False
 
 
-class _Views:
-    """The views of a run — (window, prompt) pairs — and the UNet rows that serve them.
+@dataclass
+class _Run:
+    """What one run fixes before its first step."""
 
-    View ``v`` has a conditional row (its prompt on its input cropped to its window) and, when
-    guided, an unconditional row (same crop, its negative prompt). Views that share the input
-    crop and the negative prompt share that unconditional row. A prompt whose weight is zero in a
-    window has no view there. After bootstrapping every view's input is the shared latent
-    (source 0); during it, foreground ``p`` reads its own bootstrapped latent (source ``p``).
-    """
+    weights: torch.Tensor  #: (N + 1, 1, h, w) fusion weights W_i (order: background, regions)
+    paths: Paths  #: the (window, prompt) paths, their UNet rows and the fusion
+    scheduler: Any  #: this run's own scheduler, timesteps set
+    timesteps: torch.Tensor
+    noise: torch.Tensor  #: (1, C, h, w) initial noise (regions with their own seed included)
+    backgrounds: torch.Tensor  #: (bootstrap evaluations, N, C, 1, 1) flat-colour latents
+    boot_evals: int  #: bootstrapped UNet evaluations (Heun makes two per step)
+    step_kwargs: dict[str, Any]
+    window_size: int | None
+    windows: int
 
-    def __init__(self, layout: Layout, guidance_scale: float, weights: torch.Tensor, windows, grid_width: int):
-        negatives = [layout.negative_prompt] + [
-            layout.negative_prompt if r.negative_prompt is None else r.negative_prompt for r in layout.regions
-        ]
-        self.guidance = [guidance_scale] + [
-            guidance_scale if r.guidance_scale is None else r.guidance_scale for r in layout.regions
-        ]
-        distinct = list(dict.fromkeys(negatives))
-        prompts = layout.prompts
-        self.texts = prompts + distinct
-        self.negative_index = [len(prompts) + distinct.index(n) for n in negatives]
+    @classmethod
+    def prepare(cls, pipe, layout, guidance_scale, bootstrap_steps, steps, generator, latents, scheduler, eta,
+                window_size, stride, circular) -> _Run:
+        device, scale = pipe.unet.device, vae_scale_factor(pipe.vae)
+        grid = (layout.height // scale, layout.width // scale)
+        windows = window_grid(*grid, window_size or max(grid), stride, circular)
+        # 2. Fusion weights W_i (Eq. 5), the paths (window × prompt) and their prompt embeddings (cached)
+        weights = fusion_weights(layout, scale).to(device)
+        paths = Paths(layout, guidance_scale, weights, windows, grid[1])
+        cache = prompt_cache_for(pipe.text_encoder)
+        paths.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, pipe.unet.dtype))
+        # 3. A scheduler of this run's own; bootstrapping is counted in UNet evaluations
+        sched = make_scheduler(scheduler, pipe.scheduler)
+        sched.set_timesteps(steps, device=device)
+        boot_evals = round(bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
+        # 4. Initial noise and the flat colours foregrounds see while bootstrapping
+        noise = _initial_noise(layout, (1, pipe.unet.config.in_channels, *grid), generator, latents, weights > 0)
+        backgrounds = _bootstrap_backgrounds(pipe.vae, len(layout.regions), boot_evals, generator, device)
+        return cls(weights, paths, sched, sched.timesteps, noise.to(device), backgrounds, boot_evals,
+                   _step_kwargs(sched, generator, eta), window_size, len(windows))
 
-        flat_weights = weights.flatten(1).cpu()  # (N + 1, cells)
-        window_cells = [w.cells(grid_width) for w in windows]
-        coverage = torch.zeros(flat_weights.shape[1]).index_add_(
-            0, torch.cat(window_cells), torch.ones(sum(len(c) for c in window_cells))
-        )
-        self._grid = tuple(weights.shape[-2:])
-        self._canvas_cells = flat_weights.shape[1]
-        self._window_cells = torch.stack(window_cells)
-        self.pairs = [  # (window, prompt) of every view
-            (k, p) for k, c in enumerate(window_cells) for p in range(len(prompts)) if flat_weights[p, c].any()
-        ]
-        self.window_shape = (windows[0].height, windows[0].width)
-        self.cells = self._window_cells[[k for k, _ in self.pairs]]  # (views, window cells)
-        # A view's share of a cell: the prompt's weight there over the number of windows covering it.
-        self.view_weights = torch.stack([flat_weights[p, window_cells[k]] / coverage[window_cells[k]]
-                                         for k, p in self.pairs])[:, None]
-        self.prompt_of_view = torch.tensor([p for _, p in self.pairs])
-        self._plans = {shared: self._plan(shared) for shared in (True, False)}
+    def path_inputs(self, x: torch.Tensor, i: int, t) -> torch.Tensor:
+        """The latents paths read at step ``i``: the shared ``x``; while bootstrapping (paper §3.2) also
+        each foreground's copy showing a flat colour, noised to ``t``, outside its region. A path's
+        input changes only where its weight is 0, so fusing then stepping once stays exact."""
+        if i >= self.boot_evals:
+            return x
+        n, shape = self.backgrounds.shape[1], x.shape[1:]
+        flat = self.scheduler.add_noise(self.backgrounds[i].expand(n, *shape), self.noise.expand(n, *shape),
+                                        t.repeat(n))
+        return torch.cat([x, torch.where(self.weights[1:] > 0, x, flat)])
 
-    def _plan(self, shared: bool):
-        rows = [(0 if shared else p, k, p) for k, p in self.pairs]  # (source, window, prompt embedding)
-        uncond_rows: dict[tuple[int, int, int], int] = {}
-        uncond_row = []  # per view; an unguided view points at its own conditional row
-        for v, (source, k, p) in enumerate(rows[: len(self.pairs)]):
-            if self.guidance[p] > 1:
-                key = (source, k, self.negative_index[p])
-                if key not in uncond_rows:
-                    uncond_rows[key] = len(rows)
-                    rows.append(key)
-            uncond_row.append(uncond_rows[key] if self.guidance[p] > 1 else v)
-        return rows, uncond_row
 
-    @property
-    def pixels(self) -> int:
-        """Latent cells per UNet row (one window)."""
-        return self.window_shape[0] * self.window_shape[1]
-
-    def rows(self, shared: bool) -> int:
-        """UNet rows per evaluation."""
-        return len(self._plans[shared][0])
-
-    def bind(self, embeds: torch.Tensor) -> None:
-        """Pre-index crops, prompt embeddings and guidance of both row plans for this run."""
-        device = embeds.device
-        self.cells, self.view_weights = self.cells.to(device), self.view_weights.to(device)
-        self.prompt_of_view, window_cells = self.prompt_of_view.to(device), self._window_cells.to(device)
-        scale = torch.tensor([self.guidance[p] if self.guidance[p] > 1 else 1.0 for _, p in self.pairs], device=device)
-        self._bound = {}
-        for shared, (rows, uncond_row) in self._plans.items():
-            sources, windows, texts = (torch.tensor(column, device=device) for column in zip(*rows))
-            uncond = torch.tensor(uncond_row, device=device)
-            self._bound[shared] = (sources, window_cells[windows], embeds[texts], uncond, scale[:, None, None])
-
-    def unet_rows(self, model_in: torch.Tensor, t, *, shared: bool, dtype: torch.dtype) -> UNetRows:
-        """The UNet rows of one evaluation: each row's input crop and prompt embedding."""
-        sources, cells, context, _, _ = self._bound[shared]
-        channels = model_in.shape[1]
-        x = model_in.flatten(2).index_select(0, sources).gather(2, cells[:, None].expand(-1, channels, -1))
-        return UNetRows(x.view(len(sources), channels, *self.window_shape).to(dtype), t, context)
-
-    def guide(self, out: torch.Tensor, rows: UNetRows, *, shared: bool):
-        """Each view's guided model output ``(views, C, window cells)`` (float32), and its input."""
-        _, _, _, uncond_row, scale = self._bound[shared]
-        views, out = len(self.pairs), out.float().flatten(2)
-        cond, uncond = out[:views], out.index_select(0, uncond_row)
-        guided = uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
-        return guided, rows.sample[:views].float().flatten(2)
-
-    def fuse(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Σ over views of weight × output, scattered back onto the canvas: ``(1, C, h, w)``."""
-        channels = outputs.shape[1]
-        weighted = (outputs * self.view_weights).transpose(0, 1).reshape(channels, -1)
-        fused = outputs.new_zeros(channels, self._canvas_cells).index_add_(1, self.cells.flatten(), weighted)
-        return fused.view(1, channels, *self._grid)
-
-    def region_x0(self, view_x0: torch.Tensor, fused_x0: torch.Tensor) -> torch.Tensor:
-        """Each prompt's own x0 ``(N + 1, C, h, w)``: the mean over its windows, the fused x0 elsewhere."""
-        prompts, channels = len(self.guidance), view_x0.shape[1]
-        index = (self.prompt_of_view[:, None] * self._canvas_cells + self.cells).flatten()
-        total = view_x0.new_zeros(channels, prompts * self._canvas_cells).index_add_(
-            1, index, view_x0.transpose(0, 1).reshape(channels, -1))
-        count = view_x0.new_zeros(prompts * self._canvas_cells).index_add_(0, index, view_x0.new_ones(len(index)))
-        mean = (total / count.clamp(min=1)).view(channels, prompts, *self._grid).transpose(0, 1)
-        return torch.where(count.view(prompts, 1, *self._grid) > 0, mean, fused_x0)
+def _model_defaults(pipe, steps: int, guidance_scale, bootstrap_steps) -> tuple[float, int]:
+    """The model's guidance and bootstrap steps where not given; bootstrap steps checked."""
+    if guidance_scale is None:
+        guidance_scale = default_guidance(model_name(pipe))
+    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not (
+            math.isfinite(guidance_scale) and guidance_scale >= 0):
+        raise ValueError(f"guidance_scale={guidance_scale!r} must be a finite number >= 0 (1 or less: unguided)")
+    if bootstrap_steps is None:
+        bootstrap_steps = default_bootstrap_steps(model_name(pipe), steps)
+    if isinstance(bootstrap_steps, bool) or not isinstance(bootstrap_steps, int) or not 0 <= bootstrap_steps <= steps:
+        raise ValueError(f"bootstrap_steps={bootstrap_steps} must be between 0 and num_inference_steps={steps}")
+    return guidance_scale, bootstrap_steps
 
 
 def _window_size(window, circular: bool, unet) -> int | None:
@@ -503,6 +397,8 @@ def _check_arguments(layout, scale, steps, max_batch, output_type, unet) -> None
         raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type={output_type!r} must be 'pil' or 'latent'")
+    if getattr(unet.config, "time_cond_proj_dim", None) is not None:
+        raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
     if getattr(unet.config, "addition_embed_type", None) is not None:
         raise ValueError(
             f"this UNet expects extra conditioning ({unet.config.addition_embed_type!r}, e.g. SDXL); "

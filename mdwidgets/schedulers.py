@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import diffusers
 
 # name -> (diffusers class, extra config)
@@ -23,8 +25,9 @@ def make_scheduler(choice, base):
     """A fresh scheduler for one run.
 
     ``choice`` is ``None`` (a copy of ``base``, the pipeline's own scheduler), a name from
-    :data:`SCHEDULERS`, or a scheduler instance (used as given). A fresh copy per run keeps the
-    pipeline's scheduler untouched, so runs never share step state.
+    :data:`SCHEDULERS` (that class, configured from ``base``), or a scheduler instance (a deep
+    copy: its config and state). A fresh scheduler per run keeps the caller's untouched, so runs
+    never share step state — one instance passed to several runs behaves like its name.
     """
     if choice is None:
         return type(base).from_config(base.config)
@@ -37,7 +40,7 @@ def make_scheduler(choice, base):
         class_name, extra = SCHEDULERS[key]
         return getattr(diffusers, class_name).from_config(base.config, **extra)
     if hasattr(choice, "step") and hasattr(choice, "set_timesteps"):
-        return choice
+        return copy.deepcopy(choice)
     raise TypeError(f"scheduler must be a name or a diffusers scheduler, not {type(choice).__name__}")
 
 

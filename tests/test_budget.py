@@ -4,7 +4,7 @@ import torch
 from mdwidgets import Layout, Region, budget, compose
 from mdwidgets.budget import estimate_bytes
 from mdwidgets.masks import fusion_weights
-from mdwidgets.sampler import _Views
+from mdwidgets.paths import Paths
 from mdwidgets.windows import window_grid
 
 
@@ -14,8 +14,8 @@ def layout(n=3, size=512, **region):
 
 def rows(lay, guidance, shared):
     grid = (lay.height // 8, lay.width // 8)
-    views = _Views(lay, guidance, fusion_weights(lay), window_grid(*grid, max(grid), 8), grid[1])
-    return views.rows(shared)
+    paths = Paths(lay, guidance, fusion_weights(lay), window_grid(*grid, max(grid), 8), grid[1])
+    return paths.rows(shared)
 
 
 def test_rows_per_step_counts_shared_and_bootstrap_rows():

@@ -156,3 +156,18 @@ def test_compare_batched_equals_one_after_another(tiny_pipe, unet_calls):
     for a, b in zip(batched.results, sequential.results):
         assert ((a.latents - b.latents).abs().max() / b.latents.abs().max()).item() <= 1e-5
     assert batched.image.size == sequential.image.size
+
+
+@pytest.mark.parametrize("name", ["dpm++", "pndm", "euler-a"])
+def test_one_scheduler_instance_shared_by_runs_behaves_like_its_name(tiny_pipe, name):
+    """A diffusers habit: build a scheduler once, pass it everywhere. Each run gets its own copy."""
+    from mdwidgets.schedulers import make_scheduler
+
+    instance = make_scheduler(name, tiny_pipe.scheduler)
+    runs = [dict(layout=LAYOUT, num_inference_steps=6, seed=seed, output_type="latent") for seed in (0, 1)]
+    by_name = [r.latents for r in compose_many(tiny_pipe, [{**run, "scheduler": name} for run in runs], max_batch=1)]
+    shared = [r.latents for r in compose_many(tiny_pipe, [{**run, "scheduler": instance} for run in runs], max_batch=1)]
+    assert all(torch.equal(a, b) for a, b in zip(by_name, shared))
+    twice = [compose(tiny_pipe, **runs[0], scheduler=instance, max_batch=1).latents for _ in range(2)]
+    assert torch.equal(twice[0], twice[1]) and torch.equal(twice[0], by_name[0])
+    assert instance.timesteps is None or len(instance.timesteps) != 6  # the caller's instance never stepped

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from benchmarks.panorama import panorama_pipeline
-from benchmarks.reference import plain_multidiffusion
 from mdwidgets import Layout, Region, compose
 from mdwidgets.masks import fusion_weights
-from mdwidgets.sampler import _bootstrap_backgrounds, _Views
+from mdwidgets.paths import Paths
+from mdwidgets.reference import plain_multidiffusion
+from mdwidgets.sampler import _bootstrap_backgrounds
 from mdwidgets.windows import Window, window_grid
 
 
@@ -128,14 +129,14 @@ def test_regions_on_a_wide_canvas_equal_one_scheduler_per_window_and_prompt(wide
 def test_a_prompt_is_only_evaluated_in_the_windows_its_region_reaches():
     layout = wide_layout()
     windows = window_grid(32, 96, 32, 8)
-    views = _Views(layout, 7.5, fusion_weights(layout), windows, 96)
-    by_prompt = [[k for k, p in views.pairs if p == prompt] for prompt in range(4)]
+    paths = Paths(layout, 7.5, fusion_weights(layout), windows, 96)
+    by_prompt = [[k for k, p in paths.paths if p == prompt] for prompt in range(4)]
     assert len(windows) == 9
     assert by_prompt[1] == [0, 1, 2, 3]  # red circle: x 32-224 px = cells 4-28, windows start 0, 8, 16, 24
     assert by_prompt[2] == [3, 4, 5, 6, 7, 8]  # yellow square: cells 50-70
     assert by_prompt[3] == [7, 8]  # green triangle: cells 80-96
-    assert views.rows(shared=True) == len(views.pairs) + 9 + 2  # one unconditional row per window and negative
-    assert views.pixels == 32 * 32
+    assert paths.rows(shared=True) == len(paths.paths) + 9 + 2  # one unconditional row per window and negative
+    assert paths.pixels == 32 * 32
 
 
 def test_panorama_events_show_each_prompt_over_the_canvas(tiny_pipe):

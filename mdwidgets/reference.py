@@ -1,0 +1,103 @@
+"""Region-based MultiDiffusion as the paper writes it: read this first.
+
+A plain, literal implementation, as the official code runs it. Each path — a prompt on the whole
+canvas, or with ``window`` on one sliding window (paper §4.1) — gets its own latent view, its own
+two UNet rows ([unconditional, conditional]) and its own copy of the scheduler, and is stepped on
+its own; then the stepped views are averaged per pixel with the region weights (paper Eq. 5),
+and over the windows covering each cell. It is slow on purpose: it is the yardstick that
+:func:`mdwidgets.compose` (fused prediction, one step, shared rows, gathered paths) must equal,
+and the tests and ``benchmarks/bench_sampler.py`` hold it to that.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import torch
+
+from .images import vae_scale_factor
+from .masks import fusion_weights
+from .schedulers import make_scheduler
+from .windows import window_grid
+
+
+@torch.inference_mode()
+def plain_multidiffusion(
+    pipe,
+    layout,
+    *,
+    num_inference_steps: int,
+    guidance_scale: float,
+    latents: torch.Tensor,
+    scheduler=None,
+    bootstrap_backgrounds: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    window: int | None = None,
+    stride: int = 8,
+    circular: bool = False,
+) -> torch.Tensor:
+    """Final latents of ``layout`` from the initial noise ``latents`` ``(1, C, h, w)``.
+
+    ``pipe`` is a diffusers ``StableDiffusionPipeline`` (its ``encode_prompt`` is used);
+    ``bootstrap_backgrounds`` are ``(bootstrap steps, N, C, 1, 1)`` flat-colour latents that each
+    foreground sees outside its region during the first steps; ``generator`` feeds stochastic
+    schedulers (every path draws the same step noise).
+    """
+    unet = pipe.unet
+    weights = fusion_weights(layout, vae_scale_factor(pipe.vae))  # W_i: (N + 1, 1, h, w), summing to 1
+    embeds = _prompt_embeddings(pipe, layout)
+    base = make_scheduler(scheduler, pipe.scheduler)
+    base.set_timesteps(num_inference_steps)
+    height, width = latents.shape[-2:]
+    windows = window_grid(height, width, window or max(height, width), stride, circular)
+    paths = [(w, v) for w in windows for v in range(len(embeds)) if _crop(weights[v], w).any()]
+    schedulers = [copy.deepcopy(base) for _ in paths]  # one scheduler state per path
+    boot = 0 if bootstrap_backgrounds is None else len(bootstrap_backgrounds)
+    x = latents * base.init_noise_sigma
+    for i, t in enumerate(base.timesteps):
+        state = generator.get_state() if generator is not None else None
+        value, count = torch.zeros_like(x), torch.zeros_like(x)
+        for (w, v), sched in zip(paths, schedulers):
+            view = x
+            if v > 0 and i < boot:
+                flat = sched.add_noise(bootstrap_backgrounds[i, v - 1 : v].expand_as(x), latents, t.reshape(1))
+                view = torch.where(weights[v] > 0, x, flat)
+            view = _crop(view, w)
+            model_in = sched.scale_model_input(torch.cat([view, view]), t)
+            uncond, cond = unet(model_in, t, encoder_hidden_states=embeds[v], return_dict=False)[0].chunk(2)
+            guided = uncond + guidance_scale * (cond - uncond)
+            kwargs = {}
+            if generator is not None and "generator" in inspect.signature(sched.step).parameters:
+                # every path draws the same step noise
+                generator.set_state(state)
+                kwargs["generator"] = generator
+            stepped = sched.step(guided, t, view, **kwargs).prev_sample
+            value += _uncrop(_crop(weights[v], w) * stepped, w, height, width)
+            count += _uncrop(_crop(weights[v], w).expand_as(stepped), w, height, width)
+        x = value / count  # Eq. 5: per-pixel weighted mean of the stepped paths
+    return x
+
+
+def _prompt_embeddings(pipe, layout) -> list[torch.Tensor]:
+    """Per prompt [background, regions…]: its [unconditional, conditional] embeddings."""
+    negatives = [layout.negative_prompt] + [
+        layout.negative_prompt if r.negative_prompt is None else r.negative_prompt for r in layout.regions
+    ]
+    embeds = []
+    for prompt, negative in zip(layout.prompts, negatives):
+        cond, uncond = pipe.encode_prompt(prompt, pipe.unet.device, 1, True, negative)
+        embeds.append(torch.cat([uncond, cond]))
+    return embeds
+
+
+def _crop(tensor: torch.Tensor, w) -> torch.Tensor:
+    """Window ``w`` of a canvas; circular windows roll the canvas so the window starts at column 0."""
+    return torch.roll(tensor, -w.left, dims=-1)[..., w.top : w.top + w.height, : w.width]
+
+
+def _uncrop(tensor: torch.Tensor, w, height: int, width: int) -> torch.Tensor:
+    """A window's values placed back on an otherwise zero canvas."""
+    canvas = torch.zeros(*tensor.shape[:-2], height, width)
+    canvas[..., w.top : w.top + w.height, : w.width] = tensor
+    return torch.roll(canvas, w.left, dims=-1)
