@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="render a layout JSON (or an mdwidgets PNG) to a PNG")
     render.add_argument("layout", help="layout .json file, or a .png made by mdwidgets")
     render.add_argument("-o", "--output", required=True, help="PNG to write (layout + settings embedded)")
+    render.add_argument("--overwrite", action="store_true",
+                        help="replace OUTPUT if it exists (atomically: the old file stays whole until the new "
+                             "one is written)")
     render.add_argument(
         "--model", default=None,
         help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL}, or the PNG's)",
@@ -77,11 +81,28 @@ def _load_layout(path: str) -> tuple[Layout, dict]:
         raise LayoutError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _checked_output(output: Path, overwrite: bool) -> Path:
+    """The output path, checked before any rendering: never an existing file unless asked, and a
+    folder that can be written."""
+    if output.is_dir():
+        raise ValueError(f"output {output} is a folder; give a file name such as {output / 'out.png'}")
+    if output.exists() and not overwrite:
+        raise ValueError(f"output {output} exists; pass --overwrite to replace it, or choose another name")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {output.parent}: {exc.strerror}") from None
+    if not os.access(output.parent, os.W_OK):
+        raise ValueError(f"cannot write to the output folder {output.parent}")
+    return output
+
+
 def _render(args: argparse.Namespace) -> int:
     from .images import save_png
     from .models import load_pipeline
     from .sampler import compose
 
+    output = _checked_output(Path(args.output), args.overwrite)
     layout, previous = _load_layout(args.layout)
     # Re-rendering an mdwidgets PNG reuses its settings; flags override them.
     settings = {"steps": 25, "guidance_scale": None, "bootstrap_steps": None, "seed": None, "scheduler": None,
@@ -111,9 +132,7 @@ def _render(args: argparse.Namespace) -> int:
         circular=bool(settings["circular"]),
         **({"stride": settings["stride"]} if settings["stride"] else {}),  # else compose's default
     )
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    save_png(result.image, output, layout, result.settings)
+    save_png(result.image, output, layout, result.settings)  # atomic
     s = result.settings
     print(
         f"wrote {output} ({layout.width}x{layout.height}, {len(layout.regions)} regions) with {s['model']}: "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -69,8 +71,20 @@ def save_png(
     info.add_text(PNG_LAYOUT_KEY, layout.to_json(indent=None))
     info.add_text(PNG_SETTINGS_KEY, json.dumps(settings or {}))
     path = Path(path)
-    image.save(path, format="PNG", pnginfo=info)
+    write_atomic(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
     return path
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> None:
+    """Write through a temporary file in the same folder and rename it over ``path``: a crash, a
+    kill or a full disk leaves the old file whole, and readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, Any]]:

@@ -7,6 +7,7 @@ step events. All geometry lives in :mod:`mdwidgets.boxedit`, all pictures in
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import random
@@ -24,7 +25,7 @@ from ipycanvas.canvas import _CANVAS_MANAGER
 from PIL import Image
 
 from . import boxedit
-from .images import read_png_metadata, save_png, unique_path
+from .images import read_png_metadata, save_png, unique_path, write_atomic
 from .layout import Layout, LayoutError, Region
 from .models import (
     DEFAULT_MODEL,
@@ -131,8 +132,11 @@ class Studio:
         self._cancel = threading.Event()
         self._start_lock = threading.Lock()
         self._syncing = False
+        self._autosave_failure: str | None = None
+        self._editing = False  # no autosave before the first edit: a new Studio never hides saved work
         self._build()
         self.layout = self._layout
+        self._editing = True
 
     # -- public state ----------------------------------------------------------------------------
     @property
@@ -155,20 +159,24 @@ class Studio:
         self._redraw()
 
     def _store(self, layout: Layout) -> None:
-        """Every edit ends here: keep the layout and autosave it."""
+        """Every edit ends here: keep the layout and autosave it (from the first edit on)."""
         self._layout = layout
-        if self.autosave_path is not None:
-            try:
-                self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = self.autosave_path.with_suffix(".tmp")
-                temporary.write_text(layout.to_json())
-                temporary.replace(self.autosave_path)  # atomic: a crash never leaves half a file
-            except OSError as exc:
-                self._say(f"Autosave failed ({exc}); export your layout to keep it.", error=True)
+        if self.autosave_path is None or not self._editing:
+            return
+        try:
+            self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.autosave_path, lambda tmp: tmp.write_text(layout.to_json()))
+            self._autosave_failure = None
+        except OSError as exc:
+            self._autosave_failure = f"Autosave failed ({exc}); export your layout to keep it."
+            self._say(self._autosave_failure, error=True)
 
     @classmethod
     def restore(cls, pipe=None, *, autosave_dir: str | Path | None = None, **kwargs: Any) -> Studio:
-        """A new Studio with the most recently autosaved layout (e.g. after a kernel restart)."""
+        """A new Studio with the most recently autosaved layout (e.g. after a kernel restart).
+
+        A Studio autosaves only after its first edit, so re-running a ``Studio(pipe)`` cell never
+        puts an untouched default layout in front of the work saved before."""
         folder = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
         saved = sorted(folder.glob("studio-*.json"), key=lambda p: p.stat().st_mtime)
         for path in reversed(saved):
@@ -202,6 +210,30 @@ class Studio:
 
     # -- building the panel ----------------------------------------------------------------------
     def _build(self) -> None:
+        self._build_canvas()
+        self._build_prompts()
+        self._build_settings()
+        self._build_actions()
+        controls = w.VBox([
+            self.model_label,
+            w.HBox([self.size, self.scheduler]),
+            w.HBox([self.windows, self.stride]),
+            self.steps, self.guidance, self.bootstrap,
+            w.HBox([self.seed, self.reseed]),
+            w.HBox([self.generate_button, self.cancel_button]),
+            self.compare_button,
+            w.HBox([self.progress, self.progress_label]),
+            w.HBox([self.overlay, self.delete_button]),
+            w.HBox([self.save_png_button, self.save_json_button, self.upload]),
+        ])
+        self.widget = w.VBox([
+            w.HBox([self.canvas, controls], layout=w.Layout(align_items="flex-start")),
+            self.background, self.negative, self.new_prompt,
+            w.HTML("<b>Regions</b> — drag on the canvas to add a box; click one to select it"),
+            self.rows, self.status, self.history_box, self.comparison_image,
+        ])
+
+    def _build_canvas(self) -> None:
         self.canvas = MultiCanvas(2, width=self._layout.width, height=self._layout.height)
         self._resize_canvas()  # its on-screen size: a small canvas is shown enlarged from the start
         self.canvas.on_mouse_down(self._mouse_down)
@@ -211,6 +243,7 @@ class Studio:
         self.canvas.on_key_down(self._key_down)
         self.canvas.on_client_ready(self._client_ready)
 
+    def _build_prompts(self) -> None:
         text = lambda desc, value="", **kw: w.Text(  # noqa: E731
             value=value, description=desc, continuous_update=False,
             # "auto" stretches to the panel; "100%" plus the widget's margin overflowed it
@@ -223,6 +256,7 @@ class Studio:
         self.negative.observe(self._negative_edited, "value")
         self.rows = w.VBox([])
 
+    def _build_settings(self) -> None:
         self.steps = w.IntSlider(STUDIO_STEPS, min=1, max=100, description="Steps")
         self.guidance = w.FloatSlider(default_guidance(self.model), min=1.0, max=15.0, step=0.5,
                                       description="Guidance")
@@ -243,6 +277,7 @@ class Studio:
         self.model_label = w.HTML()
         self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
 
+    def _build_actions(self) -> None:
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.delete_button = w.Button(description="Delete box", icon="trash", disabled=True)
@@ -270,25 +305,6 @@ class Studio:
         self.history_box.add_class("mdw-history")
         self.status = w.HTML("")
 
-        controls = w.VBox([
-            self.model_label,
-            w.HBox([self.size, self.scheduler]),
-            w.HBox([self.windows, self.stride]),
-            self.steps, self.guidance, self.bootstrap,
-            w.HBox([self.seed, self.reseed]),
-            w.HBox([self.generate_button, self.cancel_button]),
-            self.compare_button,
-            w.HBox([self.progress, self.progress_label]),
-            w.HBox([self.overlay, self.delete_button]),
-            w.HBox([self.save_png_button, self.save_json_button, self.upload]),
-        ])
-        self.widget = w.VBox([
-            w.HBox([self.canvas, controls], layout=w.Layout(align_items="flex-start")),
-            self.background, self.negative, self.new_prompt,
-            w.HTML("<b>Regions</b> — drag on the canvas to add a box; click one to select it"),
-            self.rows, self.status, self.history_box, self.comparison_image,
-        ])
-
     def _resize_canvas(self) -> None:
         width, height = self._layout.width, self._layout.height
         with _DRAW_LOCK:
@@ -309,7 +325,7 @@ class Studio:
             if label not in self.size.options:
                 self.size.options = [*SIZE_PRESETS, label]
             self.size.value = label
-            self.model_label.value = f"<b>Model:</b> {self.model}"
+            self.model_label.value = f"<b>Model:</b> {html.escape(str(self.model))}"
         finally:
             self._syncing = False
 
@@ -728,8 +744,12 @@ class Studio:
             self.import_file(item["name"], bytes(item["content"]))
 
     def _say(self, message: str, error: bool = False) -> None:
+        """Show a status line. Messages carry file names and values from files: always escaped."""
+        if not message and self._autosave_failure:  # a failed autosave stays in view until one succeeds
+            message, error = self._autosave_failure, True
         colour = "#b00020" if error else "#333"
-        self.status.value = f'<span style="color:{colour}">{message}</span>' if message else ""
+        text = html.escape(message, quote=False)
+        self.status.value = f'<span style="color:{colour}">{text}</span>' if message else ""
 
 
 class _Cancelled(Exception):

@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .images import read_png_metadata, save_png
+from .images import read_png_metadata, save_png, write_atomic
 from .layout import Layout, LayoutError
 from .models import DEFAULT_MODEL
 from .sampler import compose, compose_many
@@ -352,8 +352,8 @@ def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(
 
 
 def _write_cell(output: Path, cell: Cell, image, settings: dict[str, Any], row: dict[str, Any]) -> None:
-    _write_atomic(output / f"{cell.id}.png", lambda tmp: save_png(image, tmp, cell.layout, settings))
-    _write_atomic(output / f"{cell.id}.json", lambda tmp: tmp.write_text(json.dumps(row, indent=1) + "\n"))
+    save_png(image, output / f"{cell.id}.png", cell.layout, settings)  # atomic
+    write_atomic(output / f"{cell.id}.json", lambda tmp: tmp.write_text(json.dumps(row, indent=1) + "\n"))
 
 
 def _batches(cells: list[Cell], size: int) -> list[list[Cell]]:
@@ -362,16 +362,6 @@ def _batches(cells: list[Cell], size: int) -> list[list[Cell]]:
     for cell in cells:
         by_max_batch.setdefault(cell.settings.get("max_batch"), []).append(cell)
     return [group[i : i + size] for group in by_max_batch.values() for i in range(0, len(group), size)]
-
-
-def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder and rename it: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_results(output: Path, cells: list[Cell]) -> tuple[Path, int]:
@@ -394,5 +384,5 @@ def write_results(output: Path, cells: list[Cell]) -> tuple[Path, int]:
             writer.writerows(rows)
 
     path = output / RESULTS
-    _write_atomic(path, write)
+    write_atomic(path, write)
     return path, len(rows)

@@ -65,6 +65,41 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, root, capsys):
     assert "not a built-in model" in capsys.readouterr().err
 
 
+def test_output_is_checked_before_rendering_and_never_replaced_unless_asked(tmp_path, root, capsys, monkeypatch):
+    out = tmp_path / "shapes.png"
+    assert main(["render", str(root / "examples" / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1"]) == 0
+    before = out.read_bytes()
+    import mdwidgets.models
+
+    monkeypatch.setattr(mdwidgets.models, "load_pipeline", lambda *a, **k: pytest.fail("rendered before checking"))
+    assert main(["render", str(out), "-o", str(out)]) == 2  # the input PNG itself
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["render", str(out), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["render", str(out), "-o", str(blocker / "sub" / "x.png")]) == 2
+    assert "cannot create the output folder" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["render", str(out), "-o", str(out), "--overwrite", "--seed", "2"]) == 0
+    assert read_png_metadata(out)[1]["seed"] == 2 and out.read_bytes() != before
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_whole(tmp_path):
+    from mdwidgets.images import write_atomic
+
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"old picture")
+
+    def half_then_crash(tmp):
+        tmp.write_bytes(b"half a")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, half_then_crash)
+    assert target.read_bytes() == b"old picture" and [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
 def test_module_entry_point_runs(tmp_path, root):
     proc = subprocess.run([sys.executable, "-m", "mdwidgets", "layout", str(tmp_path / "none.png")],
                           capture_output=True, text=True)

@@ -3,9 +3,9 @@ import copy
 import pytest
 import torch
 
-from benchmarks.reference import plain_multidiffusion
 from mdwidgets import Layout, Region, compose
 from mdwidgets.prompts import prompt_cache_for
+from mdwidgets.reference import plain_multidiffusion
 from mdwidgets.sampler import _bootstrap_backgrounds, _initial_noise
 
 SIZE = 64  # 8x8 latent: fast, and still several latent cells per box
@@ -221,6 +221,10 @@ def test_fp16_vae_is_upcast_for_decoding(tiny_pipe):
         (dict(scheduler="warp-drive"), "scheduler='warp-drive' is not known; choose one of ddim"),
         (dict(max_batch=0), "max_batch=0 must be a positive integer"),
         (dict(output_type="np"), "output_type='np' must be 'pil' or 'latent'"),
+        (dict(guidance_scale=float("nan")), "guidance_scale=nan must be a finite number >= 0"),
+        (dict(guidance_scale=float("inf")), "guidance_scale=inf must be a finite number >= 0"),
+        (dict(guidance_scale=-2.0), "guidance_scale=-2.0 must be a finite number >= 0"),
+        (dict(guidance_scale="7"), "guidance_scale='7' must be a finite number >= 0"),
         (dict(latents=torch.zeros(1, 4, 4, 4)), "latents must have shape (1, 4, 8, 8)"),
     ],
 )

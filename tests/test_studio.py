@@ -368,6 +368,36 @@ def test_every_edit_is_autosaved_and_restore_brings_it_back(tiny_pipe, autosave_
     assert restored.autosave_path != saved  # the restored Studio saves to a file of its own
 
 
+def test_a_new_untouched_studio_never_hides_the_saved_work(tiny_pipe, autosave_dir):
+    work = Studio(tiny_pipe)
+    drag(work, (16, 16), (96, 96))
+    for _ in range(2):  # the notebook's Studio(pipe) cell re-run after a kernel restart
+        untouched = Studio(tiny_pipe)
+        assert not untouched.autosave_path.exists()
+    assert Studio.restore(tiny_pipe).layout == work.layout
+
+
+def test_a_failed_autosave_stays_in_view_until_one_succeeds(tiny_pipe, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    studio = Studio(tiny_pipe, autosave_dir=blocker / "autosave")
+    drag(studio, (16, 16), (96, 96))
+    assert "Autosave failed" in studio.status.value
+    studio.rows.children[0].children[1].value = "a purple star"  # the next edit clears the status line
+    assert "Autosave failed" in studio.status.value and studio.layout.regions[0].prompt == "a purple star"
+    studio.autosave_path = tmp_path / "ok" / "studio.json"
+    studio.rows.children[0].children[1].value = "a green star"
+    assert studio.status.value == "" and Layout.load(studio.autosave_path).regions[0].prompt == "a green star"
+
+
+def test_names_and_values_from_files_are_shown_as_text_not_html(studio):
+    bad = {"mdwidgets_layout": 1, "width": "<script>alert(2)</script>", "height": 64, "background": "x"}
+    studio.import_file('<img src=x onerror="alert(1)">.json', json.dumps(bad).encode())
+    assert "<img" not in studio.status.value and "<script" not in studio.status.value
+    assert '&lt;img src=x onerror="alert(1)"&gt;.json' in studio.status.value
+    assert "&lt;script&gt;" in studio.status.value and studio.model_label.value.startswith("<b>Model:</b>")
+
+
 def test_restore_without_autosave_says_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="no autosaved Studio layout in"):
         Studio.restore(autosave_dir=tmp_path / "empty")

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -128,18 +129,18 @@ def test_interrupted_sweep_keeps_finished_cells_and_completes(tmp_path, tiny_pip
     assert sorted(p.name for p in spec.output.iterdir()) == [f"{cells[0].id}.json", f"{cells[0].id}.png"]
 
     # Killed while writing a PNG: neither a half-written PNG nor a temporary file is left behind.
-    def broken_save(image, path, *args):
-        path.write_bytes(b"\x89PNG half")
+    def broken_save(image, path, *args, **kwargs):  # PIL runs out of disk midway through the PNG
+        Path(path).write_bytes(b"\x89PNG half")
         raise OSError("disk full")
 
-    real_compose_many, real_save = sweep.compose_many.__wrapped__, sweep.save_png
+    real_compose_many, real_save = sweep.compose_many.__wrapped__, Image.Image.save
     monkeypatch.setattr(sweep, "compose_many", real_compose_many)
-    monkeypatch.setattr(sweep, "save_png", broken_save)
+    monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         run_sweep(spec, pipe=tiny_pipe)
     assert sorted(p.name for p in spec.output.iterdir()) == [f"{cells[0].id}.json", f"{cells[0].id}.png"]
 
-    monkeypatch.setattr(sweep, "save_png", real_save)
+    monkeypatch.setattr(Image.Image, "save", real_save)
     report = run_sweep(spec, pipe=tiny_pipe)
     assert (report.rendered, report.skipped) == (3, 1)
     assert [r["cell"] for r in read_rows(spec.output)] == sorted(c.id for c in cells)
