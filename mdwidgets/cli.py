@@ -25,8 +25,11 @@ def _parser() -> argparse.ArgumentParser:
                              "one is written)")
     render.add_argument(
         "--model", default=None,
-        help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL}, or the PNG's)",
+        help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL})",
     )
+    render.add_argument("--model-from-png", action="store_true",
+                        help="load the model a re-rendered PNG names (off by default: a PNG from elsewhere could "
+                             "name any model or path)")
     render.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
     render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default 20%% of steps)")
@@ -81,6 +84,18 @@ def _load_layout(path: str) -> tuple[Layout, dict]:
         raise LayoutError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _model_to_load(args: argparse.Namespace, png_model: str | None) -> str:
+    """--model, else the PNG's model only with --model-from-png, else the default (with a notice)."""
+    if args.model:
+        return args.model
+    if args.model_from_png and png_model:
+        return png_model
+    if png_model not in (None, DEFAULT_MODEL):
+        print(f"note: {args.layout} was made with {png_model!r}; rendering with {DEFAULT_MODEL} "
+              "(pass --model-from-png to load the PNG's model, or --model)", file=sys.stderr)
+    return DEFAULT_MODEL
+
+
 def _checked_output(output: Path, overwrite: bool) -> Path:
     """The output path, checked before any rendering: never an existing file unless asked, and a
     folder that can be written."""
@@ -118,7 +133,7 @@ def _render(args: argparse.Namespace) -> int:
     if args.window is not None:
         settings["window"] = None if args.window == "none" else args.window
 
-    pipe = load_pipeline(args.model or previous.get("model") or DEFAULT_MODEL, device=args.device, dtype=args.dtype)
+    pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype)
     result = compose(
         pipe,
         layout,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -88,21 +89,53 @@ def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> None:
 
 
 def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, Any]]:
-    """The layout and settings embedded in a PNG made by mdwidgets (a path or a binary file)."""
+    """The layout and settings embedded in a PNG made by mdwidgets (a path or a binary file).
+
+    Only the PNG's header and text chunks are read, never its pixels, and every problem (not a
+    PNG, a decompression bomb, malformed or hostile JSON, settings of the wrong type) raises
+    :class:`LayoutError` naming the file."""
+    name = getattr(path, "name", path)
     try:
-        with Image.open(path) as image:
-            text = dict(getattr(image, "text", {}) or {})
-    except (OSError, ValueError) as exc:
-        raise LayoutError(f"{getattr(path, 'name', path)}: cannot read as an image ({exc})") from None
+        with Image.open(path, formats=["PNG"]) as image:
+            text = {k: v for k, v in image.info.items() if isinstance(v, str)}  # chunks before the pixels
+    except Exception as exc:  # noqa: BLE001 - OSError, DecompressionBombError, ValueError (huge chunk)…
+        raise LayoutError(f"{name}: cannot read as a PNG image ({exc})") from None
     if PNG_LAYOUT_KEY not in text:
-        name = getattr(path, "name", path)
         raise LayoutError(f"{name}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
     layout = Layout.from_json(text[PNG_LAYOUT_KEY])
     try:
         settings = json.loads(text.get(PNG_SETTINGS_KEY, "{}"))
-    except json.JSONDecodeError:
-        settings = {}
-    return layout, settings
+    except (ValueError, RecursionError):
+        raise LayoutError(f"{name}: its settings are not valid JSON") from None
+    return layout, check_settings(settings, name)
+
+
+# What each rendering setting in a PNG must be (None is always allowed: "the default").
+_SETTING_KINDS = {
+    "model": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
+    "steps": "positive", "window": "positive", "stride": "positive", "max_batch": "positive",
+    "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number",
+}
+_KIND_RULES = {
+    "text": ("a string", lambda v: isinstance(v, str)),
+    "flag": ("true or false", lambda v: isinstance(v, bool)),
+    "positive": ("a whole number >= 1", lambda v: type(v) is int and 1 <= v < 2**63),
+    "count": ("a whole number >= 0", lambda v: type(v) is int and 0 <= v < 2**63),
+    "number": ("a finite number >= 0", lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
+}
+
+
+def check_settings(settings: Any, where: str | Path = "settings") -> dict[str, Any]:
+    """Rendering settings from a file, checked before anything uses them (unknown keys are kept)."""
+    if not isinstance(settings, dict):
+        raise LayoutError(f"{where}: settings must be a JSON object, not {type(settings).__name__}")
+    for key, value in settings.items():
+        kind = _SETTING_KINDS.get(key)
+        if kind is not None and value is not None:
+            description, valid = _KIND_RULES[kind]
+            if not valid(value):
+                raise LayoutError(f"{where}: setting {key}={value!r:.60} must be {description}")
+    return settings
 
 
 def unique_path(path: str | Path) -> Path:

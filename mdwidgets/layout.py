@@ -21,6 +21,7 @@ import base64
 import io
 import json
 import math
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ import numpy as np
 
 LAYOUT_VERSION = 1
 MAX_SIDE = 8192
+MAX_MASK_PIXELS = MAX_SIDE * MAX_SIDE  # all mask pixels of one layout file together
 
 
 class LayoutError(ValueError):
@@ -65,8 +67,13 @@ def _number(field_name: str, value: Any) -> int | float:
 def _prompt(field_name: str, value: Any, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise _fail(field_name, value, "must be a string")
-    if not allow_empty and not value.strip():
-        raise _fail(field_name, value, "must not be empty; describe what goes there")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no tokenizer can read it
+        raise _fail(field_name, value, "contains characters that are not valid text (lone surrogates)") from None
+    if not allow_empty and all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value):
+        raise _fail(field_name, value, "must not be empty (spaces and invisible characters only); "
+                                       "describe what goes there")
     return value
 
 
@@ -314,13 +321,18 @@ class Layout:
         for key in ("width", "height", "background"):
             if key not in data:
                 raise _fail(key, None, "is required")
+        canvas = (check_canvas_side("width", data["width"]), check_canvas_side("height", data["height"]))
         regions_data = data.get("regions", [])
         if not isinstance(regions_data, list):
             raise _fail("regions", regions_data, "must be a list")
+        masks = sum(isinstance(r, Mapping) and "mask" in r for r in regions_data)
+        if masks * canvas[0] * canvas[1] > MAX_MASK_PIXELS:  # checked before any mask is decoded
+            raise _fail("regions", f"{masks} masks of {canvas[0]}x{canvas[1]}",
+                        f"too many mask pixels (at most {MAX_MASK_PIXELS:,} in all); use boxes or a smaller canvas")
         regions = []
         for i, item in enumerate(regions_data):
             try:
-                regions.append(_region_from_dict(item, data.get("width"), data.get("height")))
+                regions.append(_region_from_dict(item, canvas))
             except LayoutError as exc:
                 raise LayoutError(f"regions[{i}].{exc}") from None
         return cls(
@@ -337,6 +349,8 @@ class Layout:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise LayoutError(f"layout JSON is malformed: {exc}") from None
+        except RecursionError:
+            raise LayoutError("layout JSON is nested too deeply to be a layout") from None
         return cls.from_dict(data)
 
     def save(self, path: str) -> None:
@@ -376,7 +390,7 @@ def _region_dict(region: Region, with_mask: bool = True) -> dict[str, Any]:
     return out
 
 
-def _region_from_dict(data: Any, width: Any, height: Any) -> Region:
+def _region_from_dict(data: Any, canvas: tuple[int, int]) -> Region:
     if not isinstance(data, Mapping):
         raise _fail("region", data, "must be a JSON object")
     _no_unknown_keys("region", data, _REGION_KEYS)
@@ -384,7 +398,7 @@ def _region_from_dict(data: Any, width: Any, height: Any) -> Region:
         raise _fail("prompt", None, "is required")
     kwargs = {k: data[k] for k in _REGION_KEYS & set(data) if k != "mask"}
     if "mask" in data:
-        kwargs["mask"] = _mask_from_png_b64(data["mask"])
+        kwargs["mask"] = _mask_from_png_b64(data["mask"], canvas)
     return Region(**kwargs)
 
 
@@ -396,13 +410,20 @@ def _mask_to_png_b64(mask: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _mask_from_png_b64(text: Any) -> np.ndarray:
+def _mask_from_png_b64(text: Any, canvas: tuple[int, int]) -> np.ndarray:
+    """A mask from its base64 PNG: PNG only, and its size (from the header) must be the canvas's
+    before any pixel is decoded."""
     from PIL import Image
 
     if not isinstance(text, str):
         raise _fail("mask", text, "must be a base64-encoded greyscale PNG string")
     try:
-        image = Image.open(io.BytesIO(base64.b64decode(text, validate=True)))
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        image = Image.open(io.BytesIO(base64.b64decode(text, validate=True)), formats=["PNG"])
     except Exception:  # noqa: BLE001 - any decoding failure is a user error here
         raise _fail("mask", text, "is not a base64-encoded PNG image") from None
+    if image.size != canvas:
+        raise _fail("mask", f"{image.size[0]}x{image.size[1]} PNG", f"must be the canvas size, {canvas[0]}x{canvas[1]}")
+    try:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except Exception:  # noqa: BLE001
+        raise _fail("mask", text, "is not a readable PNG image") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from .masks import fusion_weights
 from .models import default_bootstrap_steps, default_guidance, model_name
 from .paths import Paths
 from .prompts import prompt_cache_for
-from .schedulers import make_scheduler, scheduler_name
+from .schedulers import check_steps, make_scheduler, scheduler_name
 from .windows import window_grid
 
 
@@ -189,6 +190,8 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     # 1. Check inputs; fill in the model's defaults and a seed
     _check_arguments(layout, vae_scale_factor(pipe.vae), num_inference_steps, max_batch, output_type, pipe.unet)
     guidance_scale, bootstrap_steps = _model_defaults(pipe, num_inference_steps, guidance_scale, bootstrap_steps)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
+        raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
     if generator is None:
         seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
         generator = torch.Generator("cpu").manual_seed(seed)
@@ -280,6 +283,7 @@ class _Run:
         paths.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, pipe.unet.dtype))
         # 3. A scheduler of this run's own; bootstrapping is counted in UNet evaluations
         sched = make_scheduler(scheduler, pipe.scheduler)
+        check_steps(sched, steps)
         sched.set_timesteps(steps, device=device)
         boot_evals = round(bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
         # 4. Initial noise and the flat colours foregrounds see while bootstrapping

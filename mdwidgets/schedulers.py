@@ -44,6 +44,17 @@ def make_scheduler(choice, base):
     raise TypeError(f"scheduler must be a name or a diffusers scheduler, not {type(choice).__name__}")
 
 
+MIN_STEPS = {"PNDMScheduler": 4}  # fewer make diffusers' PNDM fail deep inside numpy
+
+
+def check_steps(scheduler, steps: int) -> None:
+    """Refuse step counts a scheduler cannot run, naming the scheduler."""
+    least = MIN_STEPS.get(type(scheduler).__name__, 1)
+    if steps < least:
+        raise ValueError(f"{scheduler_name(scheduler)} needs at least {least} steps (got {steps}); "
+                         "use more steps or another scheduler")
+
+
 def scheduler_name(scheduler) -> str:
     """The short name of a scheduler instance, or its class name if it has none."""
     cls = type(scheduler).__name__

@@ -110,6 +110,8 @@ class Studio:
         autosave: bool = True,
         history_limit: int = 30,
     ) -> None:
+        if isinstance(history_limit, bool) or not isinstance(history_limit, int) or history_limit < 1:
+            raise ValueError(f"history_limit={history_limit!r} must be a whole number >= 1")
         _enable_colab_widgets()
         folder = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
         self.autosave_path = (

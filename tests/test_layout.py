@@ -56,6 +56,8 @@ def test_layout_errors_name_field_and_value(changes, message):
     "kwargs, message",
     [
         (dict(prompt=""), "prompt='': must not be empty"),
+        (dict(prompt="\u200b\u200b \ufeff"), "must not be empty (spaces and invisible characters only)"),
+        (dict(prompt="a red \ud800 circle", box=(0, 0, 8, 8)), "contains characters that are not valid text"),
         (dict(prompt="x", box=(10, 10, 10, 20)), "box=(10, 10, 10, 20): must have x0 < x1 and y0 < y1"),
         (dict(prompt="x", box=(10, 30, 20, 20)), "must have x0 < x1 and y0 < y1"),
         (dict(prompt="x", box=(0, 0, math.nan, 8)), "box[2]=nan: must be a finite number"),

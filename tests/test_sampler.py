@@ -225,6 +225,10 @@ def test_fp16_vae_is_upcast_for_decoding(tiny_pipe):
         (dict(guidance_scale=float("inf")), "guidance_scale=inf must be a finite number >= 0"),
         (dict(guidance_scale=-2.0), "guidance_scale=-2.0 must be a finite number >= 0"),
         (dict(guidance_scale="7"), "guidance_scale='7' must be a finite number >= 0"),
+        (dict(seed=1.7), "seed=1.7 must be a whole number in [0, 2**63)"),
+        (dict(seed="12"), "seed='12' must be a whole number in [0, 2**63)"),
+        (dict(seed=2**63), "must be a whole number in [0, 2**63)"),
+        (dict(num_inference_steps=2, scheduler="pndm"), "pndm needs at least 4 steps (got 2)"),
         (dict(latents=torch.zeros(1, 4, 4, 4)), "latents must have shape (1, 4, 8, 8)"),
     ],
 )

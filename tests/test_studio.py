@@ -398,6 +398,12 @@ def test_names_and_values_from_files_are_shown_as_text_not_html(studio):
     assert "&lt;script&gt;" in studio.status.value and studio.model_label.value.startswith("<b>Model:</b>")
 
 
+@pytest.mark.parametrize("limit", [0, -1, 2.5, True])
+def test_history_limit_must_keep_at_least_one_result(tiny_pipe, limit):
+    with pytest.raises(ValueError, match="history_limit=.* must be a whole number >= 1"):
+        Studio(tiny_pipe, history_limit=limit)
+
+
 def test_restore_without_autosave_says_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="no autosaved Studio layout in"):
         Studio.restore(autosave_dir=tmp_path / "empty")

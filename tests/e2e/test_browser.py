@@ -332,3 +332,23 @@ def test_builtin_model_in_the_browser_uses_its_own_guidance(shapes_lab, page):
     assert state["settings"]["steps"] == 25
     assert [r["prompt"] for r in state["result_layout"]["regions"]] == ["a red circle", "a yellow square"]
     assert state["result_layout"]["background"] == "a blue background"
+
+
+def test_an_imported_file_with_html_in_its_name_and_values_shows_as_text(lab, page):
+    _open_studio(page, lab["url"])
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    hostile = {"mdwidgets_layout": 1, "width": "<script>alert(2)</script>", "height": 64, "background": "x"}
+    name = '<img src=x onerror="alert(1)">.json'
+    with page.expect_file_chooser() as chooser:  # ipywidgets' FileUpload opens it from its button
+        page.locator(".jp-OutputArea button", has_text="Import").last.click()
+    chooser.value.set_files(files=[{"name": name, "mimeType": "application/json",
+                                    "buffer": json.dumps(hostile).encode()}])
+    status = page.get_by_text("Could not import").last
+    status.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)  # an injected onerror would have fired by now
+    status.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "studio-hostile-import.png"))
+    assert name in status.inner_text() and "<script>alert(2)</script>" in status.inner_text()
+    assert page.locator(".jp-OutputArea img[src=x], .jp-OutputArea script").count() == 0
+    assert dialogs == []
