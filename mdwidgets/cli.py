@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from .layout import Layout, LayoutError
-from .models import DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
+from .models import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .schedulers import SCHEDULERS
 
 
@@ -28,8 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL})",
     )
     render.add_argument("--model-from-png", action="store_true",
-                        help="load the model a re-rendered PNG names (off by default: a PNG from elsewhere could "
-                             "name any model or path)")
+                        help="load the hub id or path a re-rendered PNG names (built-in models are always "
+                             "used; others are not by default: a PNG from elsewhere could name anything)")
     render.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
     render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default 20%% of steps)")
@@ -85,10 +85,11 @@ def _load_layout(path: str) -> tuple[Layout, dict]:
 
 
 def _model_to_load(args: argparse.Namespace, png_model: str | None) -> str:
-    """--model, else the PNG's model only with --model-from-png, else the default (with a notice)."""
+    """--model; else the PNG's model if it is built in (nothing to download or open) or with
+    --model-from-png; else the default, with a notice."""
     if args.model:
         return args.model
-    if args.model_from_png and png_model:
+    if png_model and (args.model_from_png or png_model in BUILTIN_MODELS):
         return png_model
     if png_model not in (None, DEFAULT_MODEL):
         print(f"note: {args.layout} was made with {png_model!r}; rendering with {DEFAULT_MODEL} "

@@ -130,12 +130,19 @@ def check_settings(settings: Any, where: str | Path = "settings") -> dict[str, A
     if not isinstance(settings, dict):
         raise LayoutError(f"{where}: settings must be a JSON object, not {type(settings).__name__}")
     for key, value in settings.items():
-        kind = _SETTING_KINDS.get(key)
-        if kind is not None and value is not None:
-            description, valid = _KIND_RULES[kind]
-            if not valid(value):
-                raise LayoutError(f"{where}: setting {key}={value!r:.60} must be {description}")
+        problem = setting_problem(key, value)
+        if problem:
+            raise LayoutError(f"{where}: setting {key}={value!r:.60} must be {problem}")
     return settings
+
+
+def setting_problem(key: str, value: Any) -> str | None:
+    """What a rendering setting must be, if ``value`` is not that (``None`` is always fine)."""
+    kind = _SETTING_KINDS.get(key)
+    if kind is None or value is None:
+        return None
+    description, valid = _KIND_RULES[kind]
+    return None if valid(value) else description
 
 
 def unique_path(path: str | Path) -> Path:

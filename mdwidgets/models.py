@@ -69,7 +69,7 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
 
 
 def load_pipeline(
-    name_or_path: str = DEFAULT_MODEL,
+    name_or_path: str | os.PathLike | None = DEFAULT_MODEL,
     *,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -81,7 +81,8 @@ def load_pipeline(
     Args:
         name_or_path: ``"builtin:…"``, a Hugging Face hub id (e.g.
             ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``), a local diffusers folder, or a
-            single ``.safetensors`` checkpoint file.
+            single ``.safetensors`` checkpoint file (a ``str`` or a ``Path``; ``None``: the default).
+            Every failure to load raises :class:`ModelError` saying what was tried.
         device: defaults to CUDA, then MPS, then CPU.
         dtype: defaults to float16 on CUDA and float32 elsewhere. The VAE always runs in float32
             so that decoding cannot overflow to NaN (black images) in half precision.
@@ -91,6 +92,11 @@ def load_pipeline(
             default: the first step then compiles for minutes, and on this project's 2-core CPU it
             did not pay (see README, Performance); try it on a GPU for long sessions.
     """
+    if name_or_path is None:
+        name_or_path = DEFAULT_MODEL
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ModelError(f"name_or_path must be a model name or a path, not {type(name_or_path).__name__}")
+    name_or_path = os.fspath(name_or_path)
     auto_device, auto_dtype = default_device_and_dtype()
     device = torch.device(device) if device is not None else auto_device
     dtype = parse_dtype(dtype) or (auto_dtype if device == auto_device else torch.float32)
@@ -172,6 +178,8 @@ def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool)
 
     common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
     path = Path(os.path.expanduser(name_or_path))
+    if not path.exists() and _looks_like_a_path(name_or_path):
+        raise ModelError(f"no such file or folder: {name_or_path!r}")
     if path.is_dir():
         _check_family(path)
     if path.is_file():
@@ -180,19 +188,27 @@ def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool)
                 f"{path.name} is a pickle checkpoint, which can run code when loaded; convert it to "
                 "safetensors, or pass allow_pickle=True if you trust its source"
             )
-        return StableDiffusionPipeline.from_single_file(str(path), **common)
+        if path.stat().st_size == 0:
+            raise ModelError(f"{path} is empty (an interrupted download?)")
+        load, source, where, kwargs = StableDiffusionPipeline.from_single_file, str(path), "checkpoint file", common
+    else:
+        load, kwargs = StableDiffusionPipeline.from_pretrained, {**common, "use_safetensors": not allow_pickle}
+        source, where = (str(path), "folder") if path.is_dir() else (name_or_path, "hub id")
     try:
-        return StableDiffusionPipeline.from_pretrained(
-            str(path) if path.is_dir() else name_or_path,
-            use_safetensors=not allow_pickle,
-            **common,
-        )
-    except (OSError, ValueError) as exc:
-        where = "folder" if path.is_dir() else "hub id"
+        return load(source, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - diffusers/transformers/safetensors raise many kinds
+        hint = ("a single file also needs its model's configs from the hub; " if where == "checkpoint file" else "")
         raise ModelError(
-            f"could not load {where} {name_or_path!r}: {exc}\n"
-            f"Offline? The built-in model {DEFAULT_MODEL!r} needs no network."
+            f"could not load {where} {name_or_path!r}: {type(exc).__name__}: {exc}\n"
+            f"Truncated or corrupt files fail here too. Offline? {hint}the built-in model {DEFAULT_MODEL!r} "
+            "needs no network."
         ) from exc
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A hub id is ``owner/name``; anything with more parts, a leading ./ / ~ or a file suffix is a path."""
+    return (name.startswith(("/", "./", "../", "~", "\\")) or "\\" in name or name.count("/") > 1
+            or Path(name).suffix in (".safetensors", ".ckpt", ".bin", ".pt", ".json"))
 
 
 SUPPORTED_PIPELINES = {
@@ -205,10 +221,7 @@ def _check_family(folder: Path) -> None:
     index = folder / "model_index.json"
     if not index.is_file():
         raise ModelError(f"{folder} has no model_index.json: it is not a diffusers pipeline folder")
-    try:
-        info = json.loads(index.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{index} is not readable JSON: {exc}") from None
+    info = _read_json_object(index)
     found = info.get("_class_name", "?")
     if found not in SUPPORTED_PIPELINES or "text_encoder_2" in info:
         raise ModelError(
@@ -217,7 +230,7 @@ def _check_family(folder: Path) -> None:
         )
     unet_config = folder / "unet" / "config.json"
     if unet_config.is_file():
-        channels = json.loads(unet_config.read_text()).get("in_channels", 4)
+        channels = _read_json_object(unet_config).get("in_channels", 4)
         if channels != 4:
             raise ModelError(
                 f"{folder}'s UNet takes {channels} input channels (an inpainting or depth model); "
@@ -300,3 +313,14 @@ def word_tokenizer(words, model_max_length: int = 77):
         bos_token="<|startoftext|>",
         eos_token="<|endoftext|>",
     )
+
+
+def _read_json_object(path: Path) -> dict:
+    """A config file as a dict, or a ModelError naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelError(f"{path} is not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data

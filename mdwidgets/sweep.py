@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 import os
 import re
 import time
@@ -27,11 +28,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .images import read_png_metadata, save_png, write_atomic
+from .images import read_png_metadata, save_png, setting_problem, write_atomic
 from .layout import Layout, LayoutError
 from .models import DEFAULT_MODEL
 from .sampler import compose, compose_many
-from .schedulers import SCHEDULERS
+from .schedulers import MIN_STEPS, SCHEDULERS
 
 #: Spec setting keys and the compose() keywords they set, in the order of cell ids and loops.
 SETTINGS = {
@@ -159,12 +160,7 @@ def load_spec(source: str | Path | dict[str, Any], *, output: str | Path | None 
             raise ValueError(f"{where}: axis {key!r} is empty; give at least one value or remove the key")
         axes["seed" if key == "seeds" else key] = values
     axes.setdefault("seed", [0])
-    for seed in axes["seed"]:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"{where}: seed {seed!r} must be a non-negative integer")
-    for name in axes.get("scheduler", []):
-        if name is not None and name not in SCHEDULERS:
-            raise ValueError(f"{where}: scheduler {name!r} is not known; use one of {', '.join(sorted(SCHEDULERS))}")
+    _check_axes(axes, where)
 
     if output is None:
         output = data.get("output", f"{stem}-out")
@@ -172,6 +168,29 @@ def load_spec(source: str | Path | dict[str, Any], *, output: str | Path | None 
             raise ValueError(f"{where}: 'output'={output!r} must be a folder name")
         output = folder / output
     return SweepSpec(model, layouts, axes, Path(output))
+
+
+def _check_axes(axes: dict[str, list[Any]], where: str) -> None:
+    """Every value of every axis, and every steps × bootstrap × scheduler combination, checked
+    before the first cell renders (a bad value must not crash a sweep halfway)."""
+    for key, values in axes.items():
+        for value in values:
+            if key == "window" and value == "native":
+                continue
+            problem = ("a finite number >= 0" if key == "eta" and not (
+                type(value) in (int, float) and math.isfinite(value) and value >= 0) else setting_problem(key, value))
+            if problem:
+                raise ValueError(f"{where}: {key} {value!r:.60} must be {problem}")
+    for name in axes.get("scheduler", []):
+        if name is not None and name not in SCHEDULERS:
+            raise ValueError(f"{where}: scheduler {name!r} is not known; use one of {', '.join(sorted(SCHEDULERS))}")
+    for steps, bootstrap, name in itertools.product(axes.get("steps", [None]), axes.get("bootstrap_steps", [None]),
+                                                    axes.get("scheduler", [None])):
+        if steps is not None and bootstrap is not None and bootstrap > steps:
+            raise ValueError(f"{where}: bootstrap_steps {bootstrap} is more than steps {steps}")
+        least = MIN_STEPS.get(SCHEDULERS[name][0], 1) if name is not None else 1
+        if steps is not None and steps < least:
+            raise ValueError(f"{where}: scheduler {name} needs at least {least} steps, not {steps}")
 
 
 def _load_layout(entry: Any, folder: Path, where: str) -> tuple[str, str, Layout]:
@@ -294,7 +313,8 @@ def run_sweep(
     procs.wait()
     report = SweepReport(len(cells), skipped, 0, len(mine), 0.0)
     if main:
-        report.results, finished = write_results(output, cells)
+        report.results, _ = write_results(output)
+        finished = sum(is_done(output, cell) for cell in cells)
         report.rendered = finished - skipped
         report.seconds = time.perf_counter() - started
         log(f"sweep: {len(cells)} cells, {report.rendered} rendered, {skipped} already done, "
@@ -364,17 +384,21 @@ def _batches(cells: list[Cell], size: int) -> list[list[Cell]]:
     return [group[i : i + size] for group in by_max_batch.values() for i in range(0, len(group), size)]
 
 
-def write_results(output: Path, cells: list[Cell]) -> tuple[Path, int]:
-    """Rebuild ``results.csv`` from the sidecars of the finished cells (sorted by id); return it and the row count."""
+def write_results(output: Path) -> tuple[Path, int]:
+    """Rebuild ``results.csv`` from the sidecars of every finished cell in ``output`` (sorted by
+    id) — this spec's and those of earlier specs that wrote there — and return it and the row count.
+    Text that a spreadsheet would run as a formula is written with a leading apostrophe."""
     rows = []
-    for cell in sorted(cells, key=lambda c: c.id):
-        if not is_done(output, cell):
+    for sidecar in sorted(output.glob("*.json")):
+        if not sidecar.with_suffix(".png").is_file():
             continue
-        sidecar = output / f"{cell.id}.json"
         try:
-            rows.append(json.loads(sidecar.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
+            row = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             warnings.warn(f"{sidecar}: unreadable sidecar left out of {RESULTS} ({exc})", stacklevel=2)
+            continue
+        if isinstance(row, dict) and row.get("cell") == sidecar.stem:
+            rows.append({key: _csv_safe(value) for key, value in row.items()})
     columns = list(dict.fromkeys(key for row in rows for key in row))
 
     def write(tmp: Path) -> None:
@@ -386,3 +410,10 @@ def write_results(output: Path, cells: list[Cell]) -> tuple[Path, int]:
     path = output / RESULTS
     write_atomic(path, write)
     return path, len(rows)
+
+
+def _csv_safe(value: Any) -> Any:
+    """A CSV value that spreadsheets show as text (OWASP: =, +, -, @, tab, CR start formulas)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

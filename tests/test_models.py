@@ -51,6 +51,31 @@ def test_unknown_model_names_the_offline_option(monkeypatch, tmp_path):
         load_pipeline("builtin:nope")
 
 
+def test_every_loading_failure_is_a_model_error_saying_what_was_tried(tiny_pipe, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert load_pipeline(None).mdwidgets_model_name == "builtin:shapes"  # None: the default
+    with pytest.raises(ModelError, match="must be a model name or a path, not int"):
+        load_pipeline(3)
+    with pytest.raises(ModelError, match="no such file or folder: .*missing.safetensors"):
+        load_pipeline(tmp_path / "missing.safetensors")  # a Path, and not reported as a hub id
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match="is empty"):
+        load_pipeline(empty)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":")
+    with pytest.raises(ModelError, match="(?s)could not load checkpoint file.*needs its model's configs"):
+        load_pipeline(truncated)
+    folder = tmp_path / "model"
+    tiny_pipe.save_pretrained(folder, safe_serialization=True)
+    (folder / "unet" / "config.json").write_text("[1, 2]")
+    with pytest.raises(ModelError, match="config.json must hold a JSON object, not list"):
+        load_pipeline(folder)
+    (folder / "model_index.json").write_text("{not json")
+    with pytest.raises(ModelError, match="model_index.json is not readable JSON"):
+        load_pipeline(folder)
+
+
 def test_bad_dtype_name():
     with pytest.raises(ValueError, match="dtype='float8' is not known"):
         parse_dtype("float8")

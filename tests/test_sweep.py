@@ -146,6 +146,19 @@ def test_interrupted_sweep_keeps_finished_cells_and_completes(tmp_path, tiny_pip
     assert [r["cell"] for r in read_rows(spec.output)] == sorted(c.id for c in cells)
 
 
+def test_a_narrower_spec_keeps_the_other_rows_and_names_cannot_run_as_formulas(tmp_path, tiny_pipe):
+    (tmp_path / "small.json").write_text(json.dumps(SMALL))
+    wide = {"model": "builtin:tiny-random", "steps": 1, "output": "out", "seeds": [0, 1],
+            "layouts": [{"name": "=HYPERLINK(\"http://x\")", **SMALL}]}
+    run_sweep(load_spec({**wide, "output": str(tmp_path / "out")}), pipe=tiny_pipe)
+    assert len(read_rows(tmp_path / "out")) == 2
+    report = run_sweep(load_spec({**wide, "seeds": [1], "output": str(tmp_path / "out")}), pipe=tiny_pipe)
+    rows = read_rows(tmp_path / "out")
+    assert len(rows) == 2 and report.rendered == 0  # the seed-0 row is still there
+    assert {row["layout"] for row in rows} == {"'=HYPERLINK(\"http://x\")"}
+    assert all(row["cell"].startswith("_HYPERLINK_http_x_") for row in rows)
+
+
 def test_cli_output_flag_dry_run_and_clip(tmp_path, monkeypatch, capsys):
     class FakeClip:
         def __call__(self, image, layout):
@@ -222,7 +235,13 @@ def test_bad_specs_name_the_problem(tmp_path, capsys):
     assert error(seeds=[]) == f"{path}: axis 'seeds' is empty; give at least one value or remove the key"
     assert error(layouts=[]) == f"{path}: axis 'layouts' is empty; give at least one layout"
     assert error(seed=1) == f"{path}: give 'seed' or 'seeds', not both"
-    assert error(seeds=[0, -1]) == f"{path}: seed -1 must be a non-negative integer"
+    assert error(seeds=[0, -1]) == f"{path}: seed -1 must be a whole number >= 0"
+    # every value is checked before the first cell renders, not when its cell comes up
+    assert error(guidance_scale=[7.5, "high"]) == f"{path}: guidance_scale 'high' must be a finite number >= 0"
+    assert error(steps=[4, 0]) == f"{path}: steps 0 must be a whole number >= 1"
+    assert error(circular="no") == f"{path}: circular 'no' must be true or false"
+    assert error(steps=[2], bootstrap_steps=[1, 3]) == f"{path}: bootstrap_steps 3 is more than steps 2"
+    assert error(steps=[2, 8], scheduler="pndm") == f"{path}: scheduler pndm needs at least 4 steps, not 2"
     assert error(scheduler="fast").startswith(f"{path}: scheduler 'fast' is not known; use one of ddim, ")
     assert error(model=["a", "b"]) == f"{path}: 'model'=['a', 'b'] must be one model name (run one sweep per model)"
     missing = error(layouts=["small.json", "nope.json"])
