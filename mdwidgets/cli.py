@@ -1,21 +1,30 @@
-"""Command line: ``python -m mdwidgets render LAYOUT.json -o OUT.png``, ``… layout OUT.png``, ``… sweep SPEC.json``."""
+"""Command line: ``python -m mdwidgets render LAYOUT.json -o OUT.png``, ``… layout OUT.png``, ``… sweep SPEC.json``,
+``… example [NAME]``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
 
-from .layout import Layout, LayoutError
+from . import __version__
+from .layout import EXAMPLES, Layout, LayoutError
 from .models import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .schedulers import SCHEDULERS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mdwidgets", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mdwidgets {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    example = commands.add_parser("example", help="list the example layouts shipped with mdwidgets, or copy one out")
+    example.add_argument("name", nargs="?", help="an example (e.g. shapes); none: list them")
+    example.add_argument("-o", "--output", default=".", help="folder to copy into (default: the current one)")
+    example.add_argument("--overwrite", action="store_true", help="replace files of the same name there")
 
     render = commands.add_parser("render", help="render a layout JSON (or an mdwidgets PNG) to a PNG")
     render.add_argument("layout", help="layout .json file, or a .png made by mdwidgets")
@@ -97,6 +106,27 @@ def _model_to_load(args: argparse.Namespace, png_model: str | None) -> str:
     return DEFAULT_MODEL
 
 
+def _example(name: str | None, folder: Path, overwrite: bool) -> int:
+    """List the packaged examples, or copy one (a sweep spec with the layouts it names) into ``folder``."""
+    names = sorted(p.stem for p in EXAMPLES.glob("*.json"))
+    if name is None:
+        print("\n".join(names))
+        return 0
+    name = name.removesuffix(".json")
+    if name not in names:
+        raise ValueError(f"no example {name!r}; the examples are {', '.join(names)}")
+    data = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    files = [f"{name}.json"] + [entry for entry in data.get("layouts", []) if isinstance(entry, str)]
+    clashes = [f for f in files if (folder / f).exists()]
+    if clashes and not overwrite:
+        raise ValueError(f"{', '.join(str(folder / f) for f in clashes)} exists; pass --overwrite to replace")
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        shutil.copyfile(EXAMPLES / file, folder / file)
+        print(f"copied {folder / file}")
+    return 0
+
+
 def _checked_output(output: Path, overwrite: bool) -> Path:
     """The output path, checked before any rendering: never an existing file unless asked, and a
     folder that can be written."""
@@ -167,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _render(args)
+        if args.command == "example":
+            return _example(args.name, Path(args.output), args.overwrite)
         if args.command == "sweep":
             from .sweep import load_spec, run_sweep
 

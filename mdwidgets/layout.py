@@ -25,12 +25,14 @@ import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 LAYOUT_VERSION = 1
 MAX_SIDE = 8192
+EXAMPLES = Path(__file__).resolve().parent / "examples"  #: example layouts and a sweep spec (in the wheel)
 MAX_MASK_PIXELS = MAX_SIDE * MAX_SIDE  # all mask pixels of one layout file together
 
 
@@ -427,3 +429,8 @@ def _mask_from_png_b64(text: Any, canvas: tuple[int, int]) -> np.ndarray:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     except Exception:  # noqa: BLE001
         raise _fail("mask", text, "is not a readable PNG image") from None
+
+
+def example_layouts() -> dict[str, Path]:
+    """The example layouts shipped with mdwidgets, by name (``shapes``, ``panorama``, …)."""
+    return {p.stem: p for p in sorted(EXAMPLES.glob("*.json")) if '"mdwidgets_layout"' in p.read_text(encoding="utf-8")}

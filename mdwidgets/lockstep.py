@@ -89,8 +89,8 @@ def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[
                  encoder_hidden_states=context[s : s + size], return_dict=False)[0]
             for s in range(0, len(x), size)
         ])
-    except (torch.OutOfMemoryError, RuntimeError) as exc:
-        if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
+    except RuntimeError as exc:  # torch.OutOfMemoryError (torch >= 2.5) is a RuntimeError as well
+        if not isinstance(exc, _OUT_OF_MEMORY) and "out of memory" not in str(exc).lower():
             raise
         raise MemoryError(
             f"out of memory running {len(x)} UNet rows of {tuple(x.shape[1:])} "
@@ -98,6 +98,9 @@ def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[
             "regions, or pipe.enable_attention_slicing()."
         ) from exc
     return list(out.split([len(r.sample) for r in requests]))
+
+
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # the latter before torch 2.5
 
 
 def _same_shape(requests: dict[int, UNetRows]) -> list[list[int]]:

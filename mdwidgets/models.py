@@ -36,6 +36,7 @@ DEFAULT_BOOTSTRAP_FRACTION = 0.2  # the paper bootstraps for ~20% of the steps
 MODEL_BOOTSTRAP_FRACTION = {SHAPES: 0.6}
 DEFAULT_CANVAS = 256  # px, a new layout's side when the model's own is not known
 MODEL_CANVAS = {SHAPES: 128}  # builtin:shapes is trained at 128×128 (a 16×16 latent)
+MODEL_EXAMPLES = {SHAPES: ("shapes", "panorama")}  # the example layouts a model draws (others: all)
 
 
 class ModelError(RuntimeError):

@@ -189,6 +189,8 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     started = time.perf_counter()
     # 1. Check inputs; fill in the model's defaults and a seed
     _check_arguments(layout, vae_scale_factor(pipe.vae), num_inference_steps, max_batch, output_type, pipe.unet)
+    if not isinstance(circular, bool):
+        raise ValueError(f"circular={circular!r} must be True or False")
     guidance_scale, bootstrap_steps = _model_defaults(pipe, num_inference_steps, guidance_scale, bootstrap_steps)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
         raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
@@ -207,9 +209,6 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
     sampled = time.perf_counter()
     # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
-    if not torch.isfinite(x).all():
-        raise FloatingPointError(f"sampling produced NaN/inf latents in {pipe.unet.dtype}; run the UNet in "
-                                 "float32 (load_pipeline(..., dtype='float32'))")
     image = decode_latents(pipe.vae, x) if output_type == "pil" else None
     finished = time.perf_counter()
     settings = {"model": model_name(pipe), "steps": num_inference_steps, "guidance_scale": guidance_scale,
@@ -242,6 +241,8 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
         if callback is not None:  # only events (and a cancelled run's image) need x0
             x0 = predicted_x0(sched, model_in[:1], fused, t)
         x = sched.step(fused, t, x, **run.step_kwargs).prev_sample
+        if not torch.isfinite(x).all():  # stop now, not after the whole run
+            raise FloatingPointError(_not_finite(i, dtype, paths.guidance))
         step_times.append(time.perf_counter() - step_started)
         if callback is not None:
             event = StepEvent(i, len(run.timesteps), float(t), x, x0, run.weights, bootstrapping,
@@ -302,6 +303,15 @@ class _Run:
         flat = self.scheduler.add_noise(self.backgrounds[i].expand(n, *shape), self.noise.expand(n, *shape),
                                         t.repeat(n))
         return torch.cat([x, torch.where(self.weights[1:] > 0, x, flat)])
+
+
+def _not_finite(step: int, dtype: torch.dtype, guidance: list[float]) -> str:
+    """Why the latents stopped being finite, as far as we can tell."""
+    where = f"sampling produced NaN/inf latents at step {step + 1}"
+    if dtype in (torch.float16, torch.bfloat16):
+        return f"{where} in {dtype}; run the UNet in float32 (load_pipeline(..., dtype='float32'))"
+    return (f"{where} in float32: the guidance scales {sorted(set(guidance))} may be too large, or the "
+            "model's weights hold NaN/inf")
 
 
 def _model_defaults(pipe, steps: int, guidance_scale, bootstrap_steps) -> tuple[float, int]:

@@ -26,9 +26,10 @@ from PIL import Image
 
 from . import boxedit
 from .images import read_png_metadata, save_png, unique_path, write_atomic
-from .layout import Layout, LayoutError, Region
+from .layout import Layout, LayoutError, Region, example_layouts
 from .models import (
     DEFAULT_MODEL,
+    MODEL_EXAMPLES,
     default_bootstrap_steps,
     default_canvas,
     default_guidance,
@@ -55,6 +56,8 @@ SIZE_PRESETS = {
 WINDOWED_PRESETS = {"512×128 (wide)", "1024×256 (wide)", "2048×512 (panorama)"}
 STUDIO_STEPS = 25  # the Steps slider's starting value
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed since it
+EXAMPLE_PROMPT = "choose…"
+UNDO_LIMIT = 100  # layout edits that Undo can take back
 MAX_ZOOM = 4  # a small canvas is shown enlarged by a whole factor up to this, to fill the panel
 WINDOW_MODES = {  # label: (window, circular)
     "whole canvas": (None, False),
@@ -135,6 +138,9 @@ class Studio:
         self._start_lock = threading.Lock()
         self._syncing = False
         self._autosave_failure: str | None = None
+        self._undo: list[Layout] = []  # layouts before each edit, newest last (at most UNDO_LIMIT)
+        self._redo: list[Layout] = []
+        self._replaying = False
         self._editing = False  # no autosave before the first edit: a new Studio never hides saved work
         self._build()
         self.layout = self._layout
@@ -161,8 +167,13 @@ class Studio:
         self._redraw()
 
     def _store(self, layout: Layout) -> None:
-        """Every edit ends here: keep the layout and autosave it (from the first edit on)."""
+        """Every edit ends here: remember the layout before it (undo), keep it, autosave it."""
+        if self._editing and not self._replaying and layout != self._layout:
+            self._undo = [*self._undo, self._layout][-UNDO_LIMIT:]
+            self._redo = []
         self._layout = layout
+        if self._editing:
+            self.undo_button.disabled, self.redo_button.disabled = not self._undo, not self._redo
         if self.autosave_path is None or not self._editing:
             return
         try:
@@ -225,8 +236,9 @@ class Studio:
             w.HBox([self.generate_button, self.cancel_button]),
             self.compare_button,
             w.HBox([self.progress, self.progress_label]),
-            w.HBox([self.overlay, self.delete_button]),
+            w.HBox([self.overlay, self.delete_button, self.undo_button, self.redo_button]),
             w.HBox([self.save_png_button, self.save_json_button, self.upload]),
+            self.example,
         ])
         self.widget = w.VBox([
             w.HBox([self.canvas, controls], layout=w.Layout(align_items="flex-start")),
@@ -286,6 +298,11 @@ class Studio:
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.delete_button.on_click(lambda _: self.delete_selected())
+        self.undo_button = w.Button(icon="undo", tooltip="undo (Ctrl+Z)", disabled=True, layout=w.Layout(width="40px"))
+        self.redo_button = w.Button(icon="repeat", tooltip="redo (Ctrl+Shift+Z)", disabled=True,
+                                    layout=w.Layout(width="40px"))
+        self.undo_button.on_click(lambda _: self.undo())
+        self.redo_button.on_click(lambda _: self.redo())
         self.compare_button = w.Button(description="Compare bootstrap", icon="th", layout=w.Layout(width="max-content"),
                                        tooltip="the same seed at bootstrap 0, 10%, 20%, 40% of the steps")
         self.compare_button.on_click(lambda _: self.compare_bootstrap())
@@ -300,6 +317,10 @@ class Studio:
         self.save_json_button = w.Button(description="Save layout", icon="download")
         self.save_png_button.on_click(lambda _: self.export_png())
         self.save_json_button.on_click(lambda _: self.export_layout())
+        examples = [n for n in example_layouts() if n in MODEL_EXAMPLES.get(self.model, example_layouts())]
+        self.example = w.Dropdown(options=[EXAMPLE_PROMPT, *examples], description="Example",
+                                  tooltip="start from an example layout this model draws")
+        self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and self.load_example(c["new"]), "value")
         self.upload = w.FileUpload(accept=".json,.png", multiple=False, description="Import")
         self.upload.observe(self._uploaded, "value")
         # ipywidgets 8 has no overflow_x: "x y" overflow scrolls sideways, never vertically
@@ -484,6 +505,32 @@ class Studio:
     def _key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         if key in ("Delete", "Backspace") and self.selected is not None:
             self.delete_selected()
+        elif (ctrl or meta) and key.lower() == "z":
+            self.redo() if shift else self.undo()
+        elif (ctrl or meta) and key.lower() == "y":
+            self.redo()
+
+    # -- undo / redo -----------------------------------------------------------------------------
+    def undo(self) -> bool:
+        """Take back the last layout edit (draw, move, resize, delete, prompt, canvas size).
+        Ctrl+Z on the canvas. Returns whether there was one."""
+        return self._replay(self._undo, self._redo)
+
+    def redo(self) -> bool:
+        """Do again what :meth:`undo` took back (Ctrl+Shift+Z or Ctrl+Y on the canvas)."""
+        return self._replay(self._redo, self._undo)
+
+    def _replay(self, source: list[Layout], target: list[Layout]) -> bool:
+        if not source:
+            return False
+        target.append(self._layout)
+        self._replaying = True
+        try:
+            self.layout = source.pop()
+        finally:
+            self._replaying = False
+        self.undo_button.disabled, self.redo_button.disabled = not self._undo, not self._redo
+        return True
 
     # -- editing ---------------------------------------------------------------------------------
     def select(self, index: int | None) -> None:
@@ -740,6 +787,13 @@ class Studio:
         self.selected = None
         self.layout = layout
         self._say(f"Imported {name}")
+
+    def load_example(self, name: str) -> None:
+        """Replace the layout with a shipped example (undoable; see ``python -m mdwidgets example``)."""
+        self.selected = None
+        self.layout = Layout.load(example_layouts()[name])
+        self.example.value = EXAMPLE_PROMPT
+        self._say(f"Loaded the example {name!r}; Ctrl+Z takes it back.")
 
     def _uploaded(self, change) -> None:
         for item in change["new"] or ():

@@ -7,7 +7,7 @@ Everything at the model's native 128×128 canvas, DDIM 25 steps, its default gui
 - ``shapes-samples.png``: single prompts, seeds 0-7.
 - ``shapes-compositions.png``: four random layouts from the composition benchmark, as outlined
   boxes, then MultiDiffusion at bootstrap 0 and at the default, then the whole scene as one sentence.
-- ``shapes-panorama.png``: ``examples/panorama.json`` (512×128) with 360° windows.
+- ``shapes-panorama.png``: ``mdwidgets/examples/panorama.json`` (512×128) with 360° windows.
 - ``shapes-failures.png``: the first single prompts of the evaluator (seed 0) that it scores wrong,
   each with what was asked and what the checker saw.
 """
@@ -85,7 +85,7 @@ def compositions(pipe) -> None:
 
 
 def panorama(pipe) -> None:
-    layout = Layout.load(ROOT / "examples" / "panorama.json")
+    layout = Layout.load(ROOT / "mdwidgets" / "examples" / "panorama.json")
     result = compose(pipe, layout, num_inference_steps=25, seed=0, window="native", stride=8, circular=True)
     result.image.resize((2 * layout.width, 2 * layout.height), Image.NEAREST).save(OUT / "shapes-panorama.png")
     print(f"panorama: {result.timings['total']:.1f} s")

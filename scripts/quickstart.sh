@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p outputs
-.venv/bin/python -m mdwidgets render examples/shapes.json -o outputs/shapes.png --overwrite --seed 0 "$@"
+.venv/bin/python -m mdwidgets render mdwidgets/examples/shapes.json -o outputs/shapes.png --overwrite --seed 0 "$@"

@@ -14,7 +14,7 @@ from mdwidgets.shapes.evaluate import analyse, prompt_for
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shapes.json"
+EXAMPLE = Path(__file__).resolve().parents[1] / "mdwidgets" / "examples" / "shapes.json"
 SINGLE = [("red", "circle", "blue"), ("yellow", "square", "black"), ("green", "triangle", "white"),
           ("white", "star", "purple"), ("orange", "ring", "green"), ("blue", "circle", "yellow")]
 SEEDS = (0, 1)

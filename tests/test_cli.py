@@ -6,17 +6,17 @@ import pytest
 from PIL import Image
 
 from mdwidgets import DEFAULT_MODEL, Layout, read_png_metadata
-from mdwidgets.cli import main
+from mdwidgets.cli import EXAMPLES, main
 
 
 def test_render_embeds_layout_and_settings(tmp_path, root, capsys):
     out = tmp_path / "sub" / "shapes.png"
-    code = main(["render", str(root / "examples" / "shapes.json"), "-o", str(out), "--steps", "3",
+    code = main(["render", str(EXAMPLES / "shapes.json"), "-o", str(out), "--steps", "3",
                  "--seed", "4", "--scheduler", "euler", "--bootstrap-steps", "1", "--guidance", "6"])
     assert code == 0
     assert f"wrote {out}" in capsys.readouterr().out
     layout, settings = read_png_metadata(out)
-    assert layout == Layout.load(root / "examples" / "shapes.json")
+    assert layout == Layout.load(EXAMPLES / "shapes.json")
     assert settings["seed"] == 4 and settings["steps"] == 3 and settings["scheduler"] == "euler"
     assert settings["bootstrap_steps"] == 1 and settings["guidance_scale"] == 6
     assert settings["model"] == DEFAULT_MODEL == "builtin:shapes"
@@ -32,7 +32,7 @@ def test_render_embeds_layout_and_settings(tmp_path, root, capsys):
 
 def test_render_a_panorama_with_windows_and_rerender_it(tmp_path, root, capsys):
     out = tmp_path / "panorama.png"
-    code = main(["render", str(root / "examples" / "panorama.json"), "-o", str(out), "--steps", "2", "--seed", "1",
+    code = main(["render", str(EXAMPLES / "panorama.json"), "-o", str(out), "--steps", "2", "--seed", "1",
                  "--window", "native", "--stride", "16", "--circular"])
     assert code == 0
     assert "windows 16 cells stride 16 circular" in capsys.readouterr().out
@@ -61,13 +61,13 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, root, capsys):
     Image.new("RGB", (8, 8)).save(plain)
     assert main(["layout", str(plain)]) == 2
     assert "carries no mdwidgets layout" in capsys.readouterr().err
-    assert main(["render", str(root / "examples" / "shapes.json"), "-o", "x.png", "--model", "builtin:nope"]) == 2
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", "x.png", "--model", "builtin:nope"]) == 2
     assert "not a built-in model" in capsys.readouterr().err
 
 
 def test_output_is_checked_before_rendering_and_never_replaced_unless_asked(tmp_path, root, capsys, monkeypatch):
     out = tmp_path / "shapes.png"
-    assert main(["render", str(root / "examples" / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1"]) == 0
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1"]) == 0
     before = out.read_bytes()
     import mdwidgets.models
 
@@ -108,5 +108,21 @@ def test_module_entry_point_runs(tmp_path, root):
 
 @pytest.mark.parametrize("name", ["living_room.json", "shapes.json", "panorama.json"])
 def test_examples_are_valid(root, name):
-    layout = Layout.load(root / "examples" / name)
+    layout = Layout.load(EXAMPLES / name)
     assert layout.regions
+
+
+def test_examples_are_listed_and_copied_out_with_the_layouts_a_sweep_names(tmp_path, capsys):
+    assert main(["example"]) == 0
+    assert capsys.readouterr().out.split() == ["living_room", "panorama", "shapes", "sweep"]
+    assert main(["example", "sweep", "-o", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes.json", "sweep.json"]
+    assert (tmp_path / "shapes.json").read_bytes() == (EXAMPLES / "shapes.json").read_bytes()
+    capsys.readouterr()
+    assert main(["example", "shapes", "-o", str(tmp_path)]) == 2
+    assert "shapes.json exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["example", "dragons", "-o", str(tmp_path)]) == 2
+    assert "no example 'dragons'; the examples are living_room, panorama, shapes, sweep" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("mdwidgets 0.1.0")

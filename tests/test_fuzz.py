@@ -70,5 +70,5 @@ def test_any_text(text):
 
 
 def test_valid_layouts_survive(root):
-    for path in (root / "examples").glob("*.json"):
+    for path in (root / "mdwidgets" / "examples").glob("*.json"):
         check(json.loads(path.read_text()))

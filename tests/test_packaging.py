@@ -52,3 +52,34 @@ def test_readme_quick_start_has_two_commands_and_ci_runs_the_test_one(root):
     commands = re.findall(r"^(bash scripts/\S+\.sh)\s*$", section, flags=re.M)
     assert commands == ["bash scripts/quickstart.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (root / ".ci" / "run").read_text()
+
+
+def test_the_wheel_carries_model_and_examples_and_renders_outside_the_repo(root, tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("mdwidgets-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"mdwidgets/examples/{n}.json" for n in ("shapes", "panorama", "living_room", "sweep")} <= names
+    model = "mdwidgets/models/shapes"
+    assert {f"{model}/model_index.json", f"{model}/unet/diffusion_pytorch_model.safetensors",
+            f"{model}/text_encoder/model.safetensors"} <= names
+    assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**__import__("os").environ, "PYTHONPATH": str(site)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "mdwidgets", *args], cwd=elsewhere, env=env,  # noqa: E731
+                                       capture_output=True, text=True)
+    assert run("example", "shapes").returncode == 0
+    done = run("render", "shapes.json", "-o", "out.png", "--steps", "2", "--seed", "0")
+    assert done.returncode == 0, done.stderr
+    assert "wrote out.png (128x128, 3 regions) with builtin:shapes" in done.stdout
+    where = subprocess.run([sys.executable, "-c", "import mdwidgets; print(mdwidgets.__file__)"], cwd=elsewhere,
+                           env=env, capture_output=True, text=True).stdout
+    assert where.startswith(str(site))  # the installed wheel, not the clone

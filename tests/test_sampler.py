@@ -226,6 +226,7 @@ def test_fp16_vae_is_upcast_for_decoding(tiny_pipe):
         (dict(guidance_scale=-2.0), "guidance_scale=-2.0 must be a finite number >= 0"),
         (dict(guidance_scale="7"), "guidance_scale='7' must be a finite number >= 0"),
         (dict(seed=1.7), "seed=1.7 must be a whole number in [0, 2**63)"),
+        (dict(circular="no"), "circular='no' must be True or False"),
         (dict(seed="12"), "seed='12' must be a whole number in [0, 2**63)"),
         (dict(seed=2**63), "must be a whole number in [0, 2**63)"),
         (dict(num_inference_steps=2, scheduler="pndm"), "pndm needs at least 4 steps (got 2)"),
@@ -252,3 +253,12 @@ def test_pipeline_scheduler_is_untouched(tiny_pipe):
     compose(tiny_pipe, four_regions(1), num_inference_steps=2, scheduler="euler", output_type="latent")
     assert dict(tiny_pipe.scheduler.config) == before
     assert tiny_pipe.scheduler.timesteps is timesteps
+
+
+def test_non_finite_latents_stop_at_the_step_they_appear(tiny_pipe):
+    events = []
+    bad = torch.full((1, 4, SIZE // 8, SIZE // 8), float("nan"))
+    with pytest.raises(FloatingPointError, match=r"at step 1 in float32: the guidance scales \[7.5\] may be too large"):
+        compose(tiny_pipe, four_regions(1), num_inference_steps=5, guidance_scale=7.5, latents=bad,
+                callback=events.append)
+    assert events == []  # stopped at the first step, not after the run

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from mdwidgets import Layout, Region, read_png_metadata
+from mdwidgets.layout import EXAMPLES
 from mdwidgets.studio import Studio
 
 
@@ -100,6 +101,45 @@ def test_delete_by_key_button_and_row(studio):
     assert boxes(studio) == [(104, 8, 144, 48)]
     studio.rows.children[0].children[-1].click()
     assert studio.layout.regions == ()
+
+
+def key(studio, name, shift=False, ctrl=True):
+    send(studio, "key_down", key=name, shift_key=shift, ctrl_key=ctrl, meta_key=False)
+
+
+def test_undo_and_redo_every_kind_of_layout_edit(studio):
+    states = [studio.layout]
+    drag(studio, (8, 8), (64, 64))  # draw
+    states.append(studio.layout)
+    drag(studio, (30, 30), (70, 50))  # move
+    states.append(studio.layout)
+    studio.rows.children[0].children[1].value = "a purple star"  # prompt
+    states.append(studio.layout)
+    studio.size.value = "512×512"  # canvas size (boxes scale)
+    states.append(studio.layout)
+    studio.delete_button.click()  # delete
+    states.append(studio.layout)
+    assert len(set(map(id, states))) == 6 and studio.layout.regions == ()
+    for expected in reversed(states[:-1]):  # Ctrl+Z walks back through every edit
+        key(studio, "z")
+        assert studio.layout == expected
+    assert not studio.undo() and studio.undo_button.disabled
+    for expected in states[1:]:  # Ctrl+Shift+Z (and the button) walk forward again
+        key(studio, "Z", shift=True) if len(expected.regions) else studio.redo_button.click()
+        assert studio.layout == expected
+    assert not studio.redo() and studio.redo_button.disabled
+
+
+def test_a_new_edit_after_undo_drops_the_redo_branch_and_generation_keeps_history(studio):
+    drag(studio, (8, 8), (64, 64))
+    drag(studio, (100, 100), (140, 140))
+    studio.undo()
+    studio.generate(wait=True)
+    assert len(studio.layout.regions) == 1 and not studio.redo_button.disabled  # a render is no edit
+    studio.rows.children[0].children[1].value = "a black ring"
+    assert studio.redo_button.disabled and not studio.redo()
+    studio.undo()
+    assert studio.layout.regions[0].prompt != "a black ring" and len(studio.layout.regions) == 1
 
 
 def test_region_list_edits_update_the_layout(studio):
@@ -301,7 +341,7 @@ def test_history_restore_brings_back_layout_and_settings(studio):
 
 
 def test_import_json_and_png_and_bad_files(studio, tmp_path, root):
-    text = (root / "examples" / "shapes.json").read_bytes()
+    text = (root / "mdwidgets" / "examples" / "shapes.json").read_bytes()
     studio.import_file("shapes.json", text)
     assert studio.layout == Layout.from_json(text)
     before = studio.layout
@@ -443,3 +483,15 @@ def test_model_label_names_the_pipeline_in_use(tiny_pipe, tmp_path):
     anonymous = type(tiny_pipe)(**tiny_pipe.components, requires_safety_checker=False)
     assert "your pipeline" in Studio(anonymous, output_dir=tmp_path).model_label.value
     assert "builtin:shapes" in Studio(output_dir=tmp_path).model_label.value  # loaded on first Generate
+
+
+def test_examples_menu_offers_what_the_model_draws_and_loading_one_is_undoable(tiny_pipe, studio):
+    assert studio.example.options == ("choose…", "living_room", "panorama", "shapes")  # tiny model: all
+    shapes_studio = Studio(tiny_pipe, model="builtin:shapes", autosave=False)
+    assert shapes_studio.example.options == ("choose…", "panorama", "shapes")
+    before = studio.layout
+    studio.example.value = "shapes"
+    assert studio.layout == Layout.load(EXAMPLES / "shapes.json") and studio.example.value == "choose…"
+    assert "Loaded the example 'shapes'" in studio.status.value
+    studio.undo()
+    assert studio.layout == before

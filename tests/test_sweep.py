@@ -262,9 +262,9 @@ def test_bad_specs_name_the_problem(tmp_path, capsys):
 
 
 def test_example_spec(root):
-    spec = load_spec(root / "examples" / "sweep.json")
+    spec = load_spec(root / "mdwidgets" / "examples" / "sweep.json")
     assert spec.model == "builtin:shapes" and len(spec.cells()) == 8
-    assert all(layout == Layout.load(root / "examples" / "shapes.json") for _, _, layout in spec.layouts)
+    assert all(layout == Layout.load(root / "mdwidgets" / "examples" / "shapes.json") for _, _, layout in spec.layouts)
 
 
 def _free_port() -> int:
