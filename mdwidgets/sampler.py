@@ -188,12 +188,9 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
     # 1. Check inputs; fill in the model's defaults and a seed
-    _check_arguments(layout, vae_scale_factor(pipe.vae), num_inference_steps, max_batch, output_type, pipe.unet)
-    if not isinstance(circular, bool):
-        raise ValueError(f"circular={circular!r} must be True or False")
+    _check_arguments(layout, vae_scale_factor(pipe.vae), num_inference_steps, max_batch, output_type, pipe.unet,
+                     seed, circular)
     guidance_scale, bootstrap_steps = _model_defaults(pipe, num_inference_steps, guidance_scale, bootstrap_steps)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
-        raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
     if generator is None:
         seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
         generator = torch.Generator("cpu").manual_seed(seed)
@@ -397,7 +394,7 @@ def _step_kwargs(scheduler, generator, eta: float) -> dict[str, Any]:
     return kwargs
 
 
-def _check_arguments(layout, scale, steps, max_batch, output_type, unet) -> None:
+def _check_arguments(layout, scale, steps, max_batch, output_type, unet, seed, circular) -> None:
     if not isinstance(layout, Layout):
         raise TypeError(f"layout must be a mdwidgets.Layout, not {type(layout).__name__}")
     if layout.width % scale or layout.height % scale:
@@ -411,6 +408,10 @@ def _check_arguments(layout, scale, steps, max_batch, output_type, unet) -> None
         raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type={output_type!r} must be 'pil' or 'latent'")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
+        raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
+    if not isinstance(circular, bool):
+        raise ValueError(f"circular={circular!r} must be True or False")
     if getattr(unet.config, "time_cond_proj_dim", None) is not None:
         raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
     if getattr(unet.config, "addition_embed_type", None) is not None:
