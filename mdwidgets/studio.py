@@ -505,9 +505,9 @@ class Studio:
     def _key_down(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         if key in ("Delete", "Backspace") and self.selected is not None:
             self.delete_selected()
-        elif (ctrl or meta) and key.lower() == "z":
-            self.redo() if shift else self.undo()
-        elif (ctrl or meta) and key.lower() == "y":
+        elif (ctrl or meta) and key.lower() == "z" and not shift:
+            self.undo()
+        elif (ctrl or meta) and key.lower() in ("z", "y"):  # Ctrl+Shift+Z or Ctrl+Y
             self.redo()
 
     # -- undo / redo -----------------------------------------------------------------------------
