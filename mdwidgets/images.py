@@ -114,7 +114,7 @@ def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, An
 _SETTING_KINDS = {
     "model": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
     "steps": "positive", "window": "positive", "stride": "positive", "max_batch": "positive",
-    "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number",
+    "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number", "eta": "number",
 }
 _KIND_RULES = {
     "text": ("a string", lambda v: isinstance(v, str)),

@@ -17,7 +17,6 @@ import hashlib
 import inspect
 import itertools
 import json
-import math
 import os
 import re
 import time
@@ -177,8 +176,7 @@ def _check_axes(axes: dict[str, list[Any]], where: str) -> None:
         for value in values:
             if key == "window" and value == "native":
                 continue
-            problem = ("a finite number >= 0" if key == "eta" and not (
-                type(value) in (int, float) and math.isfinite(value) and value >= 0) else setting_problem(key, value))
+            problem = setting_problem(key, value)
             if problem:
                 raise ValueError(f"{where}: {key} {value!r:.60} must be {problem}")
     for name in axes.get("scheduler", []):
