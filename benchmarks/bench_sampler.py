@@ -157,12 +157,12 @@ def bench_regenerate(pipe, size: int, steps: int) -> dict:
 
 
 def bench_preview(pipe, size: int, steps: int) -> dict:
-    studio = Studio(pipe, layout_with(4, size))
-    studio.steps.value = steps
-    studio.bootstrap.value = 1
+    studio = Studio(pipe, layout_with(4, size), live=False)
+    studio.controls.steps.value = steps
+    studio.controls.bootstrap.value = 1
     studio.generate(wait=True)
     step = statistics.median(studio.result.timings["steps"])
-    preview = statistics.median(studio.preview_seconds)
+    preview = statistics.median(studio.rendering.preview_seconds)
     return {"preview_s": preview, "step_s": step, "fraction_of_step": preview / step}
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-from mdwidgets.images import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY
+from mdwidgets.files import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY
 from mdwidgets.layout import Layout, LayoutError
 
 GOOD = {"mdwidgets_layout": 1, "width": 64, "height": 64, "background": "a blue background",
@@ -135,17 +135,17 @@ def classify(run) -> tuple[str, str]:
 
 def studio_try(studio, name: str, content: bytes) -> tuple[str, str]:
     """Import into a Studio: clean only if refused as text with layout and settings unchanged."""
-    before = (studio.layout, studio.settings())
+    before = (studio.layout, studio.settings)
     try:
         studio.import_file(name, content)
     except BaseException as exc:  # noqa: BLE001
         return "bad", f"escaped the Studio: {type(exc).__name__}"
-    status = studio.status.value
+    status = studio.status.line.value
     if "<script" in status or "<img" in status:
         return "bad", "HTML in the status line"
     if "Could not import" not in status:
         return "bad", "accepted a hostile file"
-    if (studio.layout, studio.settings()) != before:
+    if (studio.layout, studio.settings) != before:
         return "bad", "changed the layout or settings of a refused file"
     return "clean", status[:120]
 
@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mdwidgets.cli import main as cli
-    from mdwidgets.images import read_png_metadata
+    from mdwidgets.files import read_png_metadata
     from mdwidgets.models import tiny_random_pipeline
     from mdwidgets.studio import Studio
 
@@ -167,7 +167,7 @@ def main() -> None:
     for name, data in hostile_pngs().items():
         tries.append(("read_png_metadata", name, *classify(lambda d=data: read_png_metadata(io.BytesIO(d)))))
     with tempfile.TemporaryDirectory() as folder:
-        studio = Studio(tiny_random_pipeline(), autosave=False, output_dir=folder)
+        studio = Studio(tiny_random_pipeline(), autosave=False, output_dir=folder, live=False)
         files = [(f"<img src=x onerror=alert(1)> {n}.json", t.encode("utf-8", "surrogatepass"))
                  for n, t in hostile_layouts().items()]
         files += [(f"{n}.png", d) for n, d in hostile_pngs().items()]

@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.bench_sampler import machine, write_report
-from mdwidgets import compose, load_pipeline
+from mdwidgets import Settings, compose, load_pipeline
 from mdwidgets.models import SHAPES_DIR, native_size
 from mdwidgets.shapes.compositions import random_layout
-from mdwidgets.studio import STUDIO_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,14 +42,14 @@ def previous_model(commit: str, into: Path) -> Path:
 def time_model(pipe, repeats: int) -> dict:
     size = native_size(pipe)
     rng = random.Random(0)
-    compose(pipe, random_layout(rng, size, objects=4)[0], num_inference_steps=STUDIO_STEPS, seed=0)  # warm-up
+    compose(pipe, random_layout(rng, size, objects=4)[0], num_inference_steps=Settings().steps, seed=0)  # warm-up
     seconds = []
     for k in range(repeats):
         layout, _ = random_layout(rng, size, objects=4)
         started = time.perf_counter()
-        compose(pipe, layout, num_inference_steps=STUDIO_STEPS, seed=k)
+        compose(pipe, layout, num_inference_steps=Settings().steps, seed=k)
         seconds.append(time.perf_counter() - started)
-    return {"canvas": size, "steps": STUDIO_STEPS, "regions": 4, "median_s": round(statistics.median(seconds), 3),
+    return {"canvas": size, "steps": Settings().steps, "regions": 4, "median_s": round(statistics.median(seconds), 3),
             "runs_s": [round(s, 3) for s in seconds],
             "unet_params_m": round(sum(p.numel() for p in pipe.unet.parameters()) / 1e6, 2)}
 

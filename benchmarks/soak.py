@@ -36,13 +36,13 @@ def main() -> None:
     ]
     pipe = load_pipeline(DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as folder:
-        studio = Studio(pipe, layouts[0], output_dir=folder, autosave_dir=folder)
-        studio.steps.value = args.steps
+        studio = Studio(pipe, layouts[0], output_dir=folder, autosave_dir=folder, live=False)
+        studio.controls.steps.value = args.steps
         threads_before = threading.active_count()
         rss, cancelled, started = [], 0, time.perf_counter()
         for run in range(args.runs):
             studio.layout = layouts[run % 2]
-            studio.seed.value = run
+            studio.controls.seed.value = run
             if run % 3 == 2:  # cancel every third run right after it starts
                 thread = studio.generate()
                 studio.cancel()
@@ -60,7 +60,7 @@ def main() -> None:
         "seconds": elapsed, "rss_after_warmup_mb": rss[args.warmup - 1], "rss_end_mb": rss[-1],
         "rss_growth_after_warmup_mb": growth, "max_rss_mb": max(rss),
         "threads_left": threading.active_count() - threads_before,
-        "history_kept": len(studio.history),
+        "history_kept": len(studio.history.results),
     }
     print(json.dumps(report, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -20,15 +20,22 @@ Public API::
 - :func:`mdwidgets.reference.plain_multidiffusion` — the paper's algorithm written literally (one
   scheduler per path, step, then average): read it first; ``compose`` is tested equal to it.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
-- :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings.
+- :class:`Settings` — the one home of the rendering settings (steps, guidance, bootstrap,
+  scheduler, seed, eta, windows…) and their defaults: ``compose``'s keyword defaults,
+  ``compose(..., settings=)``, ``result.settings`` and PNGs (``Settings.from_dict``).
+- :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings
+  (:mod:`mdwidgets.files`: also ``load_layout_file`` / ``load_layout_bytes`` for a layout JSON
+  or an mdwidgets PNG).
 - :mod:`mdwidgets.sweep` — render grids from a JSON spec (``python -m mdwidgets sweep``), resumable.
-- :class:`Studio` — the notebook panel: draw boxes, prompt them, generate with a live preview.
+- :class:`Studio` — the notebook panel: draw boxes, prompt them, generate with a live preview,
+  live mode, undo; made of small widgets in :mod:`mdwidgets.studio` (``BoxCanvas``,
+  ``RegionList``, ``RunControls``, ``HistoryStrip``, ``Runner``).
 - :func:`overlay_regions` — draw a layout's regions over any image.
 - Errors: :class:`LayoutError`, :class:`ModelError`; warnings: :class:`LayoutWarning`,
   :class:`PromptTruncatedWarning`.
 """
 
-from .images import read_png_metadata, save_png
+from .files import read_png_metadata, save_png
 from .layout import Layout, LayoutError, LayoutWarning, Region
 from .masks import fusion_weights
 from .models import DEFAULT_MODEL, ModelError, load_pipeline
@@ -36,6 +43,7 @@ from .preview import overlay_regions
 from .prompts import PromptTruncatedWarning
 from .sampler import ComposeResult, StepEvent, compose, compose_many
 from .schedulers import SCHEDULERS
+from .settings import Settings
 from .studio import Studio
 
 __version__ = "0.1.0"
@@ -50,6 +58,7 @@ __all__ = [
     "ModelError",
     "PromptTruncatedWarning",
     "Region",
+    "Settings",
     "StepEvent",
     "Studio",
     "compose",

@@ -9,6 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+from PIL import Image
+
+from .layout import Layout
+
 Box = tuple[int, int, int, int]
 
 
@@ -99,3 +104,16 @@ def scale_box(box, sx: float, sy: float, width: int, height: int, grid: int) -> 
     y0, y1 = snap(y0 * sy, grid), snap(y1 * sy, grid)
     x0, y0 = int(clamp(x0, 0, width - grid)), int(clamp(y0, 0, height - grid))
     return (x0, y0, int(clamp(x1, x0 + grid, width)), int(clamp(y1, y0 + grid, height)))
+
+
+def scale_layout(layout: Layout, width: int, height: int, grid: int) -> Layout:
+    """``layout`` on a canvas of a new size: boxes scaled and snapped, masks resampled."""
+    sx, sy = width / layout.width, height / layout.height
+    regions = []
+    for region in layout.regions:
+        if region.box is not None:
+            regions.append(region.replace(box=scale_box(region.box, sx, sy, width, height, grid)))
+        else:
+            mask = Image.fromarray((region.mask * 255).astype(np.uint8)).resize((width, height))
+            regions.append(region.replace(mask=np.asarray(mask) / 255.0))
+    return layout.replace(width=width, height=height, regions=tuple(regions))

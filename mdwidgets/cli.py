@@ -12,9 +12,11 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .layout import EXAMPLES, Layout, LayoutError
+from .files import load_layout_file
+from .layout import EXAMPLES, LayoutError
 from .models import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .schedulers import SCHEDULERS
+from .settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,17 +84,6 @@ def _window_arg(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r}: use 'native', 'none' or a number of latent cells") from None
 
 
-def _load_layout(path: str) -> tuple[Layout, dict]:
-    from .images import read_png_metadata
-
-    if path.lower().endswith(".png"):
-        return read_png_metadata(path)
-    try:
-        return Layout.load(path), {}
-    except OSError as exc:
-        raise LayoutError(f"cannot read {path}: {exc.strerror}") from None
-
-
 def _model_to_load(args: argparse.Namespace, png_model: str | None) -> str:
     """--model; else the PNG's model if it is built in (nothing to download or open) or with
     --model-from-png; else the default, with a notice."""
@@ -143,41 +134,31 @@ def _checked_output(output: Path, overwrite: bool) -> Path:
     return output
 
 
+def _settings(args: argparse.Namespace, previous: Settings) -> Settings:
+    """A re-rendered PNG's settings, with the flags given on the command line instead."""
+    if previous.scheduler not in SCHEDULERS:
+        previous = previous.replace(scheduler=None)  # a custom scheduler class: the model's own
+    if args.steps is not None:
+        previous = previous.replace(steps=args.steps, bootstrap_steps=None)  # bootstrap: the model's share
+    flags = {"guidance_scale": args.guidance, "bootstrap_steps": args.bootstrap_steps, "seed": args.seed,
+             "scheduler": args.scheduler, "stride": args.stride, "circular": args.circular,
+             "max_batch": args.max_batch}
+    previous = previous.replace(**{k: v for k, v in flags.items() if v is not None})
+    if args.window is not None:
+        previous = previous.replace(window=None if args.window == "none" else args.window)
+    return previous
+
+
 def _render(args: argparse.Namespace) -> int:
-    from .images import save_png
+    from .files import save_png
     from .models import load_pipeline
     from .sampler import compose
 
     output = _checked_output(Path(args.output), args.overwrite)
-    layout, previous = _load_layout(args.layout)
-    # Re-rendering an mdwidgets PNG reuses its settings; flags override them.
-    settings = {"steps": 25, "guidance_scale": None, "bootstrap_steps": None, "seed": None, "scheduler": None,
-                "window": None, "stride": None, "circular": False}
-    settings.update({k: v for k, v in previous.items() if k in settings})
-    if settings["scheduler"] not in SCHEDULERS:
-        settings["scheduler"] = None
-    if args.steps is not None:
-        settings.update(steps=args.steps, bootstrap_steps=None)
-    flags = {"guidance_scale": args.guidance, "bootstrap_steps": args.bootstrap_steps, "seed": args.seed,
-             "scheduler": args.scheduler, "stride": args.stride, "circular": args.circular}
-    settings.update({k: v for k, v in flags.items() if v is not None})
-    if args.window is not None:
-        settings["window"] = None if args.window == "none" else args.window
-
+    layout, previous = load_layout_file(args.layout)
+    settings = _settings(args, Settings.from_dict(previous, args.layout))
     pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype)
-    result = compose(
-        pipe,
-        layout,
-        num_inference_steps=settings["steps"],
-        guidance_scale=settings["guidance_scale"],
-        bootstrap_steps=settings["bootstrap_steps"],
-        seed=settings["seed"],
-        scheduler=settings["scheduler"],
-        max_batch=args.max_batch,
-        window=settings["window"],
-        circular=bool(settings["circular"]),
-        **({"stride": settings["stride"]} if settings["stride"] else {}),  # else compose's default
-    )
+    result = compose(pipe, layout, settings=settings)
     save_png(result.image, output, layout, result.settings)  # atomic
     s = result.settings
     print(
@@ -205,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run,
                       batch=args.batch)
             return 0
-        layout, _ = _load_layout(args.png)
+        layout, _ = load_layout_file(args.png)
         print(layout.to_json())
         return 0
     except (LayoutError, ModelError, ValueError, FloatingPointError, MemoryError) as exc:

@@ -1,21 +1,10 @@
-"""Latents <-> images, and PNG files that carry the layout and settings that made them."""
+"""Latents <-> images: decoding, encoding flat colours, the VAE's scale factor."""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, BinaryIO
-
 import torch
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
-from .layout import Layout, LayoutError
-
-PNG_LAYOUT_KEY = "mdwidgets_layout"
-PNG_SETTINGS_KEY = "mdwidgets_settings"
 TILED_DECODE_ABOVE = 1024  # px: larger images are decoded in overlapping tiles to bound memory
 
 
@@ -62,94 +51,3 @@ def encode_flat_colours(vae, colours: torch.Tensor, size: int = 64) -> torch.Ten
     images = (colours.to(vae.device, vae.dtype) * 2 - 1)[:, :, None, None].expand(-1, -1, size, size)
     latents = vae.encode(images).latent_dist.mode()
     return ((latents - shift) * scaling).float().mean(dim=(2, 3), keepdim=True)
-
-
-def save_png(
-    image: Image.Image, path: str | Path, layout: Layout, settings: dict[str, Any] | None = None
-) -> Path:
-    """Write ``image`` as PNG with the layout and settings embedded as text chunks."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text(PNG_LAYOUT_KEY, layout.to_json(indent=None))
-    info.add_text(PNG_SETTINGS_KEY, json.dumps(settings or {}))
-    path = Path(path)
-    write_atomic(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
-    return path
-
-
-def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder and rename it over ``path``: a crash, a
-    kill or a full disk leaves the old file whole, and readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, Any]]:
-    """The layout and settings embedded in a PNG made by mdwidgets (a path or a binary file).
-
-    Only the PNG's header and text chunks are read, never its pixels, and every problem (not a
-    PNG, a decompression bomb, malformed or hostile JSON, settings of the wrong type) raises
-    :class:`LayoutError` naming the file."""
-    name = getattr(path, "name", path)
-    try:
-        with Image.open(path, formats=["PNG"]) as image:
-            text = {k: v for k, v in image.info.items() if isinstance(v, str)}  # chunks before the pixels
-    except Exception as exc:  # noqa: BLE001 - OSError, DecompressionBombError, ValueError (huge chunk)…
-        raise LayoutError(f"{name}: cannot read as a PNG image ({exc})") from None
-    if PNG_LAYOUT_KEY not in text:
-        raise LayoutError(f"{name}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
-    layout = Layout.from_json(text[PNG_LAYOUT_KEY])
-    try:
-        settings = json.loads(text.get(PNG_SETTINGS_KEY, "{}"))
-    except (ValueError, RecursionError):
-        raise LayoutError(f"{name}: its settings are not valid JSON") from None
-    return layout, check_settings(settings, name)
-
-
-# What each rendering setting in a PNG must be (None is always allowed: "the default").
-_SETTING_KINDS = {
-    "model": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
-    "steps": "positive", "window": "positive", "stride": "positive", "max_batch": "positive",
-    "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number", "eta": "number",
-}
-_KIND_RULES = {
-    "text": ("a string", lambda v: isinstance(v, str)),
-    "flag": ("true or false", lambda v: isinstance(v, bool)),
-    "positive": ("a whole number >= 1", lambda v: type(v) is int and 1 <= v < 2**63),
-    "count": ("a whole number >= 0", lambda v: type(v) is int and 0 <= v < 2**63),
-    "number": ("a finite number >= 0", lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
-}
-
-
-def check_settings(settings: Any, where: str | Path = "settings") -> dict[str, Any]:
-    """Rendering settings from a file, checked before anything uses them (unknown keys are kept)."""
-    if not isinstance(settings, dict):
-        raise LayoutError(f"{where}: settings must be a JSON object, not {type(settings).__name__}")
-    for key, value in settings.items():
-        problem = setting_problem(key, value)
-        if problem:
-            raise LayoutError(f"{where}: setting {key}={value!r:.60} must be {problem}")
-    return settings
-
-
-def setting_problem(key: str, value: Any) -> str | None:
-    """What a rendering setting must be, if ``value`` is not that (``None`` is always fine)."""
-    kind = _SETTING_KINDS.get(key)
-    if kind is None or value is None:
-        return None
-    description, valid = _KIND_RULES[kind]
-    return None if valid(value) else description
-
-
-def unique_path(path: str | Path) -> Path:
-    """``path``, or ``name-1.ext``, ``name-2.ext``… if it exists: exports never overwrite."""
-    path = Path(path)
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate

@@ -82,14 +82,18 @@ def _encode(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
 
 
 def _warn_if_truncated(tokenizer, prompt: str, limit: int) -> None:
+    problem = truncation(tokenizer, prompt)
+    if problem:
+        warnings.warn(problem, PromptTruncatedWarning, stacklevel=4)
+
+
+def truncation(tokenizer, prompt: str) -> str | None:
+    """What the model will not read of ``prompt`` (words past the tokenizer's limit), or ``None``."""
+    limit = tokenizer.model_max_length
     ids = tokenizer(prompt, truncation=False).input_ids
     if len(ids) <= limit:
-        return
+        return None
     # The first limit-1 ids (start token + words) survive; the end token is re-added.
     dropped = tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).strip()
-    warnings.warn(
-        f"prompt {prompt[:40]!r}... is longer than the model's {limit} tokens; "
-        f"these words are ignored: {dropped!r}",
-        PromptTruncatedWarning,
-        stacklevel=4,
-    )
+    return (f"prompt {prompt[:40]!r}... is longer than the model's {limit} tokens; "
+            f"these words are ignored: {dropped!r}")

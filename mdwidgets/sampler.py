@@ -5,6 +5,7 @@ Pure torch + diffusers components; no widgets. See :func:`compose`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -21,10 +22,11 @@ from .images import decode_latents, encode_flat_colours, vae_scale_factor
 from .layout import Layout, LayoutError
 from .lockstep import drive
 from .masks import fusion_weights
-from .models import default_bootstrap_steps, default_guidance, model_name
+from .models import model_name
 from .paths import Paths
 from .prompts import prompt_cache_for
 from .schedulers import check_steps, make_scheduler, scheduler_name
+from .settings import Settings
 from .windows import window_grid
 
 
@@ -59,31 +61,56 @@ class ComposeResult:
     image: Any  #: ``PIL.Image`` (``None`` with ``output_type="latent"``)
     latents: torch.Tensor  #: final latents ``(1, C, h, w)`` (unscaled by the VAE factor)
     layout: Layout  #: the layout that was rendered
-    settings: dict[str, Any]  #: everything needed to render it again (seed included)
+    #: everything needed to render it again: the :class:`~mdwidgets.Settings` as run (``to_dict()``, with
+    #: the model's defaults, the seed, the scheduler's name and the window size filled in; ``stride`` None
+    #: for a single view) and ``model``, ``device``, ``dtype``. ``Settings.from_dict`` reads it back.
+    settings: dict[str, Any]
     timings: dict[str, Any] = field(default_factory=dict)  #: seconds: encode, sample, decode, total, steps
     cancelled: bool = False  #: stopped early; ``image`` then shows the last clean-latent prediction
     steps_done: int = 0
 
 
+_DEFAULTS = Settings()  # compose's keyword defaults are the Settings' own
+_SETTING_KEYWORDS = tuple(_DEFAULTS.compose_kwargs())  # the compose() keywords a Settings stands for
+
+
+def _settings_or_keywords(compose):
+    """``settings=`` stands for the setting keywords: a call giving both is a ``TypeError``."""
+    @functools.wraps(compose)
+    def call(*args, **kwargs):
+        _check_not_both(kwargs)
+        return compose(*args, **kwargs)
+    return call
+
+
+def _check_not_both(keywords: Mapping[str, Any]) -> None:
+    both = [k for k in _SETTING_KEYWORDS if k in keywords] if keywords.get("settings") is not None else []
+    if both:
+        raise TypeError(f"compose() got settings= and {', '.join(f'{k}=' for k in both)}; give one or the other "
+                        "(e.g. settings.replace(...) for a changed copy)")
+
+
+@_settings_or_keywords
 def compose(
     pipe,
     layout: Layout,
     *,
-    num_inference_steps: int = 50,
-    guidance_scale: float | None = None,
-    bootstrap_steps: int | None = None,
-    seed: int | None = None,
+    settings: Settings | None = None,
+    num_inference_steps: int = _DEFAULTS.steps,
+    guidance_scale: float | None = _DEFAULTS.guidance_scale,
+    bootstrap_steps: int | None = _DEFAULTS.bootstrap_steps,
+    seed: int | None = _DEFAULTS.seed,
     generator: torch.Generator | None = None,
     latents: torch.Tensor | None = None,
-    scheduler=None,
+    scheduler=_DEFAULTS.scheduler,
     callback: Callable[[StepEvent], Any] | None = None,
     region_x0: bool = False,
-    max_batch: int | None = None,
+    max_batch: int | None = _DEFAULTS.max_batch,
     output_type: str = "pil",
-    eta: float = 0.0,
-    window: int | str | None = None,
-    stride: int = 8,
-    circular: bool = False,
+    eta: float = _DEFAULTS.eta,
+    window: int | str | None = _DEFAULTS.window,
+    stride: int = _DEFAULTS.stride,
+    circular: bool = _DEFAULTS.circular,
     check_memory: bool = True,
 ) -> ComposeResult:
     """Render ``layout`` with region-based MultiDiffusion.
@@ -114,7 +141,10 @@ def compose(
         pipe: any object with Stable Diffusion components ``vae, unet, text_encoder, tokenizer,
             scheduler`` (e.g. a diffusers ``StableDiffusionPipeline``; see :func:`load_pipeline`).
         layout: the composition.
-        num_inference_steps: denoising steps.
+        settings: a :class:`~mdwidgets.Settings` standing for all the setting keywords below
+            (``num_inference_steps`` … ``circular``, ``max_batch``); giving it together with one of
+            them is a ``TypeError``. The keywords' defaults are the Settings' own.
+        num_inference_steps: denoising steps (default 25).
         guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off);
             default: the model's (:func:`mdwidgets.models.default_guidance`: 5 for the built-in
             shapes model, 7.5 for Stable Diffusion).
@@ -143,8 +173,18 @@ def compose(
         check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
     """
-    arguments = dict(locals())  # every argument, as given
-    return drive([_sample(**arguments)], pipe.unet, max_batch=max_batch)[0]
+    arguments = _gathered(dict(locals()))  # every argument, the settings as one Settings
+    return drive([_sample(**arguments)], pipe.unet, max_batch=arguments["settings"].max_batch)[0]
+
+
+def _gathered(arguments: dict[str, Any]) -> dict[str, Any]:
+    """compose's arguments with the setting keywords gathered into ``settings`` (unless one was given)."""
+    keywords = {k: arguments.pop(k) for k in _SETTING_KEYWORDS}
+    if arguments["settings"] is None:
+        arguments["settings"] = Settings.from_compose_kwargs(keywords)
+    elif not isinstance(arguments["settings"], Settings):
+        raise TypeError(f"settings must be a mdwidgets.Settings, not {type(arguments['settings']).__name__}")
+    return arguments
 
 
 def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | None = None) -> list[ComposeResult]:
@@ -171,36 +211,40 @@ def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | No
     signature = inspect.signature(compose)
     loops = []
     for k, run in enumerate(runs):
-        if "pipe" in run or "max_batch" in run:
+        if "pipe" in run or run.get("max_batch") is not None:
             raise ValueError(f"run {k}: pass pipe and max_batch to compose_many itself, not in a run")
         try:
-            bound = signature.bind(pipe, **run, max_batch=max_batch)
+            _check_not_both(run)
+            bound = signature.bind(pipe, **run)
+            bound.apply_defaults()
+            arguments = _gathered(bound.arguments)
         except TypeError as exc:
             raise TypeError(f"run {k}: {exc} (a run is a dict of compose() keywords with a 'layout')") from None
-        bound.apply_defaults()
-        loops.append(_sample(**bound.arguments, runs=len(runs)))
+        if arguments["settings"].max_batch not in (None, max_batch):
+            raise ValueError(f"run {k}: its settings have max_batch={arguments['settings'].max_batch}; pass "
+                             "max_batch to compose_many itself")
+        arguments["settings"] = arguments["settings"].replace(max_batch=max_batch)
+        loops.append(_sample(**arguments, runs=len(runs)))
     return drive(loops, pipe.unet, max_batch=max_batch, row_cap=lambda pixels: rows_that_fit(pipe, pixels))
 
 
-def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_steps, seed, generator, latents,
-            scheduler, callback, region_x0, max_batch, output_type, eta, window, stride, circular,
-            check_memory, runs: int = 1):
+def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, region_x0, output_type, check_memory,
+            runs: int = 1):
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
     # 1. Check inputs; fill in the model's defaults and a seed
-    _check_arguments(layout, vae_scale_factor(pipe.vae), num_inference_steps, max_batch, output_type, pipe.unet,
-                     seed, circular)
-    guidance_scale, bootstrap_steps = _model_defaults(pipe, num_inference_steps, guidance_scale, bootstrap_steps)
+    _check_arguments(layout, vae_scale_factor(pipe.vae), output_type, pipe.unet)
+    _check_settings(settings)
+    settings = settings.resolved(model_name(pipe))
     if generator is None:
-        seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
-        generator = torch.Generator("cpu").manual_seed(seed)
+        seed = random.SystemRandom().randrange(2**32) if settings.seed is None else int(settings.seed)
+        settings, generator = settings.replace(seed=seed), torch.Generator("cpu").manual_seed(seed)
     # 2-4. Fusion weights, paths and prompt embeddings; scheduler and timesteps; noise and bootstrap colours
-    run = _Run.prepare(pipe, layout, guidance_scale, bootstrap_steps, num_inference_steps, generator, latents,
-                       scheduler, eta, _window_size(window, circular, pipe.unet), stride, circular)
+    run = _Run.prepare(pipe, layout, settings, generator, latents)
     # 5. Refuse before sampling if the rows cannot fit in memory
     if check_memory:
         check_budget(pipe, layout, rows=run.paths.rows(shared=run.boot_evals == 0), row_pixels=run.paths.pixels,
-                     max_batch=max_batch, decode=output_type == "pil")
+                     max_batch=settings.max_batch, decode=output_type == "pil")
     encoded = time.perf_counter()
     # 6. Denoising loop
     x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
@@ -208,14 +252,17 @@ def _sample(pipe, layout, *, num_inference_steps, guidance_scale, bootstrap_step
     # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
     image = decode_latents(pipe.vae, x) if output_type == "pil" else None
     finished = time.perf_counter()
-    settings = {"model": model_name(pipe), "steps": num_inference_steps, "guidance_scale": guidance_scale,
-                "bootstrap_steps": bootstrap_steps, "seed": seed, "scheduler": scheduler_name(run.scheduler),
-                "max_batch": max_batch, "device": str(pipe.unet.device),
-                "dtype": str(pipe.unet.dtype).removeprefix("torch."), "window": run.window_size,
-                "stride": stride if run.windows > 1 else None, "circular": circular}
     timings = {"encode": encoded - started, "sample": sampled - encoded, "decode": finished - sampled,
                "total": finished - started, "steps": step_times, "runs": runs}
-    return ComposeResult(image, x, layout, settings, timings, cancelled, len(step_times))
+    return ComposeResult(image, x, layout, _record(pipe, settings, run), timings, cancelled, len(step_times))
+
+
+def _record(pipe, settings: Settings, run: _Run) -> dict[str, Any]:
+    """``result.settings``: the settings as run (model defaults, seed, scheduler name and window size filled in;
+    ``stride`` None when the run had a single view), and the model, device and dtype."""
+    ran = settings.replace(scheduler=scheduler_name(run.scheduler), window=run.window_size)
+    return {"model": model_name(pipe), **ran.to_dict(), "stride": settings.stride if run.windows > 1 else None,
+            "device": str(pipe.unet.device), "dtype": str(pipe.unet.dtype).removeprefix("torch.")}
 
 
 def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: float):
@@ -269,26 +316,27 @@ class _Run:
     windows: int
 
     @classmethod
-    def prepare(cls, pipe, layout, guidance_scale, bootstrap_steps, steps, generator, latents, scheduler, eta,
-                window_size, stride, circular) -> _Run:
-        device, scale = pipe.unet.device, vae_scale_factor(pipe.vae)
+    def prepare(cls, pipe, layout, settings: Settings, generator, latents) -> _Run:
+        device, scale, steps = pipe.unet.device, vae_scale_factor(pipe.vae), settings.steps
         grid = (layout.height // scale, layout.width // scale)
-        windows = window_grid(*grid, window_size or max(grid), stride, circular)
+        window_size = _window_size(settings.window, settings.circular, pipe.unet)
+        view = window_size or max(grid)  # no windows: one view of the whole canvas, whatever the stride
+        windows = window_grid(*grid, view, settings.stride if window_size else view, settings.circular)
         # 2. Fusion weights W_i (Eq. 5), the paths (window × prompt) and their prompt embeddings (cached)
         weights = fusion_weights(layout, scale).to(device)
-        paths = Paths(layout, guidance_scale, weights, windows, grid[1])
+        paths = Paths(layout, settings.guidance_scale, weights, windows, grid[1])
         cache = prompt_cache_for(pipe.text_encoder)
         paths.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, pipe.unet.dtype))
         # 3. A scheduler of this run's own; bootstrapping is counted in UNet evaluations
-        sched = make_scheduler(scheduler, pipe.scheduler)
+        sched = make_scheduler(settings.scheduler, pipe.scheduler)
         check_steps(sched, steps)
         sched.set_timesteps(steps, device=device)
-        boot_evals = round(bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
+        boot_evals = round(settings.bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
         # 4. Initial noise and the flat colours foregrounds see while bootstrapping
         noise = _initial_noise(layout, (1, pipe.unet.config.in_channels, *grid), generator, latents, weights > 0)
         backgrounds = _bootstrap_backgrounds(pipe.vae, len(layout.regions), boot_evals, generator, device)
         return cls(weights, paths, sched, sched.timesteps, noise.to(device), backgrounds, boot_evals,
-                   _step_kwargs(sched, generator, eta), window_size, len(windows))
+                   _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
 
     def path_inputs(self, x: torch.Tensor, i: int, t) -> torch.Tensor:
         """The latents paths read at step ``i``: the shared ``x``; while bootstrapping (paper §3.2) also
@@ -309,20 +357,6 @@ def _not_finite(step: int, dtype: torch.dtype, guidance: list[float]) -> str:
         return f"{where} in {dtype}; run the UNet in float32 (load_pipeline(..., dtype='float32'))"
     return (f"{where} in float32: the guidance scales {sorted(set(guidance))} may be too large, or the "
             "model's weights hold NaN/inf")
-
-
-def _model_defaults(pipe, steps: int, guidance_scale, bootstrap_steps) -> tuple[float, int]:
-    """The model's guidance and bootstrap steps where not given; bootstrap steps checked."""
-    if guidance_scale is None:
-        guidance_scale = default_guidance(model_name(pipe))
-    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not (
-            math.isfinite(guidance_scale) and guidance_scale >= 0):
-        raise ValueError(f"guidance_scale={guidance_scale!r} must be a finite number >= 0 (1 or less: unguided)")
-    if bootstrap_steps is None:
-        bootstrap_steps = default_bootstrap_steps(model_name(pipe), steps)
-    if isinstance(bootstrap_steps, bool) or not isinstance(bootstrap_steps, int) or not 0 <= bootstrap_steps <= steps:
-        raise ValueError(f"bootstrap_steps={bootstrap_steps} must be between 0 and num_inference_steps={steps}")
-    return guidance_scale, bootstrap_steps
 
 
 def _window_size(window, circular: bool, unet) -> int | None:
@@ -394,7 +428,27 @@ def _step_kwargs(scheduler, generator, eta: float) -> dict[str, Any]:
     return kwargs
 
 
-def _check_arguments(layout, scale, steps, max_batch, output_type, unet, seed, circular) -> None:
+def _check_settings(settings: Settings) -> None:
+    """The settings' values, before the model's defaults fill in the ``None`` ones."""
+    steps, guidance, bootstrap, max_batch, seed = (settings.steps, settings.guidance_scale, settings.bootstrap_steps,
+                                                   settings.max_batch, settings.seed)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"num_inference_steps={steps!r} must be a positive integer")
+    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
+                                 or not (math.isfinite(guidance) and guidance >= 0)):
+        raise ValueError(f"guidance_scale={guidance!r} must be a finite number >= 0 (1 or less: unguided)")
+    if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(bootstrap, int)
+                                  or not 0 <= bootstrap <= steps):
+        raise ValueError(f"bootstrap_steps={bootstrap} must be between 0 and num_inference_steps={steps}")
+    if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+        raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
+        raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
+    if not isinstance(settings.circular, bool):
+        raise ValueError(f"circular={settings.circular!r} must be True or False")
+
+
+def _check_arguments(layout, scale, output_type, unet) -> None:
     if not isinstance(layout, Layout):
         raise TypeError(f"layout must be a mdwidgets.Layout, not {type(layout).__name__}")
     if layout.width % scale or layout.height % scale:
@@ -402,16 +456,8 @@ def _check_arguments(layout, scale, steps, max_batch, output_type, unet, seed, c
             f"canvas {layout.width}x{layout.height} is not a multiple of this model's latent grid "
             f"({scale} px)"
         )
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"num_inference_steps={steps!r} must be a positive integer")
-    if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
-        raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type={output_type!r} must be 'pil' or 'latent'")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
-        raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
-    if not isinstance(circular, bool):
-        raise ValueError(f"circular={circular!r} must be True or False")
     if getattr(unet.config, "time_cond_proj_dim", None) is not None:
         raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
     if getattr(unet.config, "addition_embed_type", None) is not None:

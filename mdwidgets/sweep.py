@@ -3,18 +3,18 @@
     python -m mdwidgets sweep spec.json
     accelerate launch --multi_gpu --num_processes 8 -m mdwidgets sweep spec.json
 
-A spec names a model, the layouts and :func:`~mdwidgets.compose` settings; every setting given
-as a list is an axis and the cells are the Cartesian product of the axes. Each cell becomes
-``<id>.png`` (layout and settings embedded) and ``<id>.json`` (its row: settings, timings,
-scores), both written atomically. Cells with both files are skipped, so an interrupted sweep
-continues where it stopped; ``results.csv`` is rebuilt from the sidecars at the end.
+A spec names a model, the layouts and settings (the :class:`~mdwidgets.Settings` fields; those not
+given take its defaults); every setting given as a list is an axis and the cells are the Cartesian
+product of the axes. Each cell becomes ``<id>.png`` (layout and settings embedded) and
+``<id>.json`` (its row: settings, timings, scores), both written atomically. Cells with both files
+are skipped, so an interrupted sweep continues where it stopped; ``results.csv`` is rebuilt from
+the sidecars at the end.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -27,29 +27,27 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .images import read_png_metadata, save_png, setting_problem, write_atomic
+from .files import load_layout_file, save_png, write_atomic
 from .layout import Layout, LayoutError
 from .models import DEFAULT_MODEL
-from .sampler import compose, compose_many
+from .sampler import compose_many
 from .schedulers import MIN_STEPS, SCHEDULERS
+from .settings import Settings, setting_problem
 
-#: Spec setting keys and the compose() keywords they set, in the order of cell ids and loops.
-SETTINGS = {
-    "seed": "seed", "steps": "num_inference_steps", "bootstrap_steps": "bootstrap_steps",
-    "guidance_scale": "guidance_scale", "scheduler": "scheduler", "eta": "eta", "window": "window",
-    "stride": "stride", "circular": "circular", "max_batch": "max_batch",
-}
+#: The cell-id abbreviation of every :class:`~mdwidgets.Settings` field; this order (not the fields') is
+#: the order of settings in cell ids and loops, so ids of finished cells never change
+#: (tests/test_settings.py checks every field has one).
 _ID_PREFIX = {"seed": "s", "steps": "n", "bootstrap_steps": "b", "guidance_scale": "g", "scheduler": "", "eta": "eta",
               "window": "w", "stride": "st", "circular": "circ", "max_batch": "mb"}
+SETTINGS = tuple(_ID_PREFIX)
 META_KEYS = ("model", "layouts", "output")
 RESULTS = "results.csv"
 BARRIER_TIMEOUT = timedelta(days=1)  # processes wait this long at the end for the slowest one
 
 
 def allowed_keys() -> list[str]:
-    """The keys a spec may use: the meta keys and every setting the installed ``compose`` accepts."""
-    accepted = inspect.signature(compose).parameters
-    return sorted([*META_KEYS, "seeds", *(k for k, kw in SETTINGS.items() if kw in accepted)])
+    """The keys a spec may use: the meta keys and every :class:`~mdwidgets.Settings` field."""
+    return sorted([*META_KEYS, "seeds", *Settings.names()])
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,8 @@ class Cell:
     settings: dict[str, Any]
 
     def compose_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments for :func:`~mdwidgets.compose`."""
-        return {SETTINGS[k]: v for k, v in self.settings.items()}
+        """The keyword arguments for :func:`~mdwidgets.compose` (the defaults where not given)."""
+        return Settings(**self.settings).compose_kwargs()
 
 
 @dataclass
@@ -174,8 +172,6 @@ def _check_axes(axes: dict[str, list[Any]], where: str) -> None:
     before the first cell renders (a bad value must not crash a sweep halfway)."""
     for key, values in axes.items():
         for value in values:
-            if key == "window" and value == "native":
-                continue
             problem = setting_problem(key, value)
             if problem:
                 raise ValueError(f"{where}: {key} {value!r:.60} must be {problem}")
@@ -205,11 +201,9 @@ def _load_layout(entry: Any, folder: Path, where: str) -> tuple[str, str, Layout
     if not path.is_file():
         raise LayoutError(f"{where}: layout file {path} not found (layout paths are relative to the spec's folder)")
     try:
-        layout = read_png_metadata(path)[0] if path.suffix.lower() == ".png" else Layout.load(path)
-    except OSError as exc:
-        raise LayoutError(f"{where}: cannot read {path}: {exc.strerror}") from None
+        layout = load_layout_file(path)[0]
     except LayoutError as exc:
-        raise LayoutError(f"{where}: {path}: {exc}") from None
+        raise LayoutError(f"{where}: {exc}") from None
     return path.stem, entry, layout
 
 
@@ -300,7 +294,7 @@ def run_sweep(
     if mine:
         if pipe is None:
             pipe = _load_pipeline(spec.model, procs.device)
-        scorers = _scorers(clip)
+        scorers = _scorers(clip, spec.model)
         prefix = f"[process {procs.index}] " if procs.count > 1 else ""
         done = 0
         for group in _batches(mine, batch):
@@ -328,11 +322,11 @@ def _load_pipeline(model: str, device: Any):
     return load_pipeline(model, device=device, dtype="float16" if cuda else None)
 
 
-def _scorers(clip: str | None) -> list[tuple[str, Callable]]:
+def _scorers(clip: str | None, model: str) -> list[tuple[str, Callable]]:
     from .scoring import ClipScorer
-    from .shapes.adherence import shapes_adherence
+    from .views import adherence_scorer
 
-    scorers: list[tuple[str, Callable]] = [("shapes_", shapes_adherence)]
+    scorers: list[tuple[str, Callable]] = [("shapes_", adherence_scorer(model))]
     if clip:
         scorers.append(("", ClipScorer.from_pretrained(clip)))
     return scorers

@@ -11,7 +11,6 @@ Plain functions on recorded step events and results; the Studio and the notebook
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .images import decode_latents, vae_scale_factor
 from .layout import Layout
+from .models import model_name
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, StepEvent, compose, compose_many
+from .settings import Settings
 
 
 @dataclass
@@ -199,6 +200,16 @@ class Comparison:
         return [{self.setting: v, **(s or {})} for v, s in zip(self.values, self.scores)]
 
 
+def adherence_scorer(model: str | None) -> Callable[[Image.Image, Layout], dict[str, float] | None]:
+    """The default ``score(image, layout)`` for a model's pictures (the one place outside
+    :mod:`mdwidgets.shapes` that reaches into it): the built-in shapes scorer, exact for
+    builtin:shapes and for any model whose prompts name its palette colours, ``None`` for others'
+    prompts. Pass a :class:`mdwidgets.scoring.ClipScorer` for real models."""
+    from .shapes.adherence import shapes_adherence
+
+    return shapes_adherence
+
+
 def bootstrap_values(steps: int) -> list[int]:
     """The default bootstrap sweep: 0, 10%, 20% and 40% of ``steps`` (duplicates dropped)."""
     return sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)})
@@ -217,13 +228,14 @@ def compare(
     max_batch: int | None = None,
     **compose_kwargs: Any,
 ) -> Comparison:
-    """Render ``layout`` once per value of ``setting`` (any :func:`compose` keyword, or
-    ``"feather"``: every region's soft edge in pixels) with the same seed, and lay the results side
-    by side with titles and, per cell, an adherence score.
+    """Render ``layout`` once per value of ``setting`` (a :class:`~mdwidgets.Settings` field by its
+    :func:`compose` keyword, e.g. ``"guidance_scale"`` or ``"num_inference_steps"``, or
+    ``"feather"``: every region's soft edge in pixels) with the same seed (default 0), and lay the
+    results side by side with titles and, per cell, an adherence score.
 
-    The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps. ``score(image,
-    layout)`` returns named numbers (the first two are shown under the cell); the default is
-    :func:`mdwidgets.shapes.adherence.shapes_adherence` (built-in shapes model; no score for prompts
+    The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps (default 25, the
+    Settings'). ``score(image, layout)`` returns named numbers (the first two are shown under the
+    cell); the default is :func:`adherence_scorer` for the pipeline's model (no score for prompts
     without palette colours) — pass a :class:`mdwidgets.scoring.ClipScorer` for real models.
 
     Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
@@ -233,7 +245,7 @@ def compare(
     ``timings`` are then its own). Both give the same images up to float rounding.
     """
     compose_kwargs.setdefault("seed", 0)
-    steps = compose_kwargs.setdefault("num_inference_steps", 25)
+    steps = compose_kwargs.get("num_inference_steps", Settings().steps)
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
@@ -241,8 +253,8 @@ def compare(
     if setting in compose_kwargs:
         raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
     if score is None:
-        from .shapes.adherence import shapes_adherence as score
-    keywords = [k for k in inspect.signature(compose).parameters if k not in ("pipe", "layout", "max_batch")]
+        score = adherence_scorer(model_name(pipe))
+    keywords = [k for k in Settings().compose_kwargs() if k != "max_batch"]  # the settings, by compose() keyword
     if setting == "feather":  # a region setting: every region gets the value
         runs = [{"layout": layout.with_regions([r.replace(feather=v) for r in layout.regions]), **compose_kwargs}
                 for v in values]

@@ -86,7 +86,7 @@ def test_output_is_checked_before_rendering_and_never_replaced_unless_asked(tmp_
 
 
 def test_a_write_that_fails_midway_leaves_the_old_file_whole(tmp_path):
-    from mdwidgets.images import write_atomic
+    from mdwidgets.files import write_atomic
 
     target = tmp_path / "keep.png"
     target.write_bytes(b"old picture")

@@ -176,9 +176,9 @@ def test_default_guidance_bootstrap_and_canvas_are_the_models_own(tiny_pipe):
     assert torch.equal(shapes_default.latents, same.latents)
     other = compose(tiny_pipe, layout, **kwargs).settings  # any other model
     assert other["guidance_scale"] == 7.5 and other["bootstrap_steps"] == 1  # 20% of 5
-    shapes_studio = Studio(model="builtin:shapes", autosave=False)  # before the model loads
-    assert shapes_studio.guidance.value == 5.0 and shapes_studio.bootstrap.value == 15
+    shapes_studio = Studio(model="builtin:shapes", autosave=False, live=False)  # before the model loads
+    assert shapes_studio.controls.guidance.value == 5.0 and shapes_studio.controls.bootstrap.value == 15
     assert (shapes_studio.layout.width, shapes_studio.layout.height) == (128, 128)
-    studio = Studio(tiny_pipe, autosave=False)
-    assert studio.guidance.value == 7.5 and studio.bootstrap.value == 5
+    studio = Studio(tiny_pipe, autosave=False, live=False)
+    assert studio.controls.guidance.value == 7.5 and studio.controls.bootstrap.value == 5
     assert (studio.layout.width, studio.layout.height) == (256, 256)

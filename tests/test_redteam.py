@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from benchmarks.redteam import GOOD, hostile_layouts, hostile_pngs, png_bytes, studio_try
 from mdwidgets import Layout, LayoutError, read_png_metadata
 from mdwidgets.cli import main
-from mdwidgets.images import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY, check_settings
+from mdwidgets.files import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY
+from mdwidgets.settings import check_settings
 from mdwidgets.studio import Studio
 
 
@@ -61,7 +62,8 @@ def test_settings_of_any_shape_are_refused_or_have_the_right_types(value):
         return
     numbers = ("steps", "window", "stride", "max_batch", "bootstrap_steps", "seed")
     for key in numbers:
-        assert checked.get(key) is None or (type(checked[key]) is int and checked[key] >= 0)
+        native = key == "window" and checked.get(key) == "native"  # the model's own window size
+        assert checked.get(key) is None or native or (type(checked[key]) is int and checked[key] >= 0)
     guidance = checked.get("guidance_scale")
     assert guidance is None or (type(guidance) in (int, float) and math.isfinite(guidance) and guidance >= 0)
     assert checked.get("circular") in (None, True, False)
@@ -70,20 +72,20 @@ def test_settings_of_any_shape_are_refused_or_have_the_right_types(value):
 
 @pytest.fixture(scope="module")
 def studio(tiny_pipe, tmp_path_factory):
-    return Studio(tiny_pipe, autosave=False, output_dir=tmp_path_factory.mktemp("out"))
+    return Studio(tiny_pipe, autosave=False, output_dir=tmp_path_factory.mktemp("out"), live=False)
 
 
 @pytest.mark.parametrize("name", list(hostile_layouts()) + list(hostile_pngs()))
 def test_the_studio_refuses_hostile_files_as_text_and_keeps_the_users_work(studio, name):
     studio.layout = Layout.from_dict(GOOD)
-    studio.seed.value = 1234
+    studio.controls.seed.value = 1234
     if name in hostile_layouts():
         file_name, content = f"<img src=x onerror=alert(1)> {name}.json", hostile_layouts()[name].encode()
     else:
         file_name, content = f"{name}.png", hostile_pngs()[name]
     outcome, detail = studio_try(studio, file_name, content)
     assert outcome == "clean", detail
-    assert studio.layout == Layout.from_dict(GOOD) and studio.seed.value == 1234
+    assert studio.layout == Layout.from_dict(GOOD) and studio.controls.seed.value == 1234
 
 
 def test_rerendering_a_png_loads_its_model_only_when_asked(tmp_path, capsys, monkeypatch):

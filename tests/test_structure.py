@@ -35,3 +35,74 @@ def test_the_length_counter_counts_code_not_docstrings(tmp_path):
     source.write_text('def f():\n    """Doc\n    more doc\n    """\n    a = 1\n    return a\n\n\n'
                       'def g():\n    return 2\n')
     assert function_lengths(source) == {"f": 3, "g": 2}
+
+
+def docstring_lines(node) -> int:
+    """Lines of the docstrings of a class and of its methods."""
+    lines = 0
+    for inner in ast.walk(node):
+        if isinstance(inner, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and inner.body:
+            first = inner.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant):
+                lines += first.end_lineno - first.lineno + 1
+    return lines
+
+
+def test_the_studio_is_small_parts_wired_together():
+    """Issue #16: the Studio class at most 250 lines of code, every Studio method at most 40, and
+    every part of the panel a class of its own under 250."""
+    too_long = []
+    for path in sorted((PACKAGE / "studio").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                code = node.end_lineno - node.lineno + 1 - docstring_lines(node)
+                too_long += [f"{path.name}:{node.name} {code}"] if code > 250 else []
+        too_long += [f"{path.name}:{name} {n}" for name, n in function_lengths(path).items() if n > 40]
+    assert not too_long
+
+
+LAYERS = [  # low to high: a module may import only from its own layer or lower ones
+    {"layout", "masks", "boxedit", "windows", "budget", "lockstep", "images", "schedulers", "prompts"},
+    {"models", "paths"},
+    {"settings", "files"},
+    {"sampler", "reference"},
+    {"preview", "scoring"},
+    {"views", "shapes"},
+    {"sweep", "cli", "studio"},
+    {"__init__", "__main__"},
+]
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    return next(i for i, layer in enumerate(LAYERS) if top in layer)
+
+
+def test_no_import_runs_from_a_lower_layer_up_to_a_higher_one():
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        module = ".".join(relative.parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = list(relative.parts[:-1])[: len(relative.parts) - node.level]
+                target = ".".join([*base, node.module or ""]).strip(".")
+                if target and target.split(".")[0] != module.split(".")[0] and _layer(target) > _layer(module):
+                    upward.append(f"{module} imports {target}")
+    assert not upward
+
+
+def test_generic_modules_reach_the_shapes_add_on_through_one_function():
+    """``shapes/`` belongs to the built-in model: outside it only ``views.adherence_scorer`` imports it."""
+    reaching = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "shapes":
+            continue
+        tree = ast.parse(path.read_text())
+        owners = {inner: node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                  for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level and (node.module or "").split(".")[0] == "shapes":
+                reaching.append(f"{relative.as_posix()}:{owners.get(node, '<module>')}")
+    assert reaching == ["views.py:adherence_scorer"]

@@ -12,7 +12,7 @@ from mdwidgets.studio import Studio
 
 def send(studio, event, x=0, y=0, **extra):
     content = {"event": event, "x": x, "y": y, **extra}
-    studio.canvas._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+    studio.boxes.canvas._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
 
 
 def drag(studio, start, end, steps=3):
@@ -25,9 +25,9 @@ def drag(studio, start, end, steps=3):
 
 @pytest.fixture
 def studio(tiny_pipe, tmp_path):
-    s = Studio(tiny_pipe, output_dir=tmp_path)
-    s.steps.value = 3
-    s.bootstrap.value = 1
+    s = Studio(tiny_pipe, output_dir=tmp_path, live=False)
+    s.controls.steps.value = 3
+    s.controls.bootstrap.value = 1
     return s
 
 
@@ -36,12 +36,12 @@ def boxes(studio):
 
 
 def test_draw_snaps_to_grid_and_uses_new_box_prompt(studio):
-    studio.new_prompt.value = "a yellow square"
+    studio.toolbar.new_prompt.value = "a yellow square"
     drag(studio, (13, 21), (101.5, 77))
     assert boxes(studio) == [(16, 24, 104, 80)]
     assert studio.layout.regions[0].prompt == "a yellow square"
     assert studio.selected == 0
-    assert len(studio.rows.children) == 1 and studio.rows.children[0].children[0].value is True
+    assert len(studio.regions.rows) == 1 and studio.regions.rows[0].select.value is True
 
 
 def test_draw_backwards_and_outside_the_canvas_is_clipped(studio):
@@ -66,12 +66,30 @@ def test_hover_without_button_changes_nothing(studio):
 def test_click_selects_and_drag_moves_inside_canvas(studio):
     drag(studio, (16, 16), (80, 80))
     drag(studio, (120, 120), (200, 180))
-    studio.select(None)
-    drag(studio, (40, 40), (61, 42))  # body of box 1: move by (+21, +2) -> snapped (+24, 0)
-    assert studio.selected == 0
+    click(studio, 40, 40)  # selects box 1; a drag in a box that is not selected draws (nested regions)
+    drag(studio, (40, 40), (61, 42))  # body of the selected box 1: move by (+21, +2) -> snapped (+24, 0)
+    assert studio.selected == 0 and len(boxes(studio)) == 2
     assert boxes(studio)[0] == (40, 16, 104, 80)
     drag(studio, (50, 50), (-500, -500))  # moving stops at the canvas edge, size kept
     assert boxes(studio)[0] == (0, 0, 64, 64)
+
+
+def click(studio, x, y):
+    send(studio, "mouse_down", x, y)
+    send(studio, "mouse_up", x, y)
+
+
+def test_a_drag_inside_an_unselected_box_draws_a_nested_one(studio):
+    drag(studio, (0, 0), (256, 256))  # a box covering the canvas
+    click(studio, 250, 250)
+    assert studio.selected == 0
+    studio.select(None)
+    drag(studio, (64, 64), (128, 128))  # inside the big box, which is not selected: a new box
+    assert boxes(studio) == [(0, 0, 256, 256), (64, 64, 128, 128)] and studio.selected == 1
+    click(studio, 100, 100)  # a click selects the topmost box under the pointer
+    assert studio.selected == 1
+    click(studio, 20, 20)
+    assert studio.selected == 0
 
 
 def test_resize_by_corner_and_edge_handles(studio):
@@ -97,9 +115,9 @@ def test_delete_by_key_button_and_row(studio):
     send(studio, "key_down", key="Delete", shift_key=False, ctrl_key=False, meta_key=False)
     assert len(studio.layout.regions) == 2 and studio.selected is None
     studio.select(0)
-    studio.delete_button.click()
+    studio.toolbar.delete.click()
     assert boxes(studio) == [(104, 8, 144, 48)]
-    studio.rows.children[0].children[-1].click()
+    studio.regions.rows[0].remove.click()
     assert studio.layout.regions == ()
 
 
@@ -113,21 +131,21 @@ def test_undo_and_redo_every_kind_of_layout_edit(studio):
     states.append(studio.layout)
     drag(studio, (30, 30), (70, 50))  # move
     states.append(studio.layout)
-    studio.rows.children[0].children[1].value = "a purple star"  # prompt
+    studio.regions.rows[0].prompt.value = "a purple star"  # prompt
     states.append(studio.layout)
-    studio.size.value = "512×512"  # canvas size (boxes scale)
+    studio.toolbar.size.value = "512×512"  # canvas size (boxes scale)
     states.append(studio.layout)
-    studio.delete_button.click()  # delete
+    studio.toolbar.delete.click()  # delete
     states.append(studio.layout)
     assert len(set(map(id, states))) == 6 and studio.layout.regions == ()
     for expected in reversed(states[:-1]):  # Ctrl+Z walks back through every edit
         key(studio, "z")
         assert studio.layout == expected
-    assert not studio.undo() and studio.undo_button.disabled
+    assert not studio.undo() and studio.toolbar.undo.disabled
     for expected in states[1:]:  # Ctrl+Shift+Z (and the button) walk forward again
-        key(studio, "Z", shift=True) if len(expected.regions) else studio.redo_button.click()
+        key(studio, "Z", shift=True) if len(expected.regions) else studio.toolbar.redo.click()
         assert studio.layout == expected
-    assert not studio.redo() and studio.redo_button.disabled
+    assert not studio.redo() and studio.toolbar.redo.disabled
 
 
 def test_a_new_edit_after_undo_drops_the_redo_branch_and_generation_keeps_history(studio):
@@ -135,76 +153,86 @@ def test_a_new_edit_after_undo_drops_the_redo_branch_and_generation_keeps_histor
     drag(studio, (100, 100), (140, 140))
     studio.undo()
     studio.generate(wait=True)
-    assert len(studio.layout.regions) == 1 and not studio.redo_button.disabled  # a render is no edit
-    studio.rows.children[0].children[1].value = "a black ring"
-    assert studio.redo_button.disabled and not studio.redo()
+    assert len(studio.layout.regions) == 1 and not studio.toolbar.redo.disabled  # a render is no edit
+    studio.regions.rows[0].prompt.value = "a black ring"
+    assert studio.toolbar.redo.disabled and not studio.redo()
     studio.undo()
     assert studio.layout.regions[0].prompt != "a black ring" and len(studio.layout.regions) == 1
 
 
 def test_region_list_edits_update_the_layout(studio):
     drag(studio, (8, 8), (64, 64))
-    select, prompt, negative, guidance, seed, _ = studio.rows.children[0].children
-    prompt.value = "a green triangle"
-    negative.value = "blurry"
-    guidance.value = "4.5"
-    seed.value = "17"
+    row = studio.regions.rows[0]
+    row.prompt.value = "a green triangle"
+    row.negative.value = "blurry"
+    row.guidance.value = "4.5"
+    row.seed.value = "17"
     region = studio.layout.regions[0]
     assert (region.prompt, region.negative_prompt, region.guidance_scale, region.seed) == (
         "a green triangle", "blurry", 4.5, 17)
-    prompt.value = "   "
-    assert studio.layout.regions[0].prompt == "a green triangle"  # kept
-    assert "Region 1 not changed" in studio.status.value and "must not be empty" in studio.status.value
-    seed.value = "abc"
-    assert studio.layout.regions[0].seed == 17
-    assert "'abc' is not an integer" in studio.status.value
-    guidance.value = ""
-    assert studio.layout.regions[0].guidance_scale is None
+    row.prompt.value = "   "  # refused: the field shows the kept prompt again, the reason is at the row
+    assert studio.layout.regions[0].prompt == "a green triangle" and row.prompt.value == "a green triangle"
+    assert "Not changed" in row.message.value and "must not be empty" in row.message.value
+    row.seed.value = "abc"
+    assert studio.layout.regions[0].seed == 17 and row.seed.value == "17"
+    assert "'abc' is not an integer" in row.message.value
+    row.guidance.value = ""
+    assert studio.layout.regions[0].guidance_scale is None and row.message.value == ""
+
+
+def test_a_prompt_past_the_tokenizer_limit_is_flagged_at_its_row(studio):
+    drag(studio, (8, 8), (64, 64))
+    row = studio.regions.rows[0]
+    row.prompt.value = " ".join(["a red circle"] * 40)
+    assert "these words are ignored" in row.message.value
+    row.prompt.value = "a red circle"
+    assert row.message.value == ""
 
 
 def test_row_selection_selects_the_box(studio):
     drag(studio, (8, 8), (64, 64))
     drag(studio, (100, 100), (164, 164))
-    studio.rows.children[0].children[0].value = True
+    studio.regions.rows[0].select.value = True
     assert studio.selected == 0
-    assert studio.rows.children[1].children[0].value is False
+    assert studio.regions.rows[1].select.value is False
 
 
 def test_background_and_negative_fields(studio):
-    studio.background.value = "a black background"
-    studio.negative.value = "noise"
+    studio.toolbar.background.value = "a black background"
+    studio.toolbar.negative.value = "noise"
     assert studio.layout.background == "a black background" and studio.layout.negative_prompt == "noise"
-    studio.background.value = ""
+    studio.toolbar.background.value = ""
     assert studio.layout.background == "a black background"
-    assert "must not be empty" in studio.status.value
+    assert "must not be empty" in studio.status.line.value
 
 
 def test_assigning_a_layout_redraws_the_panel(studio):
     layout = Layout(512, 512, "a white background",
                     [Region("a red circle", box=(0, 0, 64, 64)), Region("a blue square", box=(64, 64, 256, 256))])
     studio.layout = layout
-    assert (studio.canvas.width, studio.canvas.height) == (512, 512)
-    assert studio.size.value == "512×512"
-    assert studio.background.value == "a white background"
-    assert [row.children[1].value for row in studio.rows.children] == ["a red circle", "a blue square"]
+    assert (studio.boxes.canvas.width, studio.boxes.canvas.height) == (512, 512)
+    assert studio.toolbar.size.value == "512×512"
+    assert studio.toolbar.background.value == "a white background"
+    assert [row.prompt.value for row in studio.regions.rows] == ["a red circle", "a blue square"]
     with pytest.raises(TypeError):
         studio.layout = {"width": 8}
 
 
 def test_size_preset_scales_boxes(studio):
     drag(studio, (64, 64), (128, 128))
-    studio.size.value = "512×512"
+    studio.toolbar.size.value = "512×512"
     assert studio.layout.width == 512 and boxes(studio) == [(128, 128, 256, 256)]
 
 
 def test_small_canvases_are_shown_enlarged_by_a_whole_factor(tiny_pipe):
-    studio = Studio(tiny_pipe, Layout(128, 128, "a blue background"), autosave=False)
-    assert (studio.canvas.layout.width, studio.canvas.layout.height) == ("512px", "512px")  # 4× from the start
-    assert studio.canvas.width == 128  # drawing stays in image pixels
+    studio = Studio(tiny_pipe, Layout(128, 128, "a blue background"), autosave=False, live=False)
+    shown_size = (studio.boxes.canvas.layout.width, studio.boxes.canvas.layout.height)
+    assert shown_size == ("512px", "512px")  # 4× from the start
+    assert studio.boxes.canvas.width == 128  # drawing stays in image pixels
     shown = {}
     for label in ("128×128", "256×256", "512×512", "512×128 (wide)", "1024×256 (wide)"):
-        studio.size.value = label
-        shown[label] = (studio.canvas.layout.width, studio.canvas.layout.height)
+        studio.toolbar.size.value = label
+        shown[label] = (studio.boxes.canvas.layout.width, studio.boxes.canvas.layout.height)
     assert shown == {"128×128": ("512px", "512px"), "256×256": ("512px", "512px"), "512×512": ("512px", "512px"),
                      "512×128 (wide)": ("512px", "128px"), "1024×256 (wide)": ("640px", "160px")}
     send(studio, "mouse_down", 8, 8)  # mouse coordinates arrive in canvas pixels, whatever the zoom
@@ -215,35 +243,35 @@ def test_small_canvases_are_shown_enlarged_by_a_whole_factor(tiny_pipe):
 
 def test_panorama_preset_switches_to_windows_and_generates(studio):
     drag(studio, (16, 16), (128, 128))
-    studio.size.value = "1024×256 (wide)"
+    studio.toolbar.size.value = "1024×256 (wide)"
     assert (studio.layout.width, studio.layout.height) == (1024, 256)
     assert boxes(studio) == [(64, 16, 512, 128)]  # scaled with the canvas
-    assert studio.canvas.layout.width == "640px" and studio.canvas.layout.height == "160px"  # scaled to fit
-    assert studio.windows.value == "native windows"
-    studio.windows.value = "windows, 360° wrap"
-    studio.stride.value = 16
-    studio.steps.value = 1
+    assert studio.boxes.canvas.layout.width == "640px" and studio.boxes.canvas.layout.height == "160px"  # scaled to fit
+    assert studio.controls.windows.value == "native windows"
+    studio.controls.windows.value = "windows, 360° wrap"
+    studio.controls.stride.value = 16
+    studio.controls.steps.value = 1
     studio.generate(wait=True)
     result = studio.result
-    assert result is not None, studio.status.value
+    assert result is not None, studio.status.line.value
     assert (result.settings["window"], result.settings["stride"], result.settings["circular"]) == (32, 16, True)
     assert result.image.size == (1024, 256)
-    assert "windows of 32 latent cells, stride 16" in studio.status.value
+    assert "windows of 32 latent cells, stride 16" in studio.status.line.value
     # Restoring an older, whole-canvas result puts the controls back.
-    studio.windows.value = "whole canvas"
+    studio.controls.windows.value = "whole canvas"
     studio.restore_result(result)
-    assert studio.windows.value == "windows, 360° wrap" and studio.stride.value == 16
+    assert studio.controls.windows.value == "windows, 360° wrap" and studio.controls.stride.value == 16
 
 
 def test_generate_runs_and_records_history(studio, tmp_path):
     drag(studio, (16, 16), (128, 128))
     studio.generate(wait=True)
-    assert studio.result is not None and not studio.result.cancelled, studio.status.value
+    assert studio.result is not None and not studio.result.cancelled, studio.status.line.value
     assert studio.result.steps_done == 3
-    assert studio.progress.value == 3
-    assert len(studio.history) == 1 and len(studio.history_box.children) == 1
-    assert studio.result.settings["seed"] == studio.seed.value
-    assert 1 <= len(studio.preview_seconds) <= 3  # previews are throttled to ~1/4 of the time
+    assert studio.status.progress.value == 3
+    assert len(studio.history.results) == 1 and len(studio.history.widget.children) == 1
+    assert studio.result.settings["seed"] == studio.controls.seed.value
+    assert 1 <= len(studio.rendering.preview_seconds) <= 3  # previews are throttled to ~1/4 of the time
     path = studio.export_png()
     again = studio.export_png()
     assert path != again and path.exists() and again.exists()  # never overwrites
@@ -252,7 +280,7 @@ def test_generate_runs_and_records_history(studio, tmp_path):
 
 
 def test_layout_is_snapshotted_and_double_generate_starts_one_run(studio, monkeypatch):
-    import mdwidgets.studio as studio_module
+    import mdwidgets.studio.rendering as studio_module
 
     started, release = __import__("threading").Event(), __import__("threading").Event()
     seen = []
@@ -268,7 +296,7 @@ def test_layout_is_snapshotted_and_double_generate_starts_one_run(studio, monkey
     drag(studio, (16, 16), (128, 128))
     first = studio.generate()
     assert started.wait(10)
-    assert studio.generate() is None and "Already generating" in studio.status.value
+    assert studio.generate() is None and "Generating…" in studio.status.line.value  # a second click: no change
     drag(studio, (150, 150), (250, 250))  # edit during the run
     release.set()
     first.join(30)
@@ -279,7 +307,7 @@ def test_layout_is_snapshotted_and_double_generate_starts_one_run(studio, monkey
 def test_previews_take_a_bounded_share_of_the_run(studio, monkeypatch):
     import time
 
-    import mdwidgets.studio as studio_module
+    import mdwidgets.studio.rendering as studio_module
 
     drawn = []
 
@@ -290,7 +318,7 @@ def test_previews_take_a_bounded_share_of_the_run(studio, monkeypatch):
 
     monkeypatch.setattr(studio_module, "previewer_for", lambda vae: slow_previewer)
     drag(studio, (16, 16), (128, 128))
-    studio.steps.value = 8
+    studio.controls.steps.value = 8
     studio.generate(wait=True)
     assert studio.result.steps_done == 8
     # the first step is previewed; then a preview waits until 3× its cost has passed
@@ -298,32 +326,33 @@ def test_previews_take_a_bounded_share_of_the_run(studio, monkeypatch):
 
 
 def test_cancel_stops_within_one_step(studio):
-    studio.steps.value = 50
-    studio.bootstrap.value = 0
-    original = studio._draw_image
+    studio.controls.steps.value = 50
+    studio.controls.bootstrap.value = 0
+    original = studio.rendering.show_picture
 
-    def cancel_on_first_preview():
-        original()
-        if studio.preview_seconds or studio._image is not None:
-            studio.cancel()
+    def cancel_on_first_preview(image=None):
+        original(image)
+        studio.cancel()
 
-    studio._draw_image = cancel_on_first_preview
+    studio.rendering.show_picture = cancel_on_first_preview
     studio.generate(wait=True)
     assert studio.result.cancelled and studio.result.steps_done <= 2
-    assert "Cancelled" in studio.status.value
-    assert not studio.generate_button.disabled and studio.cancel_button.disabled
+    assert "Cancelled" in studio.status.line.value
+    assert studio.status.label.value == f"cancelled after {studio.result.steps_done} step" + (
+        "s" if studio.result.steps_done != 1 else "")
+    assert not studio.toolbar.generate.disabled and studio.toolbar.cancel.disabled
 
 
 def test_worker_error_is_shown_and_panel_stays_usable(studio, monkeypatch):
-    import mdwidgets.studio as studio_module
+    import mdwidgets.studio.rendering as studio_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
 
     monkeypatch.setattr(studio_module, "compose", broken)
     studio.generate(wait=True)
-    assert "Generation failed: RuntimeError: out of memory (simulated)" in studio.status.value
-    assert not studio.generate_button.disabled
+    assert "Generation failed: RuntimeError: out of memory (simulated)" in studio.status.line.value
+    assert not studio.toolbar.generate.disabled
     monkeypatch.undo()
     studio.generate(wait=True)
     assert studio.result is not None
@@ -331,13 +360,13 @@ def test_worker_error_is_shown_and_panel_stays_usable(studio, monkeypatch):
 
 def test_history_restore_brings_back_layout_and_settings(studio):
     drag(studio, (16, 16), (128, 128))
-    studio.seed.value = 123
+    studio.controls.seed.value = 123
     studio.generate(wait=True)
     first = studio.result
     drag(studio, (150, 150), (250, 250))
-    studio.seed.value = 5
-    studio.history_box.children[0].children[1].click()
-    assert studio.layout == first.layout and studio.seed.value == 123
+    studio.controls.seed.value = 5
+    studio.history.widget.children[0].children[1].click()
+    assert studio.layout == first.layout and studio.controls.seed.value == 123
 
 
 def test_import_json_and_png_and_bad_files(studio, tmp_path, root):
@@ -346,9 +375,9 @@ def test_import_json_and_png_and_bad_files(studio, tmp_path, root):
     assert studio.layout == Layout.from_json(text)
     before = studio.layout
     studio.import_file("bad.json", b'{"mdwidgets_layout": 1, "width": 100}')
-    assert studio.layout is before and "Could not import bad.json" in studio.status.value
+    assert studio.layout is before and "Could not import bad.json" in studio.status.line.value
     studio.import_file("plain.png", _png_bytes())
-    assert studio.layout is before and "carries no mdwidgets layout" in studio.status.value
+    assert studio.layout is before and "carries no mdwidgets layout" in studio.status.line.value
     studio.generate(wait=True)
     exported = studio.export_png()
     studio.layout = Layout(256, 256, "a green background")
@@ -373,69 +402,69 @@ def _png_bytes():
 
 def test_compare_bootstrap_button_shows_a_grid(studio):
     drag(studio, (16, 16), (128, 128))
-    studio.steps.value = 5
-    studio.compare_button.click()
-    studio._thread.join(60)
-    assert studio.comparison is not None, studio.status.value
-    assert studio.comparison.values == [0, 1, 2]  # 0, 10%, 20%, 40% of 5 steps, rounded, distinct
-    assert bytes(studio.comparison_image.value).startswith(b"\x89PNG")
-    assert "Comparison done" in studio.status.value
-    assert studio.progress.value == studio.progress.max == 3 * 5  # every cell's steps counted once
-    assert studio.comparison.batched  # the cells shared UNet calls
-    assert not studio.compare_button.disabled and not studio.generate_button.disabled
+    studio.controls.steps.value = 5
+    studio.toolbar.compare.click()
+    studio.rendering.runner.join(60)
+    assert studio.rendering.comparison is not None, studio.status.line.value
+    assert studio.rendering.comparison.values == [0, 1, 2]  # 0, 10%, 20%, 40% of 5 steps, rounded, distinct
+    assert bytes(studio.rendering.comparison_image.value).startswith(b"\x89PNG")
+    assert "Comparison done" in studio.status.line.value
+    assert studio.status.progress.value == studio.status.progress.max == 3 * 5  # every cell's steps counted once
+    assert studio.rendering.comparison.batched  # the cells shared UNet calls
+    assert not studio.toolbar.compare.disabled and not studio.toolbar.generate.disabled
 
 
 def test_cancel_stops_a_comparison_within_one_step(studio):
     drag(studio, (16, 16), (128, 128))
-    studio.steps.value = 20
-    studio.progress.observe(lambda change: change["new"] == 2 and studio.cancel(), "value")
+    studio.controls.steps.value = 20
+    studio.status.progress.observe(lambda change: change["new"] == 2 and studio.cancel(), "value")
     studio.compare_bootstrap(wait=True)
-    assert "Comparison cancelled." in studio.status.value
-    assert studio.comparison is None and studio.progress.value == 2  # no step counted after the cancel
-    assert studio.progress.max == 4 * 20
-    assert not studio.compare_button.disabled and studio.cancel_button.disabled
+    assert "Comparison cancelled." in studio.status.line.value
+    assert studio.rendering.comparison is None and studio.status.progress.value == 2  # no step counted after the cancel
+    assert studio.status.progress.max == 4 * 20
+    assert not studio.toolbar.compare.disabled and studio.toolbar.cancel.disabled
 
 
 def test_every_edit_is_autosaved_and_restore_brings_it_back(tiny_pipe, autosave_dir):
-    studio = Studio(tiny_pipe)
+    studio = Studio(tiny_pipe, live=False)
     drag(studio, (16, 16), (128, 128))
-    studio.rows.children[0].children[1].value = "a purple star"
-    saved = Layout.load(studio.autosave_path)
+    studio.regions.rows[0].prompt.value = "a purple star"
+    saved = Layout.load(studio.autosave.path)
     assert saved == studio.layout and saved.regions[0].prompt == "a purple star"
     del studio  # the kernel restarts…
     restored = Studio.restore(tiny_pipe)
     assert restored.layout == saved
-    assert restored.autosave_path != saved  # the restored Studio saves to a file of its own
+    assert restored.autosave.path != saved  # the restored Studio saves to a file of its own
 
 
 def test_a_new_untouched_studio_never_hides_the_saved_work(tiny_pipe, autosave_dir):
-    work = Studio(tiny_pipe)
+    work = Studio(tiny_pipe, live=False)
     drag(work, (16, 16), (96, 96))
     for _ in range(2):  # the notebook's Studio(pipe) cell re-run after a kernel restart
-        untouched = Studio(tiny_pipe)
-        assert not untouched.autosave_path.exists()
+        untouched = Studio(tiny_pipe, live=False)
+        assert not untouched.autosave.path.exists()
     assert Studio.restore(tiny_pipe).layout == work.layout
 
 
 def test_a_failed_autosave_stays_in_view_until_one_succeeds(tiny_pipe, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    studio = Studio(tiny_pipe, autosave_dir=blocker / "autosave")
+    studio = Studio(tiny_pipe, autosave_dir=blocker / "autosave", live=False)
     drag(studio, (16, 16), (96, 96))
-    assert "Autosave failed" in studio.status.value
-    studio.rows.children[0].children[1].value = "a purple star"  # the next edit clears the status line
-    assert "Autosave failed" in studio.status.value and studio.layout.regions[0].prompt == "a purple star"
-    studio.autosave_path = tmp_path / "ok" / "studio.json"
-    studio.rows.children[0].children[1].value = "a green star"
-    assert studio.status.value == "" and Layout.load(studio.autosave_path).regions[0].prompt == "a green star"
+    assert "Autosave failed" in studio.status.line.value
+    studio.regions.rows[0].prompt.value = "a purple star"  # the next edit clears the status line
+    assert "Autosave failed" in studio.status.line.value and studio.layout.regions[0].prompt == "a purple star"
+    studio.autosave.path = tmp_path / "ok" / "studio.json"
+    studio.regions.rows[0].prompt.value = "a green star"
+    assert studio.status.line.value == "" and Layout.load(studio.autosave.path).regions[0].prompt == "a green star"
 
 
 def test_names_and_values_from_files_are_shown_as_text_not_html(studio):
     bad = {"mdwidgets_layout": 1, "width": "<script>alert(2)</script>", "height": 64, "background": "x"}
     studio.import_file('<img src=x onerror="alert(1)">.json', json.dumps(bad).encode())
-    assert "<img" not in studio.status.value and "<script" not in studio.status.value
-    assert '&lt;img src=x onerror="alert(1)"&gt;.json' in studio.status.value
-    assert "&lt;script&gt;" in studio.status.value and studio.model_label.value.startswith("<b>Model:</b>")
+    assert "<img" not in studio.status.line.value and "<script" not in studio.status.line.value
+    assert '&lt;img src=x onerror="alert(1)"&gt;.json' in studio.status.line.value
+    assert "&lt;script&gt;" in studio.status.line.value and studio.toolbar.model_label.value.startswith("<b>Model:</b>")
 
 
 @pytest.mark.parametrize("limit", [0, -1, 2.5, True])
@@ -454,44 +483,45 @@ def test_two_studios_sharing_a_pipeline_do_not_interfere(tiny_pipe, tmp_path):
                Layout(64, 64, "a green background", [Region("a yellow square", box=(24, 24, 64, 64))])]
     alone = []
     for layout in layouts:
-        s = Studio(tiny_pipe, layout, output_dir=tmp_path)
-        s.steps.value = 4
+        s = Studio(tiny_pipe, layout, output_dir=tmp_path, live=False)
+        s.controls.steps.value = 4
         s.generate(wait=True)
         alone.append(s.result.image.tobytes())
-    together = [Studio(tiny_pipe, layout, output_dir=tmp_path) for layout in layouts]
+    together = [Studio(tiny_pipe, layout, output_dir=tmp_path, live=False) for layout in layouts]
     for s in together:
-        s.steps.value = 4
+        s.controls.steps.value = 4
     threads = [s.generate() for s in together]
     for t in threads:
         t.join(60)
     assert [s.result.image.tobytes() for s in together] == alone
-    assert together[0].autosave_path != together[1].autosave_path
+    assert together[0].autosave.path != together[1].autosave.path
 
 
 def test_history_is_bounded(tiny_pipe, tmp_path):
-    studio = Studio(tiny_pipe, output_dir=tmp_path, history_limit=2)
-    studio.steps.value = 1
+    studio = Studio(tiny_pipe, output_dir=tmp_path, history_limit=2, live=False)
+    studio.controls.steps.value = 1
     for seed in range(3):
-        studio.seed.value = seed
+        studio.controls.seed.value = seed
         studio.generate(wait=True)
-    assert [r.settings["seed"] for r in studio.history] == [1, 2]
-    assert len(studio.history_box.children) == 2
+    assert [r.settings["seed"] for r in studio.history.results] == [1, 2]
+    assert len(studio.history.widget.children) == 2
 
 
 def test_model_label_names_the_pipeline_in_use(tiny_pipe, tmp_path):
-    assert "builtin:tiny-random" in Studio(tiny_pipe, output_dir=tmp_path).model_label.value
+    assert "builtin:tiny-random" in Studio(tiny_pipe, output_dir=tmp_path, live=False).toolbar.model_label.value
     anonymous = type(tiny_pipe)(**tiny_pipe.components, requires_safety_checker=False)
-    assert "your pipeline" in Studio(anonymous, output_dir=tmp_path).model_label.value
-    assert "builtin:shapes" in Studio(output_dir=tmp_path).model_label.value  # loaded on first Generate
+    assert "your pipeline" in Studio(anonymous, output_dir=tmp_path).toolbar.model_label.value
+    unloaded = Studio(output_dir=tmp_path, live=False)  # loads the model on the first Generate
+    assert "builtin:shapes" in unloaded.toolbar.model_label.value
 
 
 def test_examples_menu_offers_what_the_model_draws_and_loading_one_is_undoable(tiny_pipe, studio):
-    assert studio.example.options == ("choose…", "living_room", "panorama", "shapes")  # tiny model: all
-    shapes_studio = Studio(tiny_pipe, model="builtin:shapes", autosave=False)
-    assert shapes_studio.example.options == ("choose…", "panorama", "shapes")
+    assert studio.toolbar.example.options == ("choose…", "living_room", "panorama", "shapes")  # tiny model: all
+    shapes_studio = Studio(tiny_pipe, model="builtin:shapes", autosave=False, live=False)
+    assert shapes_studio.toolbar.example.options == ("choose…", "panorama", "shapes")
     before = studio.layout
-    studio.example.value = "shapes"
-    assert studio.layout == Layout.load(EXAMPLES / "shapes.json") and studio.example.value == "choose…"
-    assert "Loaded the example 'shapes'" in studio.status.value
+    studio.toolbar.example.value = "shapes"
+    assert studio.layout == Layout.load(EXAMPLES / "shapes.json") and studio.toolbar.example.value == "choose…"
+    assert "Loaded the example 'shapes'" in studio.status.line.value
     studio.undo()
     assert studio.layout == before

@@ -26,8 +26,9 @@ import random
 import statistics
 
 from ..layout import Layout, Region
-from ..models import DEFAULT_MODEL, default_bootstrap_steps, default_guidance, load_pipeline, model_name, native_size
+from ..models import DEFAULT_MODEL, load_pipeline, model_name, native_size
 from ..sampler import compose
+from ..settings import Settings
 from .adherence import shapes_adherence
 from .data import COLOUR_NAMES, SHAPES, article
 
@@ -79,9 +80,9 @@ def evaluate(model: str, samples: int, steps: int, guidance: float | None = None
         name: {key: [round(v, 4) for v in mean_and_error([s[key] for s in scores])] for key in scores[0]}
         for name, scores in runs.items()
     }
+    used = Settings(steps=steps, guidance_scale=guidance).resolved(model_name(pipe))
     return {"model": model, "samples": samples, "size": size, "steps": steps,
-            "guidance_scale": guidance if guidance is not None else default_guidance(model_name(pipe)),
-            "default_bootstrap_steps": default_bootstrap_steps(model_name(pipe), steps),
+            "guidance_scale": used.guidance_scale, "default_bootstrap_steps": used.bootstrap_steps,
             "scores_mean_and_stderr": summary}
 
 

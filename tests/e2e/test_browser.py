@@ -31,9 +31,9 @@ import json, threading, time
 from mdwidgets import Studio
 from mdwidgets.models import tiny_random_pipeline
 
-studio = Studio(tiny_random_pipeline(), display_width=256)
-studio.steps.value = 4
-studio.bootstrap.value = 1
+studio = Studio(tiny_random_pipeline(), display_width=256, live=False)
+studio.controls.steps.value = 4
+studio.controls.bootstrap.value = 1
 
 def report():  # tells the test what the kernel sees once a result exists
     while studio.result is None:
@@ -51,7 +51,7 @@ SHAPES_SETUP = """
 import json, threading, time
 from mdwidgets import Studio
 
-studio = Studio()  # the built-in shapes model
+studio = Studio(live=False)  # the built-in shapes model
 
 def report():
     while studio.result is None:
@@ -62,6 +62,87 @@ def report():
 threading.Thread(target=report, daemon=True).start()
 studio
 """
+
+
+LIVE_SETUP = """
+import json, threading, time
+from mdwidgets import Layout, Studio
+from mdwidgets.layout import example_layouts
+
+studio = Studio(layout=Layout.load(example_layouts()["shapes"]), live=True)  # the built-in model
+
+def report():  # the kernel's own live timings, once per finished live render
+    written = None
+    while True:
+        time.sleep(0.05)
+        timings = studio.rendering.live_timings
+        if timings is not written and "final" in timings:
+            written = timings
+            with open("live.json", "w") as fh:
+                json.dump({"timings": dict(timings), "box": studio.layout.regions[0].box,
+                           "result_box": studio.result.layout.regions[0].box}, fh)
+
+threading.Thread(target=report, daemon=True).start()
+studio.controls.steps.value = 24  # a settings edit: the first live render
+studio
+"""
+
+PREVIEW_SETUP = """
+import time
+from pathlib import Path
+from mdwidgets import Layout, Studio
+from mdwidgets.images import decode_latents
+from mdwidgets.layout import example_layouts
+from mdwidgets.studio import rendering
+
+studio = Studio(layout=Layout.load(example_layouts()["shapes"]), live=False)
+original = rendering.Rendering._on_step
+
+def pausing(self, layout, previewer, cancelled, mark, what):
+    inner = original(self, layout, previewer, cancelled, mark, what)
+
+    def on_step(event):  # at 40% of the steps: show that step's preview, save its true decode, wait
+        inner(event)
+        if event.step + 1 == round(0.4 * event.num_steps):
+            self.show_picture(previewer(event.x0, (layout.width, layout.height)))
+            decode_latents(self.studio.pipe.vae, event.x0).save("true-40.png")
+            Path("paused").write_text(str(event.step + 1))
+            while not Path("release").exists():
+                time.sleep(0.05)
+    return on_step
+
+rendering.Rendering._on_step = pausing
+
+def report():
+    while studio.result is None:
+        time.sleep(0.1)
+    studio.result.image.save("final.png")
+
+import threading
+threading.Thread(target=report, daemon=True).start()
+studio
+"""
+
+PICTURE_PIXELS = """() => {  // the Studio's picture layer (the first canvas of its MultiCanvas), as RGB
+  const c = document.querySelector('.mdw-canvas canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const rgb = [];
+  for (let i = 0; i < d.length; i += 4) rgb.push(d[i], d[i + 1], d[i + 2]);
+  return {width: c.width, height: c.height, rgb};
+}"""
+
+WATCH_PICTURE = """() => {  // timestamps of every change of the picture layer from now on
+  const c = document.querySelector('.mdw-canvas canvas');
+  const ctx = c.getContext('2d');
+  const sum = () => { const d = ctx.getImageData(0, 0, c.width, c.height).data; let s = 0;
+                      for (let i = 0; i < d.length; i += 7) s = (s * 31 + d[i]) % 1000000007; return s; };
+  window.__changes = [];
+  let last = sum();
+  const tick = () => { const now = sum(); if (now !== last) { window.__changes.push(performance.now()); last = now; }
+                       if (window.__watching) requestAnimationFrame(tick); };
+  window.__watching = true;
+  requestAnimationFrame(tick);
+}"""
 
 
 def _available() -> str | None:
@@ -144,6 +225,16 @@ def edit_lab(tmp_path_factory):
     """A fresh kernel: after five runs of the Studio cell in one page, ipycanvas 0.14 sometimes
     fails to restore a MultiCanvas ("updateCanvas … not of type HTMLCanvasElement")."""
     yield from _run_lab(tmp_path_factory.mktemp("edit-lab"), NOTEBOOK_SETUP)
+
+
+@pytest.fixture(scope="module")
+def live_lab(tmp_path_factory):
+    yield from _run_lab(tmp_path_factory.mktemp("live-lab"), LIVE_SETUP)
+
+
+@pytest.fixture(scope="module")
+def preview_lab(tmp_path_factory):
+    yield from _run_lab(tmp_path_factory.mktemp("preview-lab"), PREVIEW_SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -384,3 +475,75 @@ def test_imports_show_html_as_text_and_ctrl_z_brings_back_a_deleted_box(edit_lab
     page.screenshot(path=str(SHOTS / "studio-undo.png"))
     page.keyboard.press("Control+Shift+z")
     page.wait_for_function(count.format(0), timeout=10_000)
+
+
+def test_a_preview_at_40_percent_of_the_steps_is_the_picture_not_noise(preview_lab, page):
+    """Built-in model, 25 steps: the run pauses at step 10; the picture the browser shows then is
+    compared with the true VAE decode of that step's x0 (threshold 3/255: the built-in model's
+    preview is that decode, sent losslessly) and with the final image (reported; noise would be
+    ~100/255 off, the old linear preview was)."""
+    import numpy as np
+    from PIL import Image
+
+    _open_studio(page, preview_lab["url"])
+    page.get_by_role("button", name="Generate").click()
+    folder = preview_lab["dir"]
+    deadline = time.time() + 120
+    while not (folder / "paused").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert (folder / "paused").exists(), "the run never reached 40% of its steps"
+    page.wait_for_timeout(1000)  # the preview's draw message reaches the page
+    shown = page.evaluate(PICTURE_PIXELS)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-preview-40.png"))
+    (folder / "release").write_text("")
+    browser = np.array(shown["rgb"], np.float32).reshape(shown["height"], shown["width"], 3)
+    true = np.asarray(Image.open(folder / "true-40.png").convert("RGB").resize((shown["width"], shown["height"])),
+                      np.float32)
+    deadline = time.time() + 120
+    while not (folder / "final.png").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.3)
+    final = np.asarray(Image.open(folder / "final.png").convert("RGB").resize((shown["width"], shown["height"])),
+                       np.float32)
+    to_true, to_final = float(np.abs(browser - true).mean()), float(np.abs(browser - final).mean())
+    (SHOTS / "preview-40.json").write_text(json.dumps({"step": int((folder / "paused").read_text()),
+                                                       "mean_error_to_true_decode": to_true,
+                                                       "mean_error_to_final": to_final}))
+    assert to_true <= 3.0, f"the browser shows {to_true:.1f}/255 off the true decode of that step"
+    assert to_final <= 60.0, f"the 40% preview is {to_final:.1f}/255 from the final image: noise, not a picture"
+
+
+def test_live_mode_follows_a_drag(live_lab, page):
+    """Built-in model, live mode: select box 1, drag it 16 px; the browser times mouse-up → first
+    change of the picture and → the final image (the kernel's own timings are reported too)."""
+    box = _open_studio(page, live_lab["url"])
+    folder = live_lab["dir"]
+    deadline = time.time() + 120
+    while not (folder / "live.json").exists() and time.time() < deadline:  # the first live render
+        time.sleep(0.2)
+    assert (folder / "live.json").exists(), "live mode never rendered"
+    (folder / "live.json").unlink()
+    page.wait_for_timeout(1500)
+    scale = box["width"] / 128
+    cx, cy = 32 * scale, 40 * scale  # inside box 1 of the "shapes" example, (8, 16, 56, 64)
+    page.mouse.click(box["x"] + cx, box["y"] + cy)  # select it
+    page.wait_for_timeout(500)
+    page.mouse.move(box["x"] + cx, box["y"] + cy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + cx + 16 * scale, box["y"] + cy, steps=5)
+    page.evaluate(WATCH_PICTURE)
+    released = page.evaluate("() => performance.now()")
+    page.mouse.up()
+    deadline = time.time() + 60
+    while not (folder / "live.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    page.wait_for_timeout(500)
+    changes = page.evaluate("() => { window.__watching = false; return window.__changes; }")
+    state = json.loads((folder / "live.json").read_text())
+    page.screenshot(path=str(SHOTS / "studio-live.png"))
+    assert state["box"] == [24, 16, 72, 64] and state["result_box"] == state["box"]
+    assert changes, "the picture never changed after the drag"
+    browser = {"first_change_s": (changes[0] - released) / 1000, "last_change_s": (changes[-1] - released) / 1000,
+               "changes": len(changes)}
+    (SHOTS / "live.json").write_text(json.dumps({"browser": browser, "kernel": state["timings"]}, indent=1))
+    assert browser["first_change_s"] < 5.0  # generous on a loaded CI machine; the numbers are in live.json

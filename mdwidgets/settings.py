@@ -1,0 +1,137 @@
+"""Rendering settings: :class:`Settings` is the one home of every setting and its default.
+
+:func:`~mdwidgets.compose` takes its keyword defaults from it (or a whole ``settings=``), its
+``result.settings`` is one as a dict, and the CLI, sweeps and the Studio build one; files (PNG
+metadata, sweep sidecars and specs) are read back with :meth:`Settings.from_dict`, which checks
+every value first (:func:`check_settings`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .layout import LayoutError
+from .models import default_bootstrap_steps, default_guidance
+
+RUN_KEYS = ("model", "device", "dtype")  #: what ``result.settings`` records besides the Settings
+_KEYWORDS = {"steps": "num_inference_steps"}  #: field -> compose() keyword, where they differ
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to render a layout. ``None`` means "the default" and is resolved when a run starts.
+
+    Rules:
+
+    - ``guidance_scale`` and ``bootstrap_steps`` ``None``: the model's own (:meth:`resolved`).
+    - ``scheduler`` ``None``: the pipeline's; else a name from :data:`mdwidgets.SCHEDULERS` (while
+      ``compose(scheduler=<a diffusers scheduler>)`` runs, the instance; results record its name).
+    - ``seed`` ``None``: a random one, recorded in ``result.settings``.
+    - ``window`` ``None``: one view of the whole canvas; ``"native"`` or a number of latent cells:
+      sliding windows moved by ``stride`` cells (``circular``: wrapped left/right; implies windows).
+    - ``stride`` is always a number here. ``result.settings`` records ``stride: None`` when the run
+      had a single view (the stride did nothing), and :meth:`from_dict` reads ``None`` back as the
+      default, so a re-render of such a PNG renders the same.
+    - ``eta``: DDIM's eta, for schedulers that take one. ``max_batch``: a cap on UNet rows per
+      call (memory; ``None``: as many as fit).
+    """
+
+    steps: int = 25
+    guidance_scale: float | None = None
+    bootstrap_steps: int | None = None
+    scheduler: str | None = None
+    seed: int | None = None
+    eta: float = 0.0
+    window: int | str | None = None
+    stride: int = 8
+    circular: bool = False
+    max_batch: int | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The field names, in order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str | Path = "settings") -> Settings:
+        """Settings from a file's dict (PNG metadata, a sidecar, a sweep cell), checked first.
+
+        The old key ``num_inference_steps`` reads as ``steps``; run metadata (``model``,
+        ``device``, ``dtype``) and unknown keys are ignored, so older and newer files stay
+        readable; ``None`` values are the defaults. A bad value raises :class:`LayoutError`
+        naming ``where`` and the field."""
+        data = dict(check_settings(data, where))
+        if "num_inference_steps" in data:
+            old = data.pop("num_inference_steps")
+            if data.get("steps") not in (None, old):
+                raise LayoutError(f"{where}: steps={data['steps']!r} and num_inference_steps={old!r} disagree")
+            data["steps"] = old if old is not None else data.get("steps")
+        return cls(**{k: v for k, v in data.items() if k in cls.names() and v is not None})
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (field names; an unknown one is a ``TypeError``)."""
+        return dataclasses.replace(self, **changes)
+
+    def compose_kwargs(self) -> dict[str, Any]:
+        """The :func:`~mdwidgets.compose` keywords these settings stand for (``steps`` is
+        ``num_inference_steps``)."""
+        return {_KEYWORDS.get(name, name): getattr(self, name) for name in self.names()}
+
+    def resolved(self, model: str | None) -> Settings:
+        """``None`` guidance and bootstrap replaced by ``model``'s defaults (the one place they are
+        resolved: :func:`~mdwidgets.models.default_guidance`, :func:`~mdwidgets.models.default_bootstrap_steps`)."""
+        guidance = default_guidance(model) if self.guidance_scale is None else self.guidance_scale
+        bootstrap = default_bootstrap_steps(model, self.steps) if self.bootstrap_steps is None else self.bootstrap_steps
+        return self.replace(guidance_scale=guidance, bootstrap_steps=bootstrap)
+
+    @classmethod
+    def from_compose_kwargs(cls, keywords: Mapping[str, Any]) -> Settings:
+        """The inverse of :meth:`compose_kwargs` (values are taken as given, not checked)."""
+        fields = {keyword: name for name, keyword in _KEYWORDS.items()}
+        return cls(**{fields.get(k, k): v for k, v in keywords.items()})
+
+
+# What each setting in a file must be (None is always allowed: "the default").
+_SETTING_KINDS = {
+    "model": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
+    "steps": "positive", "num_inference_steps": "positive", "window": "window", "stride": "positive",
+    "max_batch": "positive", "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number",
+    "eta": "number",
+}
+_KIND_RULES = {
+    "text": ("a string", lambda v: isinstance(v, str)),
+    "flag": ("true or false", lambda v: isinstance(v, bool)),
+    "positive": ("a whole number >= 1", lambda v: type(v) is int and 1 <= v < 2**63),
+    "window": ("a whole number >= 1 or 'native'", lambda v: v == "native" or (type(v) is int and 1 <= v < 2**63)),
+    "count": ("a whole number >= 0", lambda v: type(v) is int and 0 <= v < 2**63),
+    "number": ("a finite number >= 0", lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
+}
+
+
+def check_settings(settings: Any, where: str | Path = "settings") -> dict[str, Any]:
+    """Settings from a file, checked before anything uses them (unknown keys are kept)."""
+    if not isinstance(settings, dict):
+        raise LayoutError(f"{where}: settings must be a JSON object, not {type(settings).__name__}")
+    for key, value in settings.items():
+        problem = setting_problem(key, value)
+        if problem:
+            raise LayoutError(f"{where}: setting {key}={value!r:.60} must be {problem}")
+    return settings
+
+
+def setting_problem(key: str, value: Any) -> str | None:
+    """What a setting must be, if ``value`` is not that (``None`` is always fine; unknown keys too)."""
+    kind = _SETTING_KINDS.get(key)
+    if kind is None or value is None:
+        return None
+    description, valid = _KIND_RULES[kind]
+    return None if valid(value) else description

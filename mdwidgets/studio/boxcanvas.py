@@ -1,0 +1,220 @@
+"""A canvas of boxes over a picture: draw, select, move, resize. Knows nothing of prompts.
+
+State is two traits, ``boxes`` (``(x0, y0, x1, y1)`` in image pixels, right/bottom exclusive) and
+``selected`` (an index or ``None``); ``colours`` gives each box its outline colour and ``image``
+the picture under them. The user's gestures come out through hooks — ``on_draw(fn(box))``,
+``on_change(fn(index, box))``, ``on_select(fn(index))``, ``on_key(fn(key, shift, ctrl, meta))``
+— and the owner decides what they do to its state (it sets ``boxes`` back).
+
+Gestures: a drag anywhere draws a new box (also inside other boxes: nested regions); a click
+selects the topmost box under the pointer (or nothing); the selected box moves by a drag inside
+it and resizes by its handles. A drag that leaves the canvas ends there, clipped to the edge
+(ipycanvas reports no events outside the canvas).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import ipywidgets as w
+import numpy as np
+import traitlets
+from ipycanvas import MultiCanvas, hold_canvas
+from ipycanvas.canvas import _CANVAS_MANAGER
+from PIL import Image
+
+from .. import boxedit
+
+GRID = 8  # boxes snap to the SD latent grid
+MAX_ZOOM = 4  # "fit" enlarges a small canvas by a whole factor up to this
+ZOOMS = {"fit": None, "50%": 0.5, "100%": 1.0, "200%": 2.0, "300%": 3.0, "400%": 4.0}
+EMPTY = (245, 245, 245)  # the canvas before there is a picture
+# ipycanvas sends every draw through one manager; a worker thread (previews) and the kernel
+# thread (mouse edits) must not interleave inside a hold_canvas() batch.
+DRAW_LOCK = threading.RLock()
+
+
+class BoxCanvas(traitlets.HasTraits):
+    boxes = traitlets.List()
+    selected = traitlets.Int(None, allow_none=True)
+    colours = traitlets.List()  # an (r, g, b) per box
+
+    def __init__(self, width: int, height: int, *, display_width: int = 640) -> None:
+        super().__init__()
+        self.display_width = display_width
+        self.canvas = MultiCanvas(2, width=width, height=height)
+        self.canvas.add_class("mdw-canvas")
+        self.zoom = w.Dropdown(options=list(ZOOMS), value="fit", description="Zoom",
+                               layout=w.Layout(width="160px"), style={"description_width": "45px"})
+        self.zoom.observe(lambda _: self._fit(), "value")
+        self.widget = w.VBox([self.canvas], layout=w.Layout(overflow="auto", max_width="100%"))
+        self._image: np.ndarray | None = None
+        self._drag: boxedit.Drag | None = None
+        self._hooks: dict[str, list[Callable]] = {"draw": [], "change": [], "select": [], "key": []}
+        for event, handler in (("mouse_down", self._down), ("mouse_move", self._move), ("mouse_up", self._up),
+                               ("mouse_out", self._up), ("key_down", self._key)):
+            getattr(self.canvas, f"on_{event}")(handler)
+        self.canvas.on_client_ready(self._client_ready)
+        self.observe(lambda _: self.draw_boxes(), ["boxes", "selected", "colours"])
+        self._fit()
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def on_draw(self, fn: Callable[[tuple], None]) -> None:
+        self._hooks["draw"].append(fn)
+
+    def on_change(self, fn: Callable[[int, tuple], None]) -> None:
+        self._hooks["change"].append(fn)
+
+    def on_select(self, fn: Callable[[int | None], None]) -> None:
+        self._hooks["select"].append(fn)
+
+    def on_key(self, fn: Callable[[str, bool, bool, bool], None]) -> None:
+        self._hooks["key"].append(fn)
+
+    def _emit(self, name: str, *args) -> None:
+        for fn in self._hooks[name]:
+            fn(*args)
+
+    # -- size and picture ------------------------------------------------------------------------
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.canvas.width, self.canvas.height
+
+    def resize(self, width: int, height: int) -> None:
+        """A new canvas size in image pixels; the picture is dropped."""
+        with DRAW_LOCK:
+            self.canvas.width, self.canvas.height = width, height
+        self._image = None
+        self._fit()
+        self.redraw()
+
+    def shown_width(self) -> int:
+        """On-screen width in CSS px: the zoom, or "fit": scaled down to ``display_width`` or up by
+        a whole factor (crisp)."""
+        width = self.canvas.width
+        factor = ZOOMS[self.zoom.value]
+        if factor is not None:
+            return round(width * factor)
+        return min(self.display_width, width * max(1, min(MAX_ZOOM, self.display_width // width)))
+
+    def _fit(self) -> None:
+        shown = self.shown_width()
+        height = round(shown * self.canvas.height / self.canvas.width)
+        self.canvas.layout = w.Layout(width=f"{shown}px", height=f"{height}px", flex="0 0 auto")
+
+    def show_image(self, image: Image.Image | None) -> None:
+        """Put ``image`` (any size: it is fitted) under the boxes; ``None``: an empty canvas."""
+        width, height = self.size
+        if image is None:
+            array = np.full((height, width, 3), EMPTY, np.uint8)
+        else:
+            array = np.asarray(image.convert("RGB").resize((width, height)))
+        self._image = array
+        with DRAW_LOCK, hold_canvas():
+            self.canvas[0].put_image_data(array, 0, 0)
+
+    def redraw(self) -> None:
+        self.show_image(None if self._image is None else Image.fromarray(self._image))
+        self.draw_boxes()
+
+    def _client_ready(self) -> None:
+        # A reloaded page has empty canvases while ipycanvas' manager thinks it already switched
+        # to ours: forget that, then draw everything again.
+        with DRAW_LOCK:
+            _CANVAS_MANAGER._current_canvas = None
+        self.redraw()
+
+    # -- drawing the boxes -----------------------------------------------------------------------
+    def handle(self) -> float:
+        """Handle size in image pixels: 6 CSS px at the current zoom."""
+        return 6 * self.canvas.width / self.shown_width()
+
+    def draw_boxes(self) -> None:
+        boxes = list(self.boxes)
+        if self._drag is not None and self._drag.current is not None:
+            moved = boxedit.drag_box(self._drag, *self._drag.current, *self.size, GRID)
+            if self._drag.mode == "draw" and moved:
+                boxes.append(moved)
+            elif self._drag.mode != "draw" and moved:
+                boxes[self._drag.index] = moved
+        with DRAW_LOCK, hold_canvas():
+            top = self.canvas[1]
+            top.clear()
+            for i, box in enumerate(boxes):
+                self._draw_box(top, i, box)
+
+    def _draw_box(self, top, i: int, box: tuple) -> None:
+        r, g, b = self.colours[i] if i < len(self.colours) else (90, 90, 90)
+        x0, y0, x1, y1 = box
+        handle = self.handle()
+        top.fill_style = f"rgba({r}, {g}, {b}, 0.12)"
+        top.fill_rect(x0, y0, x1 - x0, y1 - y0)
+        width = handle / 2 if i == self.selected else handle / 4
+        # a halo that contrasts with the picture under the line: visible on any colour
+        for style, line in ((self._halo(box), width + handle / 3), (f"rgb({r}, {g}, {b})", width)):
+            top.stroke_style, top.line_width = style, line
+            top.stroke_rect(x0, y0, x1 - x0, y1 - y0)
+        top.fill_style = f"rgb({r}, {g}, {b})"
+        top.fill_rect(x0, y0, 2.5 * handle, 2.5 * handle)
+        top.fill_style = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 150 else "black"
+        top.font = f"{round(2 * handle)}px sans-serif"
+        top.fill_text(str(i + 1), x0 + 0.6 * handle, y0 + 2 * handle)
+        if i == self.selected:
+            top.fill_style = f"rgb({r}, {g}, {b})"
+            for hx, hy in _handle_points(box):
+                top.fill_rect(hx - handle / 2, hy - handle / 2, handle, handle)
+
+    def _halo(self, box: tuple) -> str:
+        """Black on a light picture under the box's outline, white on a dark one."""
+        if self._image is None:
+            return "rgba(0, 0, 0, 0.55)"
+        x0, y0, x1, y1 = (int(v) for v in box)
+        edge = self._image[max(y0, 0):max(y1, 1), max(x0, 0):max(x1, 1)].reshape(-1, 3)
+        light = edge.size and (edge @ np.array([0.299, 0.587, 0.114])).mean() > 110
+        return "rgba(0, 0, 0, 0.6)" if light or not edge.size else "rgba(255, 255, 255, 0.75)"
+
+    # -- gestures --------------------------------------------------------------------------------
+    def _down(self, x: float, y: float) -> None:
+        hit = boxedit.hit_test(list(self.boxes), self.selected, x, y, self.handle())
+        if hit and hit[1] == self.selected and hit[0] == "resize":
+            self._drag = boxedit.Drag("resize", (x, y), hit[1], tuple(self.boxes[hit[1]]), hit[2])
+        elif self.selected is not None and _inside(self.boxes[self.selected], x, y):
+            self._drag = boxedit.Drag("move", (x, y), self.selected, tuple(self.boxes[self.selected]))
+        else:
+            self._drag = boxedit.Drag("draw", (x, y))
+        self._drag.current = (x, y)
+
+    def _move(self, x: float, y: float) -> None:
+        if self._drag is None:  # hover: ipycanvas sends every mouse move
+            return
+        self._drag.current = (x, y)
+        self.draw_boxes()
+
+    def _up(self, x: float, y: float) -> None:
+        drag, self._drag = self._drag, None
+        if drag is None:
+            return
+        box = boxedit.drag_box(drag, x, y, *self.size, GRID)
+        if box is None or (drag.mode == "move" and box == drag.box):  # a click: select what is under it
+            hit = boxedit.hit_test(list(self.boxes), None, x, y, 0)
+            self._emit("select", hit[1] if hit else None)
+        elif drag.mode == "draw":
+            self._emit("draw", box)
+        elif box is not None and box != drag.box:
+            self._emit("change", drag.index, box)
+        self.draw_boxes()
+
+    def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
+        self._emit("key", key, shift, ctrl, meta)
+
+
+def _inside(box, x: float, y: float) -> bool:
+    x0, y0, x1, y1 = box
+    return x0 <= x < x1 and y0 <= y < y1
+
+
+def _handle_points(box) -> list[tuple[float, float]]:
+    x0, y0, x1, y1 = box
+    points = [(hx, hy) for hx in (x0, (x0 + x1) / 2, x1) for hy in (y0, (y0 + y1) / 2, y1)]
+    return [p for p in points if p != ((x0 + x1) / 2, (y0 + y1) / 2)]

@@ -1,0 +1,98 @@
+"""Run controls: the sliders and menus that make a :class:`~mdwidgets.Settings`, and live mode.
+
+``controls.settings`` is the Settings they show (fields without a control, such as ``eta`` and
+``max_batch``, keep the value last applied); ``controls.apply(settings)`` shows one.
+``on_change(fn)`` is called after the user changes any setting.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import ipywidgets as w
+
+from ..models import default_bootstrap_steps, default_guidance
+from ..schedulers import SCHEDULERS
+from ..settings import Settings
+
+DEFAULT_SCHEDULER = "model default"
+WINDOW_MODES = {  # label: (window, circular)
+    "whole canvas": (None, False),
+    "native windows": ("native", False),
+    "windows, 360° wrap": ("native", True),
+}
+
+
+class RunControls:
+    def __init__(self, model: str | None, settings: Settings | None = None) -> None:
+        base = settings or Settings()
+        steps = base.steps
+        self.steps = w.IntSlider(steps, min=1, max=100, description="Steps")
+        self.guidance = w.FloatSlider(default_guidance(model), min=1.0, max=15.0, step=0.5, description="Guidance")
+        self.bootstrap = w.IntSlider(default_bootstrap_steps(model, steps), min=0, max=steps, description="Bootstrap")
+        self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
+        self.reseed = w.Button(icon="random", tooltip="random seed", layout=w.Layout(width="40px"))
+        self.reseed.on_click(lambda _: setattr(self.seed, "value", random.randrange(2**31)))
+        self.scheduler = w.Dropdown(options=[DEFAULT_SCHEDULER, *SCHEDULERS], description="Scheduler")
+        self.windows = w.Dropdown(options=list(WINDOW_MODES), description="Windows",
+                                  tooltip="sliding windows of the model's native size for wide canvases and panoramas")
+        self.stride = w.IntSlider(8, min=8, max=64, step=8, description="Stride",
+                                  tooltip="latent cells between windows: larger is faster, seams show sooner")
+        self.live = w.Checkbox(False, description="Live", indent=False,
+                               tooltip="render again after every edit (fast models)")
+        self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
+        self._base = base
+        self._hooks: list[Callable[[], None]] = []
+        self._applying = False
+        for control in (self.steps, self.guidance, self.bootstrap, self.seed, self.scheduler, self.windows,
+                        self.stride):
+            control.observe(lambda _: self._changed(), "value")
+        self.widget = w.VBox([
+            w.HBox([self.scheduler]), w.HBox([self.windows, self.stride]),
+            self.steps, self.guidance, self.bootstrap, w.HBox([self.seed, self.reseed]),
+        ], layout=w.Layout(min_width="0"))
+        self.apply(base, partial=settings is None)
+
+    def on_change(self, fn: Callable[[], None]) -> None:
+        self._hooks.append(fn)
+
+    def _changed(self) -> None:
+        if not self._applying:
+            for fn in self._hooks:
+                fn()
+
+    @property
+    def settings(self) -> Settings:
+        scheduler = self.scheduler.value
+        window, circular = WINDOW_MODES[self.windows.value]
+        if window == "native" and self._base.window is not None:
+            window = self._base.window  # a PNG's own window size (in latent cells) is kept
+        return self._base.replace(
+            steps=self.steps.value, guidance_scale=self.guidance.value,
+            bootstrap_steps=min(self.bootstrap.value, self.steps.value), seed=self.seed.value,
+            scheduler=None if scheduler == DEFAULT_SCHEDULER else scheduler,
+            window=window, circular=circular, stride=self.stride.value,
+        )
+
+    def apply(self, settings: Settings, partial: bool = False) -> None:
+        """Show ``settings``; ``None`` fields (model defaults) leave their control as it is.
+        ``partial``: only remember the fields without a control."""
+        self._base = settings
+        if partial:
+            return
+        self._applying = True
+        try:
+            self.steps.value = settings.steps
+            for control, value in ((self.guidance, settings.guidance_scale), (self.bootstrap, settings.bootstrap_steps),
+                                   (self.seed, settings.seed)):
+                if value is not None:
+                    control.value = value
+            self.scheduler.value = settings.scheduler if settings.scheduler in SCHEDULERS else DEFAULT_SCHEDULER
+            windowed = settings.window is not None
+            mode = ("native" if windowed else None, settings.circular and windowed)
+            self.windows.value = next(label for label, value in WINDOW_MODES.items() if value == mode)
+            if settings.stride:
+                self.stride.value = settings.stride
+        finally:
+            self._applying = False

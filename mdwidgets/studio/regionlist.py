@@ -1,0 +1,159 @@
+"""The region list: one row per region (number, prompt, negative, guidance, seed, remove).
+
+State: ``regions`` (a tuple of :class:`~mdwidgets.Region`), ``selected`` and ``colours`` traits.
+Edits come out through hooks: ``on_edit(fn(index, changes))`` — ``fn`` raises ``LayoutError`` or
+``ValueError`` to refuse, and the row then shows why and puts the kept value back in the field —
+``on_select(fn(index))`` and ``on_delete(fn(index))``. ``prompt_note(prompt)`` may return a warning
+shown at the row (e.g. words past the tokenizer's limit).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+import traitlets
+
+from ..layout import LayoutError
+
+ERROR, NOTE = "#b00020", "#8a5a00"
+
+
+class Row:
+    """The widgets of one region's row, by name."""
+
+    def __init__(self, index: int, region, colour: tuple[int, int, int], selected: bool) -> None:
+        r, g, b = self.colour = colour
+        self.select = w.ToggleButton(value=selected, description=f"{index + 1}", tooltip="select this box",
+                                     layout=w.Layout(width="44px", border=f"3px solid rgb({r},{g},{b})"))
+        self.prompt = _text(region.prompt, "prompt", flex="3")
+        self.prompt.add_class("mdw-region-prompt")
+        self.negative = _text(region.negative_prompt or "", "negative (optional)", flex="2")
+        self.guidance = _text(_blank(region.guidance_scale), "guidance", width="80px")
+        self.seed = _text(_blank(region.seed), "seed", width="90px")
+        self.remove = w.Button(icon="times", tooltip="remove this box", layout=w.Layout(width="36px"))
+        self.message = w.HTML("")
+        self.message.add_class("mdw-region-message")
+        fields = w.HBox([self.select, self.prompt, self.negative, self.guidance, self.seed, self.remove])
+        self.widget = w.VBox([fields, self.message])
+
+    def show(self, region) -> None:
+        """Put ``region``'s values in the fields (only those that differ)."""
+        values = (region.prompt, region.negative_prompt or "", _blank(region.guidance_scale), _blank(region.seed))
+        for field, value in zip((self.prompt, self.negative, self.guidance, self.seed), values):
+            if field.value != value:
+                field.value = value
+
+    def say(self, text: str, colour: str = ERROR) -> None:
+        self.message.value = f'<span style="color:{colour}">{html.escape(text, quote=False)}</span>' if text else ""
+
+
+class RegionList(traitlets.HasTraits):
+    regions = traitlets.Tuple()
+    selected = traitlets.Int(None, allow_none=True)
+    colours = traitlets.List()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Row] = []
+        self.widget = w.VBox([])
+        self.prompt_note: Callable[[str], str | None] = lambda prompt: None
+        self._hooks: dict[str, list[Callable]] = {"edit": [], "select": [], "delete": []}
+        self._showing = False
+        self.observe(lambda _: self._rebuild(), ["regions", "colours"])
+        self.observe(self._selected, "selected")
+
+    def on_edit(self, fn: Callable[[int, dict[str, Any]], None]) -> None:
+        self._hooks["edit"].append(fn)
+
+    def on_select(self, fn: Callable[[int | None], None]) -> None:
+        self._hooks["select"].append(fn)
+
+    def on_delete(self, fn: Callable[[int], None]) -> None:
+        self._hooks["delete"].append(fn)
+
+    def _rebuild(self) -> None:
+        """New rows when the regions or their colours change in number or order; otherwise the
+        fields are updated in place, so the field being typed in keeps its focus."""
+        self._showing = True
+        try:
+            colours = [self._colour(i) for i in range(len(self.regions))]
+            if [row.colour for row in self.rows] != colours:
+                self.rows = [Row(i, region, colours[i], i == self.selected) for i, region in enumerate(self.regions)]
+                for i, row in enumerate(self.rows):
+                    self._wire(i, row)
+                self.widget.children = [row.widget for row in self.rows]
+            for row, region in zip(self.rows, self.regions):
+                row.show(region)
+                self._note(row, region.prompt)
+        finally:
+            self._showing = False
+
+    def _colour(self, i: int) -> tuple[int, int, int]:
+        return tuple(self.colours[i]) if i < len(self.colours) else (90, 90, 90)
+
+    def _wire(self, i: int, row: Row) -> None:
+        row.select.observe(lambda c: self._showing or self._emit("select", i if c["new"] else None), "value")
+        row.remove.on_click(lambda _: self._emit("delete", i))
+        for field, key, parse in ((row.prompt, "prompt", str), (row.negative, "negative_prompt", _or_none),
+                                  (row.guidance, "guidance_scale", _number(float)), (row.seed, "seed", _number(int))):
+            field.observe(lambda c, f=field, k=key, p=parse: self._edited(i, row, f, k, p, c), "value")
+
+    def _edited(self, i: int, row: Row, field, key: str, parse, change) -> None:
+        if self._showing:
+            return
+        try:
+            self._emit("edit", i, {key: parse(change["new"])})
+        except (LayoutError, ValueError) as exc:
+            row.say(f"Not changed: {exc}")
+            self._showing = True
+            try:
+                field.value = change["old"]  # the field shows what the layout keeps
+            finally:
+                self._showing = False
+            return
+        row.say("")
+        if key == "prompt":
+            self._note(row, change["new"])
+
+    def _note(self, row: Row, prompt: str) -> None:
+        row.say(self.prompt_note(prompt) or "", NOTE)
+
+    def _selected(self, change) -> None:
+        self._showing = True
+        try:
+            for i, row in enumerate(self.rows):
+                row.select.value = i == change["new"]
+        finally:
+            self._showing = False
+
+    def _emit(self, name: str, *args) -> None:
+        for fn in self._hooks[name]:
+            fn(*args)
+
+
+def _text(value: str, placeholder: str, **layout) -> w.Text:
+    return w.Text(value, placeholder=placeholder, continuous_update=False, layout=w.Layout(**layout))
+
+
+def _blank(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _or_none(text: str) -> str | None:
+    return text or None
+
+
+def _number(kind) -> Callable[[str], Any]:
+    """A parser for an optional number field: blank is ``None``, bad text a ValueError."""
+    def parse(text: str):
+        text = text.strip()
+        if not text:
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+    return parse

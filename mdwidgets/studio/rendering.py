@@ -1,0 +1,204 @@
+"""Renders for the Studio: Generate, Compare bootstrap and live mode, with previews and progress.
+
+Runs go through a :class:`Runner` (one at a time, in a thread). Live mode: every layout or
+settings edit replaces the running render (it stops within a step) with a new one that first
+renders a draft of ``LIVE_DRAFT_STEPS`` steps, then the full settings; only full renders reach the
+history. Models whose full render takes over ``LIVE_MAX_SECONDS`` switch live mode off, saying so.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+import ipywidgets as w
+from PIL import Image
+
+from ..layout import Layout
+from ..preview import overlay_regions, previewer_for
+from ..sampler import ComposeResult, compose
+from ..settings import Settings
+from ..views import bootstrap_values, compare
+from .runner import Runner
+from .status import plural
+
+PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
+LIVE_DRAFT_STEPS = 8  # live mode's first pass
+LIVE_MAX_SECONDS = 3.0  # live mode needs a full render at most this long
+
+
+class Rendering:
+    def __init__(self, studio) -> None:
+        self.studio = studio
+        self.runner = Runner(on_idle=self._idle)
+        self.image: Image.Image | None = None  # the picture under the boxes (a preview or a result)
+        self.preview_seconds: list[float] = []
+        self.live_timings: dict[str, float] = {}  # seconds from the last live edit to its first preview, draft, final
+        self.comparison = None
+        self.comparison_image = w.Image(format="png", layout=w.Layout(display="none", max_width="100%"))
+        self.last_error: str | None = None
+        self._kind = ""  # what runs or ran last: "live", "generate" or "compare"
+
+    # -- starting --------------------------------------------------------------------------------
+    def generate(self, wait: bool = False) -> threading.Thread | None:
+        s = self.studio
+        job = self._job(lambda cancelled: self._render(s.layout, s.settings, cancelled, record=True), "Generation")
+        return self._start(job, wait, "generate")
+
+    def compare(self, wait: bool = False) -> threading.Thread | None:
+        s = self.studio
+        return self._start(self._job(lambda c: self._compare(s.layout, s.settings, c), "Comparison"), wait, "compare")
+
+    def _start(self, job, wait: bool, kind: str) -> threading.Thread | None:
+        """Start a Generate or Compare: it replaces a live render; while another one runs, a second
+        click changes nothing."""
+        if self._kind == "live" and self.runner.running:
+            self.runner.replace(job)
+        elif self.runner.start(job) is None:
+            return None
+        self._kind = kind
+        self._busy()
+        if wait:
+            self.runner.join()
+        return self.runner.thread
+
+    def edited(self) -> None:
+        """The layout or settings changed: in live mode, render them instead of what runs."""
+        s = self.studio
+        if not s.controls.live.value:
+            return
+        layout, settings, edited_at = s.layout, s.settings, time.perf_counter()
+        draft = settings.replace(steps=min(settings.steps, LIVE_DRAFT_STEPS),
+                                 bootstrap_steps=round((settings.bootstrap_steps or 0) * LIVE_DRAFT_STEPS
+                                                       / settings.steps) if settings.steps > LIVE_DRAFT_STEPS
+                                 else settings.bootstrap_steps)
+
+        def live(cancelled: Callable[[], bool]) -> None:
+            self.live_timings = {}
+            mark = lambda what: self.live_timings.setdefault(what, time.perf_counter() - edited_at)  # noqa: E731
+            if draft.steps < settings.steps:
+                result = self._render(layout, draft, cancelled, record=False, mark=mark, what="draft")
+                if result.cancelled:
+                    return
+                mark("draft")
+            result = self._render(layout, settings, cancelled, record=True, mark=mark)
+            if not result.cancelled:
+                mark("final")
+                self._check_speed(result)
+
+        if self.runner.running and self._kind == "compare":
+            return  # a comparison is not cut short by an edit
+        self._kind = "live"
+        self.runner.replace(self._job(live, "Live render"))
+        self._busy()
+
+    def _check_speed(self, result: ComposeResult) -> None:
+        seconds = result.timings["total"]
+        if seconds > LIVE_MAX_SECONDS:
+            self.studio.controls.live.value = False
+            self.studio.status.say(f"Live mode is off: a render takes {seconds:.0f} s with {self.studio.model} "
+                                   f"on {result.settings['device']}. Press Generate after your edits.")
+
+    def _job(self, body: Callable[[Callable[[], bool]], None], what: str):
+        def job(cancelled: Callable[[], bool]) -> None:
+            try:
+                body(cancelled)
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, which must stay usable
+                self.studio.status.say(f"{what} failed: {type(exc).__name__}: {exc}", error=True)
+                self.last_error = traceback.format_exc()
+        return job
+
+    def _busy(self) -> None:
+        t = self.studio.toolbar
+        t.generate.disabled = t.compare.disabled = True
+        t.cancel.disabled = False
+
+    def _idle(self) -> None:
+        t = self.studio.toolbar
+        t.generate.disabled = t.compare.disabled = False
+        t.cancel.disabled = True
+
+    # -- runs ------------------------------------------------------------------------------------
+    def _render(self, layout: Layout, settings: Settings, cancelled, *, record: bool,
+                mark: Callable[[str], None] = lambda what: None, what: str = "step") -> ComposeResult:
+        s = self.studio
+        pipe = s.pipe
+        s.status.start(settings.steps, "starting" if what == "step" else what)
+        s.status.say("Generating…")
+        on_step = self._on_step(layout, previewer_for(pipe.vae), cancelled, mark, what)
+        result = compose(pipe, layout, settings=settings, callback=on_step)
+        self.show_picture(result.image)
+        s.status.stop(result.steps_done, result.settings["steps"], result.cancelled)
+        if record:
+            s.result = result
+            s.history.add(result)
+            s.toolbar.save_png.disabled = False
+        done, seconds = result.steps_done, result.timings["total"]
+        windows = result.settings["stride"] and (
+            f", windows of {result.settings['window']} latent cells, stride {result.settings['stride']}")
+        word = f"Cancelled after {plural(done, 'step')} of {settings.steps}" if result.cancelled else (
+            f"{'Draft' if what == 'draft' else 'Done'}: {plural(done, 'step')}")
+        s.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}")
+        return result
+
+    def _on_step(self, layout: Layout, previewer, cancelled, mark, what: str):
+        shown = [0.0, 0.0]  # when the last preview was drawn, and what it cost
+
+        def on_step(event) -> None:
+            if cancelled():
+                event.cancel()
+            t = time.perf_counter()
+            if t - shown[0] >= PREVIEW_EVERY_COST * shown[1]:
+                self.show_picture(previewer(event.x0, (layout.width, layout.height)))
+                shown[:] = [time.perf_counter(), time.perf_counter() - t]
+                self.preview_seconds.append(shown[1])
+                mark("first_preview")
+            self.studio.status.step(event.step + 1, event.num_steps, event.elapsed, what)
+        return on_step
+
+    def _compare(self, layout: Layout, settings: Settings, cancelled) -> None:
+        s = self.studio
+        values = bootstrap_values(settings.steps)
+        total = len(values) * settings.steps
+        s.status.start(total, "comparing")
+        s.status.say("Comparing bootstrap settings…")
+        started, done, previewer = time.perf_counter(), [0], previewer_for(s.pipe.vae)
+
+        def on_step(event) -> None:
+            if cancelled():
+                raise _Cancelled
+            done[0] += 1
+            if done[0] % len(values) == 0:  # one preview per step of all cells
+                self.show_picture(previewer(event.x0, (layout.width, layout.height)))
+            s.status.step(done[0], total, time.perf_counter() - started, "comparing")
+
+        kwargs = {k: v for k, v in settings.compose_kwargs().items() if k != "bootstrap_steps"}
+        try:
+            self.comparison = compare(s.pipe, layout, "bootstrap_steps", values, callback=on_step, **kwargs)
+        except _Cancelled:
+            s.status.stop(done[0], total, cancelled=True)
+            s.status.say("Comparison cancelled.")
+            return
+        buf = io.BytesIO()
+        self.comparison.image.save(buf, format="PNG")
+        self.comparison_image.value = buf.getvalue()
+        self.comparison_image.layout.display = None
+        s.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, bootstrap steps "
+                     + ", ".join(map(str, self.comparison.values)) + " (the grid is below)")
+
+    # -- pictures --------------------------------------------------------------------------------
+    def show_picture(self, image: Image.Image | None = None) -> None:
+        """Put ``image`` (default: the current one) under the boxes, with the mask overlay if on."""
+        if image is not None:
+            self.image = image
+        picture = self.image
+        if picture is not None and self.studio.toolbar.overlay.value:
+            picture = overlay_regions(picture, self.studio.layout)
+        self.studio.boxes.show_image(picture)
+
+
+class _Cancelled(Exception):
+    """Raised from a comparison's step callback to stop all its cells."""

@@ -1,0 +1,141 @@
+"""The Studio's buttons, menus and layout-wide fields (size, background, negative, new box prompt).
+
+:meth:`Toolbar.show` puts a layout's values in the fields without reporting them as edits;
+:meth:`Toolbar.wire` connects every control to the Studio's public methods.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import ipywidgets as w
+
+from ..layout import LayoutError, example_layouts
+from ..models import MODEL_EXAMPLES
+
+EXAMPLE_PROMPT = "choose…"
+SIZE_PRESETS = {
+    "128×128": (128, 128), "256×256": (256, 256), "512×512": (512, 512), "768×512": (768, 512),
+    "512×768": (512, 768), "512×128 (wide)": (512, 128), "1024×256 (wide)": (1024, 256),
+    "2048×512 (panorama)": (2048, 512),
+}
+# Presets far wider than any model's native size switch the sampler to sliding windows (paper §4.1).
+WINDOWED_PRESETS = {"512×128 (wide)", "1024×256 (wide)", "2048×512 (panorama)"}
+DOWNLOAD_MAX_BYTES = 50 * 2**20  # larger files are only written on the server
+
+
+def _button(description: str = "", icon: str = "", tooltip: str = "", **kw) -> w.Button:
+    return w.Button(description=description, icon=icon, tooltip=tooltip, **kw)
+
+
+def _field(description: str, value: str = "", placeholder: str = "") -> w.Text:
+    return w.Text(value=value, description=description, placeholder=placeholder, continuous_update=False,
+                  layout=w.Layout(width="auto"), style={"description_width": "110px"})
+
+
+class Toolbar:
+    def __init__(self, model: str) -> None:
+        self.model_label = w.HTML()
+        self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas")
+        self.generate = _button("Generate", "play", button_style="primary")
+        self.cancel = _button("Cancel", "stop", disabled=True)
+        self.compare = _button("Compare bootstrap", "th", "the same seed at bootstrap 0, 10%, 20%, 40% of the steps",
+                               layout=w.Layout(width="max-content"))
+        self.delete = _button("Delete box", "trash", disabled=True)
+        self.undo = _button(icon="undo", tooltip="undo (Ctrl+Z)", disabled=True, layout=w.Layout(width="40px"))
+        self.redo = _button(icon="repeat", tooltip="redo (Ctrl+Shift+Z)", disabled=True, layout=w.Layout(width="40px"))
+        self.overlay = w.Checkbox(False, description="Mask overlay", indent=False, layout=w.Layout(width="auto"))
+        self.save_png = _button("Save PNG", "download", disabled=True)
+        self.save_layout = _button("Save layout", "download")
+        self.upload = w.FileUpload(accept=".json,.png", multiple=False, description="Import")
+        examples = [n for n in example_layouts() if n in MODEL_EXAMPLES.get(model, example_layouts())]
+        self.example = w.Dropdown(options=[EXAMPLE_PROMPT, *examples], description="Example",
+                                  tooltip="start from an example layout this model draws")
+        self.download = w.HTML("")
+        self.background = _field("Background", placeholder="what fills the rest of the canvas")
+        self.negative = _field("Negative", placeholder="optional, for every prompt")
+        self.new_prompt = _field("New box prompt", "a red circle")
+        self._showing = False
+
+    def rows(self, live: w.Widget) -> tuple[w.Widget, w.Widget, w.Widget]:
+        """The run, edit and file rows of buttons."""
+        return (w.HBox([self.generate, self.cancel, live], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.delete, self.undo, self.redo, self.compare], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.save_png, self.save_layout, self.upload], layout=w.Layout(flex_flow="row wrap")))
+
+    def show(self, layout, model: str, *, can_undo: bool, can_redo: bool) -> None:
+        self._showing = True
+        try:
+            self.background.value, self.negative.value = layout.background, layout.negative_prompt
+            size = (layout.width, layout.height)
+            label = next((k for k, v in SIZE_PRESETS.items() if v == size), f"{size[0]}×{size[1]}")
+            if label not in self.size.options:
+                self.size.options = [*SIZE_PRESETS, label]
+            self.size.value = label
+            self.model_label.value = f"<b>Model:</b> {html.escape(str(model))}"
+            self.undo.disabled, self.redo.disabled = not can_undo, not can_redo
+        finally:
+            self._showing = False
+
+    def offer_download(self, path: Path) -> None:
+        """A link that downloads ``path`` in the browser (the file is embedded in the page)."""
+        data = path.read_bytes()
+        if len(data) > DOWNLOAD_MAX_BYTES:
+            self.download.value = ""
+            return
+        kind = "image/png" if path.suffix.lower() == ".png" else "application/json"
+        name = html.escape(path.name)
+        self.download.value = (f'<a download="{name}" href="data:{kind};base64,{base64.b64encode(data).decode()}" '
+                               f'class="mdw-download">⬇ download {name}</a>')
+
+    def wire(self, studio) -> None:
+        unless_showing = lambda fn: lambda change: None if self._showing else fn(change)  # noqa: E731
+        self.generate.on_click(lambda _: studio.generate())
+        self.cancel.on_click(lambda _: studio.cancel())
+        self.compare.on_click(lambda _: studio.compare_bootstrap())
+        self.delete.on_click(lambda _: studio.selected is not None and studio.delete(studio.selected))
+        self.undo.on_click(lambda _: studio.undo())
+        self.redo.on_click(lambda _: studio.redo())
+        self.overlay.observe(lambda _: studio.rendering.show_picture(), "value")
+        self.save_png.on_click(lambda _: studio.export_png())
+        self.save_layout.on_click(lambda _: studio.export_layout())
+        self.upload.observe(lambda c: [studio.import_file(f["name"], bytes(f["content"])) for f in c["new"] or ()],
+                            "value")
+        self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and studio.load_example(c["new"]), "value")
+        self.size.observe(unless_showing(lambda c: self._size_chosen(studio, c["new"])), "value")
+        for field, key in ((self.background, "background"), (self.negative, "negative_prompt")):
+            field.observe(unless_showing(lambda c, k=key, f=field: self._layout_field(studio, f, k, c)), "value")
+
+    @staticmethod
+    def _size_chosen(studio, label: str) -> None:
+        if label not in SIZE_PRESETS:
+            return
+        if label in WINDOWED_PRESETS and studio.controls.windows.value == "whole canvas":
+            studio.controls.windows.value = "native windows"
+        studio.resize(*SIZE_PRESETS[label])
+
+    def _layout_field(self, studio, field: w.Text, key: str, change) -> None:
+        try:
+            studio.layout = studio.layout.replace(**{key: change["new"]})
+        except LayoutError as exc:
+            studio.status.say(f"Not changed: {exc}", error=True)
+            self._showing = True
+            field.value = change["old"]
+            self._showing = False
+
+
+def assemble(studio) -> w.Widget:
+    """The panel: canvas and zoom beside the controls, then status, comparison, fields, regions, history."""
+    t, c = studio.toolbar, studio.controls
+    run_row, edit_row, file_row = t.rows(c.live)
+    side = w.VBox([t.model_label, t.size, c.widget, run_row, w.HBox([studio.status.progress, studio.status.label]),
+                   edit_row, file_row, t.example, t.download],
+                  layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
+    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay])])
+    top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
+    hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "
+                  "click a box to select it, then drag it or its handles")
+    return w.VBox([top, studio.status.line, studio.rendering.comparison_image, t.background, t.negative,
+                   t.new_prompt, hint, studio.regions.widget, studio.history.widget])
