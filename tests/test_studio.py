@@ -525,3 +525,37 @@ def test_examples_menu_offers_what_the_model_draws_and_loading_one_is_undoable(t
     assert "Loaded the example 'shapes'" in studio.status.line.value
     studio.undo()
     assert studio.layout == before
+
+
+def test_every_setting_survives_png_import_the_studio_and_a_cli_rerender(studio, tiny_pipe, tmp_path):
+    """Issue #16: compose → PNG → Studio import → Studio render → Save PNG → CLI re-render, unchanged
+    (fields without a control, eta and max_batch, are carried along)."""
+    from mdwidgets import Settings, compose, save_png
+    from mdwidgets.cli import main
+
+    layout = Layout(64, 32, "a blue background", [Region("a red circle", box=(8, 0, 40, 32))])
+    chosen = Settings(steps=3, guidance_scale=6.5, bootstrap_steps=1, scheduler="ddim", seed=3, eta=0.5, window=4,
+                      stride=2, circular=True, max_batch=5)
+    first = compose(tiny_pipe, layout, settings=chosen)
+    png = save_png(first.image, tmp_path / "first.png", layout, first.settings)
+    studio.import_file(png.name, png.read_bytes())
+    assert studio.layout == layout and studio.settings == chosen
+    assert studio.controls.windows.value == "windows, 360° wrap" and studio.controls.scheduler.value == "ddim"
+    studio.generate(wait=True)
+    assert studio.result.settings == first.settings
+    assert studio.result.image.tobytes() == first.image.tobytes()
+    exported = studio.export_png(tmp_path / "from-studio.png")
+    again = tmp_path / "again.png"
+    assert main(["render", str(exported), "-o", str(again)]) == 0
+    assert read_png_metadata(again)[1] == first.settings
+
+
+def test_an_old_png_with_old_setting_keys_imports_into_the_studio(studio, tmp_path):
+    from mdwidgets import save_png
+
+    layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 40, 40))])
+    old = {"num_inference_steps": 7, "guidance_scale": 4.0, "seed": 9, "model": "builtin:tiny-random"}
+    png = save_png(Image.new("RGB", (64, 64), (0, 0, 255)), tmp_path / "old.png", layout, old)
+    studio.import_file(png.name, png.read_bytes())
+    assert (studio.settings.steps, studio.settings.guidance_scale, studio.settings.seed) == (7, 4.0, 9)
+    assert studio.rendering.image.getpixel((0, 0)) == (0, 0, 255)  # the PNG's picture is on the canvas

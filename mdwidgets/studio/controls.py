@@ -37,7 +37,7 @@ class RunControls:
         self.scheduler = w.Dropdown(options=[DEFAULT_SCHEDULER, *SCHEDULERS], description="Scheduler")
         self.windows = w.Dropdown(options=list(WINDOW_MODES), description="Windows",
                                   tooltip="sliding windows of the model's native size for wide canvases and panoramas")
-        self.stride = w.IntSlider(8, min=8, max=64, step=8, description="Stride",
+        self.stride = w.IntSlider(Settings.stride, min=1, max=64, description="Stride",
                                   tooltip="latent cells between windows: larger is faster, seams show sooner")
         self.live = w.Checkbox(False, description="Live", indent=False,
                                tooltip="render again after every edit (fast models)")
