@@ -316,7 +316,7 @@ def test_previews_take_a_bounded_share_of_the_run(studio, monkeypatch):
         drawn.append(size)
         return Image.new("RGB", size)
 
-    monkeypatch.setattr(studio_module, "previewer_for", lambda vae: slow_previewer)
+    monkeypatch.setattr(studio_module, "previewer_for", lambda *args, **kwargs: slow_previewer)
     drag(studio, (16, 16), (128, 128))
     studio.controls.steps.value = 8
     studio.generate(wait=True)

@@ -192,3 +192,14 @@ def test_status_bar_starts_each_run_from_zero_and_counts_words_right():
     assert status.label.value == "1 step"
     status.say('<b onclick="x">hi</b>', error=True)
     assert "<b" not in status.line.value and "&lt;b" in status.line.value
+
+
+def test_overlay_outlines_stay_visible_on_a_picture_of_their_own_colour():
+    from mdwidgets import overlay_regions
+
+    layout = Layout(64, 64, "a green background", [Region("a green square", box=(16, 16, 48, 48))])
+    green = Image.new("RGB", (64, 64), (60, 180, 75))
+    shown = overlay_regions(green, layout, colours=[(60, 180, 75)], labels=False)
+    assert shown.getpixel((16, 30)) == (0, 0, 0) or sum(shown.getpixel((16, 30))) < 100  # a dark halo
+    dark = overlay_regions(Image.new("RGB", (64, 64), (10, 40, 10)), layout, colours=[(10, 40, 10)], labels=False)
+    assert sum(dark.getpixel((16, 30))) > 600  # a light one on a dark picture

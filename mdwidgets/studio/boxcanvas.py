@@ -111,8 +111,9 @@ class BoxCanvas(traitlets.HasTraits):
         else:
             array = np.asarray(image.convert("RGB").resize((width, height)))
         self._image = array
+        opaque = np.dstack([array, np.full(array.shape[:2], 255, np.uint8)])  # RGBA goes as PNG; RGB as lossy JPEG
         with DRAW_LOCK, hold_canvas():
-            self.canvas[0].put_image_data(array, 0, 0)
+            self.canvas[0].put_image_data(opaque, 0, 0)
 
     def redraw(self) -> None:
         self.show_image(None if self._image is None else Image.fromarray(self._image))

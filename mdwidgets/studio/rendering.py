@@ -39,6 +39,7 @@ class Rendering:
         self.live_timings: dict[str, float] = {}  # seconds from the last live edit to its first preview, draft, final
         self.comparison = None
         self.comparison_image = w.Image(format="png", layout=w.Layout(display="none", max_width="100%"))
+        self.comparison_image.add_class("mdw-comparison")
         self.last_error: str | None = None
         self._kind = ""  # what runs or ran last: "live", "generate" or "compare"
 
@@ -128,7 +129,8 @@ class Rendering:
         pipe = s.pipe
         s.status.start(settings.steps, "starting" if what == "step" else what)
         s.status.say("Generating…")
-        on_step = self._on_step(layout, previewer_for(pipe.vae), cancelled, mark, what)
+        previewer = previewer_for(pipe, (layout.width, layout.height))
+        on_step = self._on_step(layout, previewer, cancelled, mark, what)
         result = compose(pipe, layout, settings=settings, callback=on_step)
         self.show_picture(result.image)
         s.status.stop(result.steps_done, result.settings["steps"], result.cancelled)
@@ -165,7 +167,7 @@ class Rendering:
         total = len(values) * settings.steps
         s.status.start(total, "comparing")
         s.status.say("Comparing bootstrap settings…")
-        started, done, previewer = time.perf_counter(), [0], previewer_for(s.pipe.vae)
+        started, done, previewer = time.perf_counter(), [0], previewer_for(s.pipe, (layout.width, layout.height))
 
         def on_step(event) -> None:
             if cancelled():
@@ -196,7 +198,7 @@ class Rendering:
             self.image = image
         picture = self.image
         if picture is not None and self.studio.toolbar.overlay.value:
-            picture = overlay_regions(picture, self.studio.layout)
+            picture = overlay_regions(picture, self.studio.layout, colours=self.studio.boxes.colours)
         self.studio.boxes.show_image(picture)
 
 
