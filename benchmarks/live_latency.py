@@ -53,6 +53,35 @@ def measure(moves: int, steps: int, draft_steps: int) -> dict[str, float]:
         return {key: statistics.median(values) for key, values in seen.items()}
 
 
+def draft_quality(steps: int, drafts: list[int]) -> dict[str, float]:
+    """How far (mean abs /255) a draft, and the full run's own preview at the draft's time, are from
+    the final image: what a draft buys."""
+    import numpy as np
+
+    from mdwidgets import compose, load_pipeline
+    from mdwidgets.images import decode_latents
+    from mdwidgets.models import default_bootstrap_steps
+
+    pipe = load_pipeline()
+    layout = Layout.load(example_layouts()["shapes"])
+    boot = default_bootstrap_steps("builtin:shapes", steps)
+    frames: list[tuple[float, np.ndarray]] = []
+    full = compose(pipe, layout, num_inference_steps=steps, bootstrap_steps=boot, seed=0,
+                   callback=lambda e: frames.append((e.elapsed, np.asarray(decode_latents(pipe.vae, e.x0), float))))
+    final = np.asarray(full.image, float)
+    out = {}
+    for draft in drafts:
+        run = compose(pipe, layout, num_inference_steps=draft, bootstrap_steps=round(boot * draft / steps), seed=0)
+        seconds = run.timings["total"]
+        preview = next((f for t, f in frames if t >= seconds), frames[-1][1])
+        row = {"seconds": seconds, "draft_to_final": float(np.abs(np.asarray(run.image) - final).mean()),
+               "full_run_preview_then_to_final": float(np.abs(preview - final).mean())}
+        out[f"draft {draft}"] = row
+        print(f"   draft {draft} steps: {seconds * 1000:.0f} ms, {row['draft_to_final']:.1f}/255 from the final; "
+              f"the full run's preview at that time: {row['full_run_preview_then_to_final']:.1f}/255")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--moves", type=int, default=8)
@@ -66,7 +95,8 @@ def main() -> None:
         label = f"draft {draft} steps" if draft < args.steps else "no draft"
         rows[label] = timings
         print(f"{label:>16}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
-    write_report({"machine": machine(), "moves": args.moves, "steps": args.steps, "medians": rows},
+    quality = draft_quality(args.steps, args.drafts)
+    write_report({"machine": machine(), "moves": args.moves, "steps": args.steps, "medians": rows, "quality": quality},
                  "benchmarks/results/live_latency.json")
 
 

@@ -243,11 +243,13 @@ def test_small_canvases_are_shown_enlarged_by_a_whole_factor(tiny_pipe):
 
 def test_panorama_preset_switches_to_windows_and_generates(studio):
     drag(studio, (16, 16), (128, 128))
+    assert studio.controls.stride.layout.display == "none"  # the stride means nothing without windows
     studio.toolbar.size.value = "1024×256 (wide)"
     assert (studio.layout.width, studio.layout.height) == (1024, 256)
     assert boxes(studio) == [(64, 16, 512, 128)]  # scaled with the canvas
     assert studio.boxes.canvas.layout.width == "640px" and studio.boxes.canvas.layout.height == "160px"  # scaled to fit
     assert studio.controls.windows.value == "native windows"
+    assert studio.controls.stride.layout.display is None
     studio.controls.windows.value = "windows, 360° wrap"
     studio.controls.stride.value = 16
     studio.controls.steps.value = 1

@@ -156,11 +156,11 @@ class BoxCanvas(traitlets.HasTraits):
         for style, line in ((self._halo(box), width + handle / 3), (f"rgb({r}, {g}, {b})", width)):
             top.stroke_style, top.line_width = style, line
             top.stroke_rect(x0, y0, x1 - x0, y1 - y0)
-        top.fill_style = f"rgb({r}, {g}, {b})"
-        top.fill_rect(x0, y0, 2.5 * handle, 2.5 * handle)
+        top.fill_style = f"rgb({r}, {g}, {b})"  # the number tag: 18 CSS px at any zoom
+        top.fill_rect(x0, y0, 3 * handle, 3 * handle)
         top.fill_style = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 150 else "black"
-        top.font = f"{round(2 * handle)}px sans-serif"
-        top.fill_text(str(i + 1), x0 + 0.6 * handle, y0 + 2 * handle)
+        top.font = f"bold {2.4 * handle:.1f}px sans-serif"
+        top.fill_text(str(i + 1), x0 + 0.75 * handle, y0 + 2.4 * handle)
         if i == self.selected:
             top.fill_style = f"rgb({r}, {g}, {b})"
             for hx, hy in _handle_points(box):

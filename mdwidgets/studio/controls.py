@@ -42,6 +42,7 @@ class RunControls:
         self.live = w.Checkbox(False, description="Live", indent=False,
                                tooltip="render again after every edit (fast models)")
         self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
+        self.windows.observe(lambda _: self._show_stride(), "value")
         self._base = base
         self._hooks: list[Callable[[], None]] = []
         self._applying = False
@@ -49,10 +50,15 @@ class RunControls:
                         self.stride):
             control.observe(lambda _: self._changed(), "value")
         self.widget = w.VBox([
-            w.HBox([self.scheduler]), w.HBox([self.windows, self.stride]),
+            self.scheduler, self.windows, self.stride,
             self.steps, self.guidance, self.bootstrap, w.HBox([self.seed, self.reseed]),
         ], layout=w.Layout(min_width="0"))
         self.apply(base, partial=settings is None)
+        self._show_stride()
+
+    def _show_stride(self) -> None:
+        """The stride matters only with windows: hidden otherwise."""
+        self.stride.layout.display = None if WINDOW_MODES[self.windows.value][0] else "none"
 
     def on_change(self, fn: Callable[[], None]) -> None:
         self._hooks.append(fn)

@@ -26,7 +26,7 @@ from .runner import Runner
 from .status import plural
 
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
-LIVE_DRAFT_STEPS = 8  # live mode's first pass
+LIVE_DRAFT_STEPS = 6  # live mode's first pass: 0.3 s, 20/255 from the final (benchmarks/live_latency.py)
 LIVE_MAX_SECONDS = 3.0  # live mode needs a full render at most this long
 
 
