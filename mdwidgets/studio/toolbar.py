@@ -133,6 +133,7 @@ def assemble(studio) -> w.Widget:
     side = w.VBox([t.model_label, t.size, c.widget, run_row, w.HBox([studio.status.progress, studio.status.label]),
                    edit_row, file_row, t.example, t.download],
                   layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
+    side.add_class("mdw-controls")
     canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay])])
     top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
     hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "

@@ -436,6 +436,16 @@ def test_builtin_model_in_the_browser_uses_its_own_guidance(shapes_lab, page):
     assert state["settings"]["steps"] == 25
     assert [r["prompt"] for r in state["result_layout"]["regions"]] == ["a red circle", "a yellow square"]
     assert state["result_layout"]["background"] == "a blue background"
+    # At 512×512 the controls keep their column: nothing scrolls sideways or is cut off.
+    page.get_by_label("Canvas", exact=True).select_option("512×512")
+    page.wait_for_timeout(800)
+    controls = page.locator(".mdw-controls").last
+    sizes = controls.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-512.png"))
+    assert sizes[0] <= sizes[1], f"the controls column scrolls sideways: {sizes}"
+    menu = page.get_by_label("Scheduler", exact=True).bounding_box()
+    column = controls.bounding_box()
+    assert menu["x"] + menu["width"] <= column["x"] + column["width"] + 1
 
 
 def test_imports_show_html_as_text_and_ctrl_z_brings_back_a_deleted_box(edit_lab, page):
