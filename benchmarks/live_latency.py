@@ -59,8 +59,8 @@ def draft_quality(steps: int, drafts: list[int]) -> dict[str, float]:
     import numpy as np
 
     from mdwidgets import compose, load_pipeline
+    from mdwidgets.catalog import default_bootstrap_steps
     from mdwidgets.images import decode_latents
-    from mdwidgets.models import default_bootstrap_steps
 
     pipe = load_pipeline()
     layout = Layout.load(example_layouts()["shapes"])

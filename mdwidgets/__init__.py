@@ -35,18 +35,47 @@ Public API::
   :class:`PromptTruncatedWarning`.
 """
 
-from .files import read_png_metadata, save_png
-from .layout import Layout, LayoutError, LayoutWarning, Region
-from .masks import fusion_weights
-from .models import DEFAULT_MODEL, ModelError, load_pipeline
-from .preview import overlay_regions
-from .prompts import PromptTruncatedWarning
-from .sampler import ComposeResult, StepEvent, compose, compose_many
-from .schedulers import SCHEDULERS
-from .settings import Settings
-from .studio import Studio
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# Public names and the module each lives in. They are imported on first use (PEP 562), so
+# ``import mdwidgets`` and ``python -m mdwidgets --help`` do not wait for torch and diffusers.
+_HOMES = {
+    "read_png_metadata": "files", "save_png": "files",
+    "Layout": "layout", "LayoutError": "layout", "LayoutWarning": "layout", "Region": "layout",
+    "fusion_weights": "masks", "DEFAULT_MODEL": "catalog", "ModelError": "catalog", "load_pipeline": "models",
+    "overlay_regions": "preview", "PromptTruncatedWarning": "prompts", "ComposeResult": "sampler",
+    "StepEvent": "sampler", "compose": "sampler", "compose_many": "sampler", "SCHEDULERS": "schedulers",
+    "Settings": "settings", "Studio": "studio",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
+    raise AttributeError(f"module 'mdwidgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerly
+    from .catalog import DEFAULT_MODEL, ModelError
+    from .files import read_png_metadata, save_png
+    from .layout import Layout, LayoutError, LayoutWarning, Region
+    from .masks import fusion_weights
+    from .models import load_pipeline
+    from .preview import overlay_regions
+    from .prompts import PromptTruncatedWarning
+    from .sampler import ComposeResult, StepEvent, compose, compose_many
+    from .schedulers import SCHEDULERS
+    from .settings import Settings
+    from .studio import Studio
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from .catalog import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .files import load_layout_file
 from .layout import EXAMPLES, LayoutError
-from .models import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .schedulers import SCHEDULERS
 from .settings import Settings
 

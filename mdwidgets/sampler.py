@@ -146,10 +146,10 @@ def compose(
             them is a ``TypeError``. The keywords' defaults are the Settings' own.
         num_inference_steps: denoising steps (default 25).
         guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off);
-            default: the model's (:func:`mdwidgets.models.default_guidance`: 5 for the built-in
+            default: the model's (:func:`mdwidgets.catalog.default_guidance`: 5 for the built-in
             shapes model, 7.5 for Stable Diffusion).
         bootstrap_steps: bootstrapped steps; default the model's
-            (:func:`mdwidgets.models.default_bootstrap_steps`): 20% of ``num_inference_steps``, the
+            (:func:`mdwidgets.catalog.default_bootstrap_steps`): 20% of ``num_inference_steps``, the
             paper's ~20% (the official code uses 40%; fewer keeps objects better blended), and
             60% for the built-in shapes model.
             For second-order schedulers (Heun) it is scaled to the number of UNet evaluations.

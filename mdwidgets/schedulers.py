@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import diffusers
-
 # name -> (diffusers class, extra config)
 SCHEDULERS: dict[str, tuple[str, dict]] = {
     "ddim": ("DDIMScheduler", {}),
@@ -37,6 +35,8 @@ def make_scheduler(choice, base):
             raise ValueError(
                 f"scheduler={choice!r} is not known; choose one of {', '.join(SCHEDULERS)}"
             )
+        import diffusers  # here, not at import: the CLI's --help and the Studio's menus need only the names
+
         class_name, extra = SCHEDULERS[key]
         return getattr(diffusers, class_name).from_config(base.config, **extra)
     if hasattr(choice, "step") and hasattr(choice, "set_timesteps"):

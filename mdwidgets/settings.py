@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .catalog import default_bootstrap_steps, default_guidance
 from .layout import LayoutError
-from .models import default_bootstrap_steps, default_guidance
 
 RUN_KEYS = ("model", "device", "dtype")  #: what ``result.settings`` records besides the Settings
 _KEYWORDS = {"steps": "num_inference_steps"}  #: field -> compose() keyword, where they differ
@@ -88,7 +88,7 @@ class Settings:
 
     def resolved(self, model: str | None) -> Settings:
         """``None`` guidance and bootstrap replaced by ``model``'s defaults (the one place they are
-        resolved: :func:`~mdwidgets.models.default_guidance`, :func:`~mdwidgets.models.default_bootstrap_steps`)."""
+        resolved: :func:`~mdwidgets.catalog.default_guidance`, :func:`~mdwidgets.catalog.default_bootstrap_steps`)."""
         guidance = default_guidance(model) if self.guidance_scale is None else self.guidance_scale
         bootstrap = default_bootstrap_steps(model, self.steps) if self.bootstrap_steps is None else self.bootstrap_steps
         return self.replace(guidance_scale=guidance, bootstrap_steps=bootstrap)

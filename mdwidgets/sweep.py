@@ -27,9 +27,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .catalog import DEFAULT_MODEL
 from .files import load_layout_file, save_png, write_atomic
 from .layout import Layout, LayoutError
-from .models import DEFAULT_MODEL
 from .sampler import compose_many
 from .schedulers import MIN_STEPS, SCHEDULERS
 from .settings import Settings, setting_problem

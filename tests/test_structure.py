@@ -62,7 +62,7 @@ def test_the_studio_is_small_parts_wired_together():
 
 
 LAYERS = [  # low to high: a module may import only from its own layer or lower ones
-    {"layout", "masks", "boxedit", "windows", "budget", "lockstep", "images", "schedulers", "prompts"},
+    {"layout", "masks", "boxedit", "windows", "budget", "lockstep", "images", "schedulers", "prompts", "catalog"},
     {"models", "paths"},
     {"settings", "files"},
     {"sampler", "reference"},
@@ -106,3 +106,19 @@ def test_generic_modules_reach_the_shapes_add_on_through_one_function():
             if isinstance(node, ast.ImportFrom) and node.level and (node.module or "").split(".")[0] == "shapes":
                 reaching.append(f"{relative.as_posix()}:{owners.get(node, '<module>')}")
     assert reaching == ["views.py:adherence_scorer"]
+
+
+def test_importing_the_package_and_the_cli_help_load_no_torch():
+    """Issue #18: ``import mdwidgets`` and ``--help`` are instant; torch comes with the first render."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, runpy; sys.argv = ['mdwidgets', '--help']\n"
+             "import mdwidgets\nassert 'torch' not in sys.modules, 'import mdwidgets loaded torch'\n"
+             "from mdwidgets import Layout, Settings\nassert 'torch' not in sys.modules, 'Layout loaded torch'\n"
+             "try:\n    runpy.run_module('mdwidgets', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules, '--help loaded torch'\n"
+             "from mdwidgets import compose, Studio\nassert 'torch' in sys.modules and callable(compose)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "render" in done.stdout  # the help text was printed

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from ..models import default_bootstrap_steps, default_guidance
+from ..catalog import default_bootstrap_steps, default_guidance
 from ..schedulers import SCHEDULERS
 from ..settings import Settings
 

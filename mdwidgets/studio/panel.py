@@ -16,9 +16,10 @@ from typing import Any
 from PIL import Image
 
 from .. import boxedit
+from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas
 from ..files import load_layout_bytes, save_png, unique_path
 from ..layout import Layout, LayoutError, Region, example_layouts
-from ..models import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas, load_pipeline, model_name
+from ..models import load_pipeline, model_name
 from ..preview import region_colour
 from ..prompts import truncation
 from ..sampler import ComposeResult

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import ipywidgets as w
 
+from ..catalog import MODEL_EXAMPLES
 from ..layout import LayoutError, example_layouts
-from ..models import MODEL_EXAMPLES
 
 EXAMPLE_PROMPT = "choose…"
 SIZE_PRESETS = {
