@@ -64,14 +64,9 @@ def available_bytes(device: torch.device) -> int | None:
             return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
         except (AttributeError, RuntimeError):
             return None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    import psutil  # every OS (it was /proc/meminfo: on macOS and Windows the check did nothing)
+
+    return int(psutil.virtual_memory().available)
 
 
 def check_budget(pipe, layout, *, rows: int, row_pixels: int, max_batch: int | None, decode: bool) -> None:

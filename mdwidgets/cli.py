@@ -173,25 +173,30 @@ def _render(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
+    format_warning = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"  # one line each
     try:
-        if args.command == "render":
-            return _render(args)
-        if args.command == "example":
-            return _example(args.name, Path(args.output), args.overwrite)
-        if args.command == "sweep":
-            from .sweep import load_spec, run_sweep
-
-            run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run,
-                      batch=args.batch)
-            return 0
-        layout, _ = load_layout_file(args.png)
-        print(layout.to_json())
-        return 0
+        return _run(args)
     except (LayoutError, ModelError, ValueError, FloatingPointError, MemoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = format_warning  # main() called from Python leaves the process as it was
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "render":
+        return _render(args)
+    if args.command == "example":
+        return _example(args.name, Path(args.output), args.overwrite)
+    if args.command == "sweep":
+        from .sweep import load_spec, run_sweep
+
+        run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run, batch=args.batch)
+        return 0
+    layout, _ = load_layout_file(args.png)
+    print(layout.to_json())
+    return 0
 
 
 if __name__ == "__main__":

@@ -55,3 +55,12 @@ def test_large_canvases_decode_in_tiles(tiny_pipe, monkeypatch):
     monkeypatch.setattr(tiny_pipe.vae, "tiled_decode", lambda *a, **k: calls.append(1) or original(*a, **k))
     result = compose(tiny_pipe, Layout(1088, 64, "bg"), num_inference_steps=1, seed=0)
     assert calls and result.image.size == (1088, 64)
+
+
+def test_free_memory_on_the_cpu_comes_from_psutil_on_every_os(monkeypatch):
+    import psutil
+
+    free = budget.available_bytes(torch.device("cpu"))
+    assert isinstance(free, int) and 0 < free <= psutil.virtual_memory().total
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 12345})())
+    assert budget.available_bytes(torch.device("cpu")) == 12345  # not /proc/meminfo (Linux only)

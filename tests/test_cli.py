@@ -126,3 +126,13 @@ def test_examples_are_listed_and_copied_out_with_the_layouts_a_sweep_names(tmp_p
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("mdwidgets 0.1.0")
+
+
+def test_the_cli_leaves_warning_filters_and_format_as_it_found_them(tmp_path):
+    import warnings
+
+    from mdwidgets.cli import main
+
+    filters, format_warning = list(warnings.filters), warnings.formatwarning
+    assert main(["example", "-o", str(tmp_path)]) == 0
+    assert warnings.filters == filters and warnings.formatwarning is format_warning

@@ -203,3 +203,20 @@ def test_overlay_outlines_stay_visible_on_a_picture_of_their_own_colour():
     assert shown.getpixel((16, 30)) == (0, 0, 0) or sum(shown.getpixel((16, 30))) < 100  # a dark halo
     dark = overlay_regions(Image.new("RGB", (64, 64), (10, 40, 10)), layout, colours=[(10, 40, 10)], labels=False)
     assert sum(dark.getpixel((16, 30))) > 600  # a light one on a dark picture
+
+
+def test_run_controls_show_settings_and_report_only_user_changes():
+    from mdwidgets import Settings
+    from mdwidgets.studio import RunControls
+
+    controls = RunControls("builtin:shapes")
+    changed = []
+    controls.on_change(lambda: changed.append(controls.settings))
+    assert (controls.settings.guidance_scale, controls.settings.bootstrap_steps) == (5.0, 15)  # the model's own
+    chosen = Settings(steps=12, guidance_scale=3.5, bootstrap_steps=4, scheduler="euler", seed=7, eta=0.3,
+                      window=16, stride=4, circular=True, max_batch=2)
+    controls.apply(chosen)
+    assert controls.settings == chosen and changed == []  # showing settings is no edit
+    controls.steps.value = 3  # the user: bootstrap is capped by the steps
+    assert changed and controls.settings.steps == 3 and controls.settings.bootstrap_steps == 3
+    assert controls.settings.eta == 0.3 and controls.settings.max_batch == 2  # fields without a control stay

@@ -167,7 +167,7 @@ class BoxCanvas(traitlets.HasTraits):
                 top.fill_rect(hx - handle / 2, hy - handle / 2, handle, handle)
 
     def _halo(self, box: tuple) -> str:
-        """Black on a light picture under the box's outline, white on a dark one."""
+        """A dark halo on a light picture under the box, a light one on a dark picture."""
         if self._image is None:
             return "rgba(0, 0, 0, 0.55)"
         x0, y0, x1, y1 = (int(v) for v in box)
