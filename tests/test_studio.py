@@ -561,3 +561,14 @@ def test_an_old_png_with_old_setting_keys_imports_into_the_studio(studio, tmp_pa
     studio.import_file(png.name, png.read_bytes())
     assert (studio.settings.steps, studio.settings.guidance_scale, studio.settings.seed) == (7, 4.0, 9)
     assert studio.rendering.image.getpixel((0, 0)) == (0, 0, 255)  # the PNG's picture is on the canvas
+
+
+def test_a_png_whose_layout_reads_but_pixels_do_not_is_refused_whole(studio, tmp_path):
+    from mdwidgets import save_png
+
+    layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 40, 40))])
+    png = save_png(Image.effect_noise((64, 64), 64).convert("RGB"), tmp_path / "cut.png", layout, {"seed": 5})
+    before, seed = studio.layout, studio.settings.seed
+    studio.import_file("cut.png", png.read_bytes()[:-200])  # the text chunks whole, the pixels cut short
+    assert "Could not import cut.png" in studio.status.line.value
+    assert studio.layout == before and studio.settings.seed == seed

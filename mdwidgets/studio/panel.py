@@ -213,9 +213,10 @@ class Studio:
         try:
             layout, settings = load_layout_bytes(name, content)
             picture = Image.open(io.BytesIO(content)).convert("RGB") if name.lower().endswith(".png") else None
-        except (LayoutError, OSError) as exc:
-            self.status.say(f"Could not import {name}: {exc}", error=True)
-            return
+        except LayoutError as exc:  # it names the file
+            return self.status.say(f"Could not import {exc}", error=True)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # the PNG's pixels
+            return self.status.say(f"Could not import {name}: {exc}", error=True)
         self.selected = None
         self.layout = layout
         if settings:

@@ -212,31 +212,21 @@ def _run_lab(work: Path, source: str):
     log.close()
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    yield from _run_lab(tmp_path_factory.mktemp("lab"), NOTEBOOK_SETUP)
+def _lab(name: str, setup: str):
+    """A module fixture ``name``: JupyterLab on a fresh kernel whose notebook runs ``setup``."""
+    @pytest.fixture(scope="module", name=name)
+    def fixture(tmp_path_factory):
+        yield from _run_lab(tmp_path_factory.mktemp(name), setup)
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def shapes_lab(tmp_path_factory):
-    yield from _run_lab(tmp_path_factory.mktemp("shapes-lab"), SHAPES_SETUP)
-
-
-@pytest.fixture(scope="module")
-def edit_lab(tmp_path_factory):
-    """A fresh kernel: after five runs of the Studio cell in one page, ipycanvas 0.14 sometimes
-    fails to restore a MultiCanvas ("updateCanvas … not of type HTMLCanvasElement")."""
-    yield from _run_lab(tmp_path_factory.mktemp("edit-lab"), NOTEBOOK_SETUP)
-
-
-@pytest.fixture(scope="module")
-def live_lab(tmp_path_factory):
-    yield from _run_lab(tmp_path_factory.mktemp("live-lab"), LIVE_SETUP)
-
-
-@pytest.fixture(scope="module")
-def preview_lab(tmp_path_factory):
-    yield from _run_lab(tmp_path_factory.mktemp("preview-lab"), PREVIEW_SETUP)
+lab = _lab("lab", NOTEBOOK_SETUP)
+shapes_lab = _lab("shapes_lab", SHAPES_SETUP)
+# A fresh kernel: after five runs of the Studio cell in one page, ipycanvas 0.14 sometimes fails to
+# restore a MultiCanvas ("updateCanvas … not of type HTMLCanvasElement").
+edit_lab = _lab("edit_lab", NOTEBOOK_SETUP)
+live_lab = _lab("live_lab", LIVE_SETUP)
+preview_lab = _lab("preview_lab", PREVIEW_SETUP)
 
 
 @pytest.fixture(scope="module")
