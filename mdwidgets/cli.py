@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--stride", type=int, default=None, help="latent cells between windows (default 8)")
     render.add_argument("--circular", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap windows around left/right for a seamless 360° panorama")
+    _add_image_flags(render)
 
     show = commands.add_parser("layout", help="print the layout embedded in an mdwidgets PNG as JSON")
     show.add_argument("png")
@@ -73,6 +74,49 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--batch", type=int, default=1, metavar="N",
                        help="render up to N cells together in shared UNet calls (default 1; more pays off on a GPU)")
     return parser
+
+
+def _add_image_flags(render: argparse.ArgumentParser) -> None:
+    """Image-to-image and redo-regions flags (:mod:`mdwidgets.redo`)."""
+    render.add_argument("--init-image", metavar="IMAGE", default=None,
+                        help="start from this image (the canvas' size), noised to --strength: image-to-image")
+    render.add_argument("--strength", type=float, default=1.0,
+                        help="share of the steps that run from --init-image or --keep-from (default 1: all)")
+    render.add_argument("--keep-from", metavar="PNG", default=None,
+                        help="an earlier render of this layout: keep its pixels except the --redo regions")
+    render.add_argument("--redo", type=_region_numbers, default=None, metavar="N,M",
+                        help="with --keep-from: the regions (numbered from 1) to render again")
+
+
+def _region_numbers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: region numbers like 2 or 1,3") from None
+
+
+def _image_inputs(args: argparse.Namespace, layout) -> dict:
+    """compose's ``init_image``/``strength``/``keep``/``keep_image`` from the flags, checked."""
+    from PIL import Image
+
+    from .redo import keep_all_but
+
+    if (args.keep_from is None) != (args.redo is None):
+        raise ValueError("--keep-from and --redo go together: the render to keep and the regions to redo")
+    bad = [n for n in args.redo or () if not 1 <= n <= len(layout.regions)]
+    if bad:
+        raise ValueError(f"--redo {bad[0]}: the layout has regions 1 to {len(layout.regions)}")
+    inputs: dict = {"strength": args.strength}
+    for flag, path in (("--init-image", args.init_image), ("--keep-from", args.keep_from)):
+        if path is not None:
+            try:
+                picture = Image.open(path).convert("RGB")
+            except OSError as exc:
+                raise ValueError(f"{flag} {path}: cannot read it as an image ({exc})") from None
+            inputs["init_image" if flag == "--init-image" else "keep_image"] = picture
+    if args.redo:
+        inputs["keep"] = keep_all_but(layout, [n - 1 for n in args.redo])
+    return inputs
 
 
 def _window_arg(text: str) -> int | str:
@@ -157,8 +201,9 @@ def _render(args: argparse.Namespace) -> int:
     output = _checked_output(Path(args.output), args.overwrite)
     layout, previous = load_layout_file(args.layout)
     settings = _settings(args, Settings.from_dict(previous, args.layout))
+    inputs = _image_inputs(args, layout)  # checked before a model loads
     pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype)
-    result = compose(pipe, layout, settings=settings)
+    result = compose(pipe, layout, settings=settings, **inputs)
     save_png(result.image, output, layout, result.settings)  # atomic
     s = result.settings
     print(

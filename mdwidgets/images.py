@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -39,6 +40,16 @@ def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
         )
     array = ((pixels[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().byte().permute(1, 2, 0)
     return Image.fromarray(array.cpu().numpy())
+
+
+def encode_image(vae, image: Image.Image) -> torch.Tensor:
+    """The latents ``(1, C, h, w)`` (in the UNet's scale) of an RGB image: the VAE's mode, so the
+    same image always gives the same latents."""
+    scaling, shift = _vae_scaling(vae)
+    pixels = torch.from_numpy(np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
+    return (latents - shift) * scaling
 
 
 def encode_flat_colours(vae, colours: torch.Tensor, size: int = 64) -> torch.Tensor:

@@ -25,6 +25,7 @@ from .masks import fusion_weights
 from .models import model_name
 from .paths import Paths
 from .prompts import prompt_cache_for
+from .redo import ImageInputs, image_inputs
 from .schedulers import check_steps, make_scheduler, scheduler_name
 from .settings import Settings
 from .windows import window_grid
@@ -112,6 +113,10 @@ def compose(
     stride: int = _DEFAULTS.stride,
     circular: bool = _DEFAULTS.circular,
     check_memory: bool = True,
+    init_image=None,
+    strength: float = 1.0,
+    keep=None,
+    keep_image=None,
 ) -> ComposeResult:
     """Render ``layout`` with region-based MultiDiffusion.
 
@@ -172,6 +177,16 @@ def compose(
             (implies ``window="native"`` when no window is given).
         check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
+        init_image: start from this image (a PIL image of the canvas size, or latents like
+            ``result.latents``) noised to ``strength``: image-to-image, as diffusers'
+            ``StableDiffusionImg2ImgPipeline`` (:mod:`mdwidgets.redo`).
+        strength: the share of the steps that run, from an ``init_image`` (or the ``keep_image``);
+            1: from pure noise. Bootstrapping counts only the steps that run.
+        keep: a ``(height, width)`` pixel mask, 1 = keep: those cells end as ``keep_image``'s
+            latents (blended in at every step, as diffusers' inpainting with a text-to-image
+            UNet); the rest is rendered anew. :func:`mdwidgets.redo.keep_all_but` makes the mask
+            that redoes some regions.
+        keep_image: the image (or latents, e.g. an earlier ``result.latents``) to keep from.
     """
     arguments = _gathered(dict(locals()))  # every argument, the settings as one Settings
     return drive([_sample(**arguments)], pipe.unet, max_batch=arguments["settings"].max_batch)[0]
@@ -229,7 +244,7 @@ def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | No
 
 
 def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, region_x0, output_type, check_memory,
-            runs: int = 1):
+            init_image, strength, keep, keep_image, runs: int = 1):
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
     # 1. Check inputs; fill in the model's defaults and a seed
@@ -240,7 +255,8 @@ def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, r
         seed = random.SystemRandom().randrange(2**32) if settings.seed is None else int(settings.seed)
         settings, generator = settings.replace(seed=seed), torch.Generator("cpu").manual_seed(seed)
     # 2-4. Fusion weights, paths and prompt embeddings; scheduler and timesteps; noise and bootstrap colours
-    run = _Run.prepare(pipe, layout, settings, generator, latents)
+    starts = dict(init_image=init_image, strength=strength, keep=keep, keep_image=keep_image)
+    run = _Run.prepare(pipe, layout, settings, generator, latents, starts)
     # 5. Refuse before sampling if the rows cannot fit in memory
     if check_memory:
         check_budget(pipe, layout, rows=run.paths.rows(shared=run.boot_evals == 0), row_pixels=run.paths.pixels,
@@ -250,7 +266,7 @@ def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, r
     x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
     sampled = time.perf_counter()
     # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
-    image = decode_latents(pipe.vae, x) if output_type == "pil" else None
+    image = run.images.paste(decode_latents(pipe.vae, x), pipe.vae) if output_type == "pil" else None
     finished = time.perf_counter()
     timings = {"encode": encoded - started, "sample": sampled - encoded, "decode": finished - sampled,
                "total": finished - started, "steps": step_times, "runs": runs}
@@ -269,7 +285,7 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
     """The denoising loop; yields each step's UNet rows. Returns (latents or last x0 if cancelled,
     step times, cancelled)."""
     sched, paths = run.scheduler, run.paths
-    x = x0 = run.noise * sched.init_noise_sigma
+    x = x0 = run.start
     step_times: list[float] = []
     for i, t in enumerate(run.timesteps):
         step_started = time.perf_counter()
@@ -284,7 +300,7 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
         fused = paths.fuse(noise_pred)
         if callback is not None:  # only events (and a cancelled run's image) need x0
             x0 = predicted_x0(sched, model_in[:1], fused, t)
-        x = sched.step(fused, t, x, **run.step_kwargs).prev_sample
+        x = run.kept(sched.step(fused, t, x, **run.step_kwargs).prev_sample, i)
         if not torch.isfinite(x).all():  # stop now, not after the whole run
             raise FloatingPointError(_not_finite(i, dtype, paths.guidance))
         step_times.append(time.perf_counter() - step_started)
@@ -309,6 +325,8 @@ class _Run:
     scheduler: Any  #: this run's own scheduler, timesteps set
     timesteps: torch.Tensor
     noise: torch.Tensor  #: (1, C, h, w) initial noise (regions with their own seed included)
+    start: torch.Tensor  #: the latents of the first step: noise, or an image noised to ``strength``
+    images: ImageInputs  #: what the run starts from and keeps
     backgrounds: torch.Tensor  #: (bootstrap evaluations, N, C, 1, 1) flat-colour latents
     boot_evals: int  #: bootstrapped UNet evaluations (Heun makes two per step)
     step_kwargs: dict[str, Any]
@@ -316,7 +334,7 @@ class _Run:
     windows: int
 
     @classmethod
-    def prepare(cls, pipe, layout, settings: Settings, generator, latents) -> _Run:
+    def prepare(cls, pipe, layout, settings: Settings, generator, latents, starts: dict[str, Any]) -> _Run:
         device, scale, steps = pipe.unet.device, vae_scale_factor(pipe.vae), settings.steps
         grid = (layout.height // scale, layout.width // scale)
         window_size = _window_size(settings.window, settings.circular, pipe.unet)
@@ -331,12 +349,29 @@ class _Run:
         sched = make_scheduler(settings.scheduler, pipe.scheduler)
         check_steps(sched, steps)
         sched.set_timesteps(steps, device=device)
+        images = image_inputs(pipe.vae, layout, (1, pipe.unet.config.in_channels, *grid), **starts)
+        timesteps = _timesteps(sched, steps, images.start_index(steps))
         boot_evals = round(settings.bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
-        # 4. Initial noise and the flat colours foregrounds see while bootstrapping
+        boot_evals = min(boot_evals, len(timesteps))  # counted in the steps that run
+        # 4. Initial noise (an image noised to ``strength``) and the flat colours foregrounds see while bootstrapping
         noise = _initial_noise(layout, (1, pipe.unet.config.in_channels, *grid), generator, latents, weights > 0)
+        noise = noise.to(device)
+        start = noise * sched.init_noise_sigma if images.strength == 1 else sched.add_noise(
+            images.init.to(device), noise, timesteps[:1])
         backgrounds = _bootstrap_backgrounds(pipe.vae, len(layout.regions), boot_evals, generator, device)
-        return cls(weights, paths, sched, sched.timesteps, noise.to(device), backgrounds, boot_evals,
+        return cls(weights, paths, sched, timesteps, noise, start, images, backgrounds, boot_evals,
                    _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
+
+    def kept(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """``x`` with the kept cells replaced by the kept latents noised to the next timestep
+        (none after the last step): diffusers' inpainting blend for text-to-image UNets."""
+        if self.images.keep is None:
+            return x
+        kept = self.images.kept.to(x.device)
+        if i + 1 < len(self.timesteps):
+            kept = self.scheduler.add_noise(kept, self.noise, self.timesteps[i + 1 : i + 2])
+        keep = self.images.keep.to(x.device)
+        return keep * kept + (1 - keep) * x
 
     def path_inputs(self, x: torch.Tensor, i: int, t) -> torch.Tensor:
         """The latents paths read at step ``i``: the shared ``x``; while bootstrapping (paper §3.2) also
@@ -348,6 +383,16 @@ class _Run:
         flat = self.scheduler.add_noise(self.backgrounds[i].expand(n, *shape), self.noise.expand(n, *shape),
                                         t.repeat(n))
         return torch.cat([x, torch.where(self.weights[1:] > 0, x, flat)])
+
+
+def _timesteps(sched, steps: int, start: int) -> torch.Tensor:
+    """The timesteps that run from step ``start`` of ``steps`` (diffusers' img2img ``get_timesteps``)."""
+    if start >= steps:
+        raise ValueError(f"strength leaves no step of {steps} to run; raise strength or steps")
+    first = start * sched.order
+    if first and hasattr(sched, "set_begin_index"):
+        sched.set_begin_index(first)
+    return sched.timesteps[first:]
 
 
 def _not_finite(step: int, dtype: torch.dtype, guidance: list[float]) -> str:

@@ -136,3 +136,30 @@ def test_the_cli_leaves_warning_filters_and_format_as_it_found_them(tmp_path):
     filters, format_warning = list(warnings.filters), warnings.formatwarning
     assert main(["example", "-o", str(tmp_path)]) == 0
     assert warnings.filters == filters and warnings.formatwarning is format_warning
+
+
+def test_redo_regions_of_an_earlier_render_and_start_from_an_image(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from mdwidgets import Layout, Region
+    from mdwidgets.cli import main
+
+    layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 32, 32)),
+                                                   Region("a yellow square", box=(40, 40, 64, 64))])
+    spec = tmp_path / "layout.json"
+    layout.save(spec)
+    first, again, started = tmp_path / "first.png", tmp_path / "again.png", tmp_path / "started.png"
+    common = ["--model", "builtin:tiny-random", "--steps", "3"]
+    assert main(["render", str(spec), "-o", str(first), "--seed", "1", *common]) == 0
+    assert main(["render", str(spec), "-o", str(again), "--seed", "2", "--keep-from", str(first), "--redo", "2",
+                 *common]) == 0
+    before, after = (np.asarray(Image.open(p).convert("RGB"), np.int16) for p in (first, again))
+    outside = np.ones((64, 64), bool)
+    outside[40:64, 40:64] = False
+    assert np.array_equal(before[outside], after[outside]) and not np.array_equal(before, after)
+    assert main(["render", str(spec), "-o", str(started), "--init-image", str(first), "--strength", "0.5",
+                 *common]) == 0
+    assert main(["render", str(spec), "-o", str(tmp_path / "x.png"), "--redo", "3", "--keep-from", str(first),
+                 *common]) == 2  # no region 3
+    assert main(["render", str(spec), "-o", str(tmp_path / "y.png"), "--redo", "1", *common]) == 2

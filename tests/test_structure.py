@@ -64,7 +64,7 @@ def test_the_studio_is_small_parts_wired_together():
 LAYERS = [  # low to high: a module may import only from its own layer or lower ones
     {"layout", "masks", "boxedit", "windows", "budget", "lockstep", "images", "schedulers", "prompts", "catalog"},
     {"models", "paths"},
-    {"settings", "files"},
+    {"settings", "files", "redo"},
     {"sampler", "reference"},
     {"preview", "scoring"},
     {"views", "shapes"},

@@ -572,3 +572,24 @@ def test_a_png_whose_layout_reads_but_pixels_do_not_is_refused_whole(studio, tmp
     studio.import_file("cut.png", png.read_bytes()[:-200])  # the text chunks whole, the pixels cut short
     assert "Could not import cut.png" in studio.status.line.value
     assert studio.layout == before and studio.settings.seed == seed
+
+
+def test_redo_selected_renders_the_box_again_and_keeps_every_other_pixel(studio):
+    import numpy as np
+
+    assert studio.redo_selected() is None and "needs a result and a selected box" in studio.status.line.value
+    drag(studio, (16, 16), (96, 96))
+    drag(studio, (128, 128), (224, 224))
+    studio.generate(wait=True)
+    first = studio.result
+    studio.select(0)
+    studio.regions.rows[0].prompt.value = "a green triangle"
+    studio.redo_selected(wait=True)
+    again = studio.result
+    assert again is not first and again.layout.regions[0].prompt == "a green triangle"
+    assert len(studio.history.results) == 2 and again.settings["seed"] != first.settings["seed"]
+    before, after = np.asarray(first.image, np.int16), np.asarray(again.image, np.int16)
+    outside = np.ones(before.shape[:2], bool)
+    outside[16:96, 16:96] = False
+    assert np.array_equal(before[outside], after[outside])  # every kept pixel, exactly
+    assert np.abs(before[16:96, 16:96] - after[16:96, 16:96]).mean() > 1  # the box is new

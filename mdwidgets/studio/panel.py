@@ -272,6 +272,11 @@ class Studio:
         """The same seed at bootstrap 0, 10%, 20% and 40% of the steps, side by side, scored."""
         return self.rendering.compare(wait)
 
+    def redo_selected(self, wait: bool = False):
+        """Render the selected box again on the last result — a new seed, its current prompt and
+        fields — keeping every other pixel (:mod:`mdwidgets.redo`); the new result joins the history."""
+        return self.rendering.redo_selected(wait)
+
     def cancel(self) -> None:
         """Stop the current run after the step in progress."""
         self.rendering.runner.cancel()

@@ -9,6 +9,7 @@ history. Models whose full render takes over ``LIVE_MAX_SECONDS`` switch live mo
 from __future__ import annotations
 
 import io
+import random
 import threading
 import time
 import traceback
@@ -19,6 +20,7 @@ from PIL import Image
 
 from ..layout import Layout
 from ..preview import overlay_regions, previewer_for
+from ..redo import keep_all_but
 from ..sampler import ComposeResult, compose
 from ..settings import Settings
 from ..views import bootstrap_values, compare
@@ -52,6 +54,20 @@ class Rendering:
     def compare(self, wait: bool = False) -> threading.Thread | None:
         s = self.studio
         return self._start(self._job(lambda c: self._compare(s.layout, s.settings, c), "Comparison"), wait, "compare")
+
+    def redo_selected(self, wait: bool = False) -> threading.Thread | None:
+        s = self.studio
+        result, index = s.result, s.selected
+        if result is None or index is None:
+            s.status.say("Redo selected needs a result and a selected box: Generate, then click a box.", error=True)
+            return None
+        if (result.layout.width, result.layout.height) != (s.layout.width, s.layout.height):
+            s.status.say("The canvas size changed since the last result: Generate first.", error=True)
+            return None
+        layout, settings = s.layout, s.settings.replace(seed=random.randrange(2**31))  # a new take of the box
+        keep = dict(keep=keep_all_but(layout, [index]), keep_image=result.latents)
+        job = self._job(lambda c: self._render(layout, settings, c, record=True, inputs=keep), "Redo")
+        return self._start(job, wait, "generate")
 
     def _start(self, job, wait: bool, kind: str) -> threading.Thread | None:
         """Start a Generate or Compare: it replaces a live render; while another one runs, a second
@@ -124,14 +140,15 @@ class Rendering:
 
     # -- runs ------------------------------------------------------------------------------------
     def _render(self, layout: Layout, settings: Settings, cancelled, *, record: bool,
-                mark: Callable[[str], None] = lambda what: None, what: str = "step") -> ComposeResult:
+                mark: Callable[[str], None] = lambda what: None, what: str = "step",
+                inputs: dict | None = None) -> ComposeResult:
         s = self.studio
         pipe = s.pipe
         s.status.start(settings.steps, "starting" if what == "step" else what)
         s.status.say("Generating…")
         previewer = previewer_for(pipe, (layout.width, layout.height))
         on_step = self._on_step(layout, previewer, cancelled, mark, what)
-        result = compose(pipe, layout, settings=settings, callback=on_step)
+        result = compose(pipe, layout, settings=settings, callback=on_step, **(inputs or {}))
         self.show_picture(result.image)
         s.status.stop(result.steps_done, result.settings["steps"], result.cancelled)
         if record:

@@ -44,6 +44,8 @@ class Toolbar:
         self.compare = _button("Compare bootstrap", "th", "the same seed at bootstrap 0, 10%, 20%, 40% of the steps",
                                layout=w.Layout(width="max-content"))
         self.delete = _button("Delete box", "trash", disabled=True)
+        self.redo_box = _button("Redo selected", "refresh", "render the selected box again on the last result "
+                                "(a new seed, its current prompt), keeping the rest of the picture")
         self.undo = _button(icon="undo", tooltip="undo (Ctrl+Z)", disabled=True, layout=w.Layout(width="40px"))
         self.redo = _button(icon="repeat", tooltip="redo (Ctrl+Shift+Z)", disabled=True, layout=w.Layout(width="40px"))
         self.overlay = w.Checkbox(False, description="Mask overlay", indent=False, layout=w.Layout(width="auto"))
@@ -62,7 +64,8 @@ class Toolbar:
     def rows(self, live: w.Widget) -> tuple[w.Widget, w.Widget, w.Widget]:
         """The run, edit and file rows of buttons."""
         return (w.HBox([self.generate, self.cancel, live], layout=w.Layout(flex_flow="row wrap")),
-                w.HBox([self.delete, self.undo, self.redo, self.compare], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.delete, self.undo, self.redo, self.redo_box, self.compare],
+                       layout=w.Layout(flex_flow="row wrap")),
                 w.HBox([self.save_png, self.save_layout, self.upload], layout=w.Layout(flex_flow="row wrap")))
 
     def show(self, layout, model: str, *, can_undo: bool, can_redo: bool) -> None:
@@ -95,6 +98,7 @@ class Toolbar:
         self.generate.on_click(lambda _: studio.generate())
         self.cancel.on_click(lambda _: studio.cancel())
         self.compare.on_click(lambda _: studio.compare_bootstrap())
+        self.redo_box.on_click(lambda _: studio.redo_selected())
         self.delete.on_click(lambda _: studio.selected is not None and studio.delete(studio.selected))
         self.undo.on_click(lambda _: studio.undo())
         self.redo.on_click(lambda _: studio.redo())

@@ -1,0 +1,110 @@
+"""Start from an image, keep part of one: the inputs of image-to-image and of "redo a region".
+
+- ``init_image`` + ``strength`` (SDEdit, as diffusers' ``StableDiffusionImg2ImgPipeline``): the
+  image's latent is noised to the timestep at ``strength`` of the schedule with the run's own
+  noise, and only the remaining ``int(steps * strength)`` steps run.
+- ``keep`` + ``keep_image`` (as diffusers' inpainting with a text-to-image UNet): after every step
+  the kept latent cells are replaced by the kept image's latent noised to the next timestep, so
+  they end as the kept latents exactly; the rest is rendered anew. ``keep`` is a pixel mask, 1 =
+  keep, resized to the latent grid by nearest neighbour like diffusers' mask (soft values blend).
+  The decoded picture then takes the kept image's own pixels where ``keep`` is 1 (soft values
+  blend): a VAE decoder mixes neighbouring cells (the built-in one normalises over the whole
+  image), so kept latents alone come back up to ~6/255 off around a redone box.
+- An image is a PIL image of the canvas size (encoded by the VAE: its distribution's mode) or a
+  latent tensor ``(1, C, h, w)`` in the UNet's scale (e.g. ``result.latents``: no VAE round trip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .images import decode_latents, encode_image
+from .layout import Layout
+from .masks import region_mask
+
+
+@dataclass(frozen=True)
+class ImageInputs:
+    """What a run starts from and keeps; ``None``: text-to-image, nothing kept."""
+
+    init: torch.Tensor | None = None  #: (1, C, h, w) latents to start from
+    strength: float = 1.0
+    keep: torch.Tensor | None = None  #: (1, 1, h, w) in [0, 1]: 1 = keep
+    kept: torch.Tensor | None = None  #: (1, C, h, w) latents of the kept image
+    keep_pixels: np.ndarray | None = None  #: (H, W) the pixel mask as given
+    kept_picture: Image.Image | None = None  #: the kept image, if given as one
+
+    def paste(self, image: Image.Image, vae) -> Image.Image:
+        """``image`` with the kept image's pixels where ``keep`` is 1 (a decode of its latents if
+        it was given as latents: an earlier result's own picture)."""
+        if self.keep_pixels is None:
+            return image
+        kept = self.kept_picture or decode_latents(vae, self.kept)
+        mask = Image.fromarray((self.keep_pixels * 255).round().astype(np.uint8))
+        return Image.composite(kept.convert("RGB"), image, mask)
+
+    def start_index(self, steps: int) -> int:
+        """The first of ``steps`` scheduler steps that runs (diffusers' ``get_timesteps``)."""
+        return steps - min(int(steps * self.strength), steps)
+
+
+def image_inputs(vae, layout: Layout, shape: tuple[int, ...], *, init_image=None, strength: float = 1.0,
+                 keep=None, keep_image=None) -> ImageInputs:
+    """Checked and encoded inputs (``shape``: the run's latent shape)."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+        raise ValueError(f"strength={strength!r} must be in (0, 1]: the share of the steps that run")
+    if (keep is None) != (keep_image is None):
+        raise ValueError("keep and keep_image go together: a mask of what to keep and the image to keep it from")
+    if strength < 1 and init_image is None and keep_image is None:
+        raise ValueError(f"strength={strength} needs an init_image (or a keep_image) to start from")
+    init = _latents(vae, layout, shape, init_image, "init_image")
+    kept = _latents(vae, layout, shape, keep_image, "keep_image")
+    if init is None and strength < 1:
+        init = kept  # redo at a strength: start from the kept image too
+    picture = keep_image if isinstance(keep_image, Image.Image) else None
+    pixels = None if keep is None else np.asarray(keep, dtype=np.float32)
+    return ImageInputs(init, float(strength), _keep_mask(keep, layout, shape), kept, pixels, picture)
+
+
+def _latents(vae, layout: Layout, shape, image, name: str) -> torch.Tensor | None:
+    if image is None:
+        return None
+    if isinstance(image, torch.Tensor):
+        if tuple(image.shape) != tuple(shape):
+            raise ValueError(f"{name} latents must have shape {tuple(shape)} for this canvas, got {tuple(image.shape)}")
+        return image.float()
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"{name} must be a PIL image or a latent tensor, not {type(image).__name__}")
+    if image.size != (layout.width, layout.height):
+        raise ValueError(f"{name} is {image.size[0]}x{image.size[1]} px but the canvas is "
+                         f"{layout.width}x{layout.height}: resize or crop it first")
+    return encode_image(vae, image).float().cpu()
+
+
+def _keep_mask(keep, layout: Layout, shape) -> torch.Tensor | None:
+    if keep is None:
+        return None
+    mask = torch.as_tensor(np.asarray(keep, dtype=np.float32))
+    if tuple(mask.shape) != (layout.height, layout.width):
+        raise ValueError(f"keep must be a ({layout.height}, {layout.width}) pixel mask for this canvas, "
+                         f"got shape {tuple(mask.shape)}")
+    if not torch.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+        raise ValueError("keep must hold values in [0, 1] (1 = keep)")
+    return F.interpolate(mask[None, None], size=tuple(shape[-2:]))  # nearest, like diffusers' mask
+
+
+def keep_all_but(layout: Layout, regions: Sequence[int], scale: int = 8) -> np.ndarray:
+    """The pixel ``keep`` mask that redoes ``regions`` (indices) and keeps everything else: 1
+    outside the union of their latent cells (so the redone area is whole cells), 0 inside."""
+    height, width = layout.height // scale, layout.width // scale
+    redo = torch.zeros(height, width)
+    for index in regions:
+        redo = torch.maximum(redo, (region_mask(layout.regions[index], height, width, scale) > 0).float())
+    pixels = redo.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    return (1 - pixels).numpy()
