@@ -553,3 +553,35 @@ def test_live_mode_follows_a_drag(live_lab, page):
                "changes": len(changes)}
     (SHOTS / "live.json").write_text(json.dumps({"browser": browser, "kernel": state["timings"]}, indent=1))
     assert browser["first_change_s"] < 5.0  # generous on a loaded CI machine; the numbers are in live.json
+
+
+def test_redo_selected_keeps_every_pixel_outside_the_box(edit_lab, page):
+    """Draw, Generate, change the box's prompt, Redo selected: outside the box (and its outline)
+    the canvas shows the same pixels, inside it a new picture. Same page and kernel as above."""
+    import numpy as np
+
+    canvas = page.locator(".jp-OutputArea canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    _drag(page, box, 20, 30, 118, 126)  # snapped to (24, 32, 120, 128) on the 256 px canvas shown at 256 px
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Done: 4 steps").last.wait_for(timeout=120_000)
+    page.wait_for_timeout(800)
+    before = page.evaluate(PICTURE_PIXELS)
+    prompt = page.locator(".mdw-region-prompt input").first
+    prompt.fill("a green triangle")
+    prompt.press("Enter")
+    page.wait_for_timeout(300)
+    page.get_by_role("button", name="Redo selected").click()
+    strip = page.locator(".mdw-history img")
+    page.wait_for_function("() => document.querySelectorAll('.mdw-history img').length >= 2", timeout=120_000)
+    page.wait_for_timeout(800)
+    after = page.evaluate(PICTURE_PIXELS)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-redo.png"))
+    shape = (before["height"], before["width"], 3)
+    a, b = (np.array(p["rgb"], np.int16).reshape(shape) for p in (before, after))
+    outside = np.ones(shape[:2], bool)
+    outside[32 - 8:128 + 8, 24 - 8:120 + 8] = False  # the box with its outline, halo and number tag
+    assert strip.count() >= 2
+    assert np.abs(a - b)[outside].max() == 0, "pixels outside the redone box changed"
+    assert np.abs(a - b)[40:120, 32:112].mean() > 1, "the redone box did not change"
