@@ -227,6 +227,7 @@ shapes_lab = _lab("shapes_lab", SHAPES_SETUP)
 edit_lab = _lab("edit_lab", NOTEBOOK_SETUP)
 live_lab = _lab("live_lab", LIVE_SETUP)
 preview_lab = _lab("preview_lab", PREVIEW_SETUP)
+redo_lab = _lab("redo_lab", NOTEBOOK_SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -555,14 +556,12 @@ def test_live_mode_follows_a_drag(live_lab, page):
     assert browser["first_change_s"] < 5.0  # generous on a loaded CI machine; the numbers are in live.json
 
 
-def test_redo_selected_keeps_every_pixel_outside_the_box(edit_lab, page):
+def test_redo_selected_keeps_every_pixel_outside_the_box(redo_lab, page):
     """Draw, Generate, change the box's prompt, Redo selected: outside the box (and its outline)
-    the canvas shows the same pixels, inside it a new picture. Same page and kernel as above."""
+    the canvas shows the same pixels, inside it a new picture."""
     import numpy as np
 
-    canvas = page.locator(".jp-OutputArea canvas").last
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = _open_studio(page, redo_lab["url"])
     _drag(page, box, 20, 30, 118, 126)  # snapped to (24, 32, 120, 128) on the 256 px canvas shown at 256 px
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("Done: 4 steps").last.wait_for(timeout=120_000)
