@@ -18,6 +18,7 @@ from collections.abc import Callable
 import ipywidgets as w
 from PIL import Image
 
+from ..images import vae_scale_factor
 from ..layout import Layout
 from ..preview import overlay_regions, previewer_for
 from ..redo import keep_all_but
@@ -65,7 +66,7 @@ class Rendering:
             s.status.say("The canvas size changed since the last result: Generate first.", error=True)
             return None
         layout, settings = s.layout, s.settings.replace(seed=random.randrange(2**31))  # a new take of the box
-        keep = dict(keep=keep_all_but(layout, [index]), keep_image=result.latents)
+        keep = dict(keep=keep_all_but(layout, [index], vae_scale_factor(s.pipe.vae)), keep_image=result.latents)
         job = self._job(lambda c: self._render(layout, settings, c, record=True, inputs=keep), "Redo")
         return self._start(job, wait, "generate")
 
@@ -87,16 +88,17 @@ class Rendering:
         s = self.studio
         if not s.controls.live.value:
             return
+        if self.runner.running and self._kind == "compare":
+            return  # a comparison is not cut short by an edit
         layout, settings, edited_at = s.layout, s.settings, time.perf_counter()
-        draft = settings.replace(steps=min(settings.steps, LIVE_DRAFT_STEPS),
-                                 bootstrap_steps=round((settings.bootstrap_steps or 0) * LIVE_DRAFT_STEPS
-                                                       / settings.steps) if settings.steps > LIVE_DRAFT_STEPS
-                                 else settings.bootstrap_steps)
+        share = LIVE_DRAFT_STEPS / settings.steps  # the draft keeps the bootstrap's share of the steps
+        draft = settings.replace(steps=LIVE_DRAFT_STEPS, bootstrap_steps=round(settings.bootstrap_steps * share)
+                                 ) if share < 1 else None
 
         def live(cancelled: Callable[[], bool]) -> None:
             self.live_timings = {}
             mark = lambda what: self.live_timings.setdefault(what, time.perf_counter() - edited_at)  # noqa: E731
-            if draft.steps < settings.steps:
+            if draft is not None:
                 result = self._render(layout, draft, cancelled, record=False, mark=mark, what="draft")
                 if result.cancelled:
                     return
@@ -106,8 +108,6 @@ class Rendering:
                 mark("final")
                 self._check_speed(result)
 
-        if self.runner.running and self._kind == "compare":
-            return  # a comparison is not cut short by an edit
         self._kind = "live"
         self.runner.replace(self._job(live, "Live render"))
         self._busy()
