@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import weakref
+
 import numpy as np
 import torch
 from PIL import Image
@@ -20,26 +24,43 @@ def _vae_scaling(vae) -> tuple[float, float]:
 
 
 def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
-    """Decode SD latents ``(1, C, h, w)`` to a PIL image.
+    """Decode SD latents ``(1, C, h, w)`` to a PIL image, post-processed by diffusers'
+    ``VaeImageProcessor`` (the pipelines' own [-1, 1] -> uint8 step).
 
-    A float16 VAE is upcast to float32 first (once, in place): SD VAEs overflow to NaN in half
-    precision on some images, which shows as a black picture. Images larger than
-    ``TILED_DECODE_ABOVE`` px on a side are decoded in overlapping tiles (diffusers' tiled decode).
+    A float16 VAE decodes through a float32 copy (:func:`float32_vae`; the caller's VAE is left as
+    it is): SD VAEs overflow to NaN in half precision on some images, which shows as a black
+    picture. Images larger than ``TILED_DECODE_ABOVE`` px on a side are decoded in overlapping
+    tiles (``vae.tiled_decode``, what ``vae.enable_tiling()`` switches on, without setting the
+    flag on the caller's VAE).
     """
-    if vae.dtype == torch.float16:
-        vae.to(torch.float32)
+    vae = float32_vae(vae)
     scaling, shift = _vae_scaling(vae)
-    scale = vae_scale_factor(vae)
-    tiled = max(latents.shape[-2:]) * scale > TILED_DECODE_ABOVE and hasattr(vae, "tiled_decode")
+    tiled = max(latents.shape[-2:]) * vae_scale_factor(vae) > TILED_DECODE_ABOVE and hasattr(vae, "tiled_decode")
     decode = vae.tiled_decode if tiled else vae.decode
     with torch.inference_mode():
         pixels = decode(latents.to(vae.device, vae.dtype) / scaling + shift, return_dict=False)[0]
     if not torch.isfinite(pixels).all():
-        raise FloatingPointError(
-            "the VAE decoded NaN/inf pixels; keep the VAE in float32 (load_pipeline does)"
-        )
-    array = ((pixels[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().byte().permute(1, 2, 0)
-    return Image.fromarray(array.cpu().numpy())
+        raise FloatingPointError("the VAE decoded NaN/inf pixels; keep the VAE in float32 (load_pipeline does)")
+    return _postprocessor().postprocess(pixels[:1], output_type="pil")[0]
+
+
+def float32_vae(vae):
+    """``vae`` itself, or for a float16 one a float32 copy made once per VAE (kept while it lives)."""
+    if vae.dtype != torch.float16:
+        return vae
+    if vae not in _FLOAT32_COPIES:
+        _FLOAT32_COPIES[vae] = copy.deepcopy(vae).to(torch.float32)
+    return _FLOAT32_COPIES[vae]
+
+
+_FLOAT32_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@functools.cache
+def _postprocessor():
+    from diffusers.image_processor import VaeImageProcessor  # diffusers is slow to import: only when decoding
+
+    return VaeImageProcessor(do_resize=False)
 
 
 def encode_image(vae, image: Image.Image) -> torch.Tensor:

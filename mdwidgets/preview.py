@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import _vae_scaling, decode_latents, vae_scale_factor
+from .images import _vae_scaling, decode_latents, float32_vae, vae_scale_factor
 from .layout import Layout
 
 # Distinct, readable region colours (background is grey); region i uses REGION_COLOURS[i % len].
@@ -165,8 +165,7 @@ def _smooth_images(n: int, size: int, generator: torch.Generator) -> torch.Tenso
 
 def _encode(vae, images: torch.Tensor) -> torch.Tensor:
     """The scaled latents (the UNet's) of ``images`` in [0, 1], float32 on the CPU."""
-    if vae.dtype == torch.float16:
-        vae.to(torch.float32)  # as decode_latents does: SD VAEs overflow in half precision
+    vae = float32_vae(vae)  # as decode_latents does: SD VAEs overflow in half precision
     scaling, shift = _vae_scaling(vae)
     with torch.inference_mode():
         modes = [vae.encode((chunk * 2 - 1).to(vae.device, vae.dtype)).latent_dist.mode() for chunk in images.split(8)]
