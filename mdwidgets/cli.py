@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, progress
 from .catalog import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
 from .files import load_layout_file
 from .layout import EXAMPLES, LayoutError
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--circular", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap windows around left/right for a seamless 360° panorama")
     _add_image_flags(render)
+    _add_progress_flag(render)
 
     show = commands.add_parser("layout", help="print the layout embedded in an mdwidgets PNG as JSON")
     show.add_argument("png")
@@ -73,7 +74,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="also score each cell with CLIP (hub id, e.g. openai/clip-vit-base-patch32)")
     sweep.add_argument("--batch", type=int, default=1, metavar="N",
                        help="render up to N cells together in shared UNet calls (default 1; more pays off on a GPU)")
+    _add_progress_flag(sweep)
     return parser
+
+
+def _add_progress_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="progress bars with ETA on stderr, per step (and per cell in sweeps); "
+                              "default: on when stderr is a terminal")
 
 
 def _add_image_flags(render: argparse.ArgumentParser) -> None:
@@ -202,8 +210,11 @@ def _render(args: argparse.Namespace) -> int:
     layout, previous = load_layout_file(args.layout)
     settings = _settings(args, Settings.from_dict(previous, args.layout))
     inputs = _image_inputs(args, layout)  # checked before a model loads
-    pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype)
-    result = compose(pipe, layout, settings=settings, **inputs)
+    shown = progress.wanted(args.progress)
+    with progress.loading_bars(shown):
+        pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype)
+    with progress.bar(None, "render", enabled=shown, leave=False) as steps:
+        result = compose(pipe, layout, settings=settings, callback=progress.step_callback(steps), **inputs)
     save_png(result.image, output, layout, result.settings)  # atomic
     s = result.settings
     print(
@@ -237,7 +248,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sweep":
         from .sweep import load_spec, run_sweep
 
-        run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run, batch=args.batch)
+        run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run, batch=args.batch,
+                  progress=progress.wanted(args.progress))
         return 0
     layout, _ = load_layout_file(args.png)
     print(layout.to_json())

@@ -259,6 +259,7 @@ def run_sweep(
     dry_run: bool = False,
     batch: int = 1,
     log: Callable[[str], Any] = print,
+    progress: bool = False,
 ) -> SweepReport:
     """Render the spec's pending cells, this process's share of them, and write ``results.csv``.
 
@@ -269,7 +270,8 @@ def run_sweep(
     rendered: the cells and which are done are listed. ``batch`` renders up to that many cells
     together with :func:`~mdwidgets.compose_many` (shared UNet calls: faster on a GPU, a little on a
     CPU; each cell's image equals its own render up to float rounding); an interrupted sweep then
-    loses at most that many cells' work.
+    loses at most that many cells' work. ``progress`` shows ``tqdm`` bars (cells and each
+    render's steps, with ETA) on stderr; log lines then print above them.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch={batch!r} must be a whole number of cells, 1 or more")
@@ -293,15 +295,12 @@ def run_sweep(
     mine = pending[procs.index :: procs.count]
     if mine:
         if pipe is None:
-            pipe = _load_pipeline(spec.model, procs.device)
-        scorers = _scorers(clip, spec.model)
-        prefix = f"[process {procs.index}] " if procs.count > 1 else ""
-        done = 0
-        for group in _batches(mine, batch):
-            rows = render_cells(pipe, group, output, model=spec.model, scorers=scorers, process=procs.index)
-            done += len(group)
-            shared = f" ({len(group)} cells together)" if len(group) > 1 else ""
-            log(f"{prefix}{done}/{len(mine)} {', '.join(c.id for c in group)}: {rows[0]['time_total']:.1f} s{shared}")
+            from .progress import loading_bars
+
+            with loading_bars(progress):
+                pipe = _load_pipeline(spec.model, procs.device)
+        _render_share(pipe, mine, spec, scorers=_scorers(clip, spec.model), batch=batch, procs=procs, log=log,
+                      progress=progress)
     procs.wait()
     report = SweepReport(len(cells), skipped, 0, len(mine), 0.0)
     if main:
@@ -313,6 +312,31 @@ def run_sweep(
             f"{len(cells) - finished} missing; {report.seconds:.1f} s; wrote {report.results}")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _render_share(pipe, mine: list[Cell], spec: SweepSpec, *, scorers, batch: int, procs, log, progress: bool
+                  ) -> None:
+    """Render this process's cells group by group, logging each group (above the bars, if shown)."""
+    from . import progress as bars
+
+    prefix = f"[process {procs.index}] " if procs.count > 1 else ""
+    cells = bars.bar(len(mine), f"{prefix}sweep", enabled=progress, unit="cell", position=0)
+    steps = bars.bar(None, "render", enabled=progress, position=1, leave=False)
+
+    def say(message: str) -> None:
+        with cells.external_write_mode():  # the bars step aside for the line, then redraw below it
+            log(message)
+
+    done = 0
+    with cells, steps:
+        for group in _batches(mine, batch):
+            rows = render_cells(pipe, group, spec.output, model=spec.model, scorers=scorers, process=procs.index,
+                                callback=bars.step_callback(steps))
+            cells.update(len(group))
+            done += len(group)  # (a disabled bar counts nothing)
+            shared = f" ({len(group)} cells together)" if len(group) > 1 else ""
+            names = ", ".join(c.id for c in group)
+            say(f"{prefix}{done}/{len(mine)} {names}: {rows[0]['time_total']:.1f} s{shared}")
 
 
 def _load_pipeline(model: str, device: Any):
@@ -332,15 +356,18 @@ def _scorers(clip: str | None, model: str) -> list[tuple[str, Callable]]:
     return scorers
 
 
-def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(), process: int = 0
-                 ) -> list[dict[str, Any]]:
+def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(), process: int = 0,
+                 callback: Callable[[Any], Any] | None = None) -> list[dict[str, Any]]:
     """Render cells together (:func:`~mdwidgets.compose_many`; one cell is exactly :func:`compose`), score each,
     write every ``<id>.png`` and ``<id>.json`` atomically, and return the rows.
 
     Cells rendered together overlap in time: each one's ``time_*`` span the shared run (the
     ``batch`` column says how many cells shared it), so they do not add up to the sweep's time.
+    ``callback`` goes to the first run (the runs step together): a progress bar's.
     """
     runs = [{"layout": cell.layout, **cell.compose_kwargs()} for cell in cells]
+    if callback is not None:
+        runs[0]["callback"] = callback
     max_batch = {run.pop("max_batch", None) for run in runs}
     if len(max_batch) > 1:
         raise ValueError("cells rendered together must share max_batch")

@@ -163,3 +163,21 @@ def test_redo_regions_of_an_earlier_render_and_start_from_an_image(tmp_path):
     assert main(["render", str(spec), "-o", str(tmp_path / "x.png"), "--redo", "3", "--keep-from", str(first),
                  *common]) == 2  # no region 3
     assert main(["render", str(spec), "-o", str(tmp_path / "y.png"), "--redo", "1", *common]) == 2
+
+
+def test_progress_bars_count_steps_on_stderr_only_when_asked(tmp_path, capsys):
+    layout = str(EXAMPLES / "shapes.json")
+    assert main(["render", layout, "-o", str(tmp_path / "a.png"), "--steps", "3", "--seed", "0", "--progress"]) == 0
+    shown = capsys.readouterr()
+    assert "3/3" in shown.err and "step" in shown.err and "3/3" not in shown.out
+    assert main(["render", layout, "-o", str(tmp_path / "b.png"), "--steps", "3", "--seed", "0"]) == 0
+    assert capsys.readouterr().err == ""  # stderr is no terminal here: no bar, not even the libraries' loading bars
+    from diffusers.utils import logging as diffusers_logging
+
+    assert diffusers_logging.is_progress_bar_enabled()  # their switch is put back
+    assert Image.open(tmp_path / "a.png").tobytes() == Image.open(tmp_path / "b.png").tobytes()
+
+
+def test_version_from_the_module_and_the_script():
+    module = subprocess.run([sys.executable, "-m", "mdwidgets", "--version"], capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout.strip() == "mdwidgets 0.1.0"

@@ -298,3 +298,11 @@ def test_single_process_without_accelerate(monkeypatch):
     monkeypatch.setitem(sys.modules, "accelerate", None)  # `import accelerate` now fails
     procs = sweep.current_processes()
     assert (procs.index, procs.count, procs.device) == (0, 1, None) and procs.wait() is None
+
+
+def test_progress_counts_cells_and_steps_and_keeps_the_log_lines(tmp_path, tiny_pipe, capsys):
+    spec = load_spec(write_spec(tmp_path, seeds=[0, 1, 2], steps=[2], bootstrap_steps=[1]), output=tmp_path / "out")
+    run_sweep(spec, pipe=tiny_pipe, progress=True)
+    shown = capsys.readouterr()
+    assert "3/3" in shown.err and "cell" in shown.err and "2/2" in shown.err  # cells, and a render's steps
+    assert "3/3 " in shown.out + shown.err and "sweep: 3 cells, 3 rendered" in shown.out
