@@ -1,10 +1,17 @@
-"""The history strip: a thumbnail per finished render, newest last; a click brings one back."""
+"""The history strip: a thumbnail per finished render, newest last; a click brings one back.
+
+An entry can say where its picture came from (``label``: "from image, strength 0.6", "redo:
+region 2") and carry what brings that back (``origin``, e.g. the Studio's start image), read with
+:meth:`HistoryStrip.origin_of`.
+"""
 
 from __future__ import annotations
 
+import html
 import io
 import time
 from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as w
 
@@ -19,6 +26,8 @@ class HistoryStrip:
             raise ValueError(f"history_limit={limit!r} must be a whole number >= 1")
         self.limit = limit
         self.results: list[ComposeResult] = []
+        self.labels: list[str] = []
+        self._origins: list[Any] = []
         self._hooks: list[Callable[[ComposeResult], None]] = []
         # ipywidgets 8 has no overflow_x: "x y" overflow scrolls sideways, never vertically
         self.widget = w.HBox([], layout=w.Layout(overflow="auto hidden", width="100%"))
@@ -27,9 +36,12 @@ class HistoryStrip:
     def on_restore(self, fn: Callable[[ComposeResult], None]) -> None:
         self._hooks.append(fn)
 
-    def add(self, result: ComposeResult) -> None:
-        """Keep ``result`` (the oldest goes once there are ``limit``) and show its thumbnail."""
+    def add(self, result: ComposeResult, label: str = "", origin: Any = None) -> None:
+        """Keep ``result`` (the oldest goes once there are ``limit``) and show its thumbnail, with
+        ``label`` under it."""
         self.results = [*self.results, result][-self.limit :]
+        self.labels = [*self.labels, label][-self.limit :]
+        self._origins = [*self._origins, origin][-self.limit :]
         buf = io.BytesIO()
         thumb = result.image.copy()
         thumb.thumbnail((THUMBNAIL, THUMBNAIL))
@@ -38,8 +50,14 @@ class HistoryStrip:
         restore = w.Button(description=f"{time.strftime('%H:%M:%S')} ↺", tooltip="restore this result",
                            layout=w.Layout(width=f"{THUMBNAIL}px"))
         restore.on_click(lambda _: self.restore(result))
-        entry = w.VBox([image, restore], layout=w.Layout(flex="0 0 auto"))  # keeps its width; the strip scrolls
+        note = w.HTML(f'<small title="{html.escape(label)}">{html.escape(label)}</small>',
+                      layout=w.Layout(width=f"{THUMBNAIL}px", overflow="hidden"))
+        entry = w.VBox([image, restore, note], layout=w.Layout(flex="0 0 auto"))  # keeps its width; the strip scrolls
         self.widget.children = (*self.widget.children, entry)[-self.limit :]
+
+    def origin_of(self, result: ComposeResult, default: Any = None) -> Any:
+        """The ``origin`` kept with ``result`` (``default`` when it is not in the strip)."""
+        return next((o for r, o in zip(self.results, self._origins) if r is result), default)
 
     def restore(self, result: ComposeResult) -> None:
         for fn in self._hooks:

@@ -2,8 +2,9 @@
 
 It wires small parts one way: the :class:`BoxCanvas` and :class:`RegionList` report edits, the
 Studio turns each into a new :class:`~mdwidgets.Layout` (undoable, autosaved) and shows it back;
-:class:`RunControls` make the :class:`~mdwidgets.Settings`; a :class:`Runner` renders in a thread
-and the step events come back as previews and progress.
+:class:`RunControls` make the :class:`~mdwidgets.Settings` and :class:`StartControls` what a render
+starts from (noise, or a picture and a strength); a :class:`Runner` renders in a thread and the step
+events come back as previews and progress.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .edits import Autosave, Edits
 from .history import HistoryStrip
 from .regionlist import RegionList
 from .rendering import Rendering
+from .start import Start, StartControls
 from .status import StatusBar
 from .toolbar import EXAMPLE_PROMPT, Toolbar, assemble
 
@@ -51,6 +53,15 @@ class Studio:
 
     ``studio.layout`` is the state both ways: edits update it, assigning a Layout redraws the
     panel. ``studio.result`` is the last finished :class:`ComposeResult`.
+
+    *Start from image*: :meth:`start_from` (the *From result* button, or an uploaded picture via
+    *From file*) makes Generate and live renders image-to-image — the picture noised to
+    ``strength`` (the *Strength* slider), as ``compose(init_image=, strength=)`` — until
+    :meth:`start_from_noise` (*From noise*). A picture of another size is resized to the canvas
+    with a note naming both sizes. The start is a setting like the seed: undo/redo (layout edits)
+    leave it alone; a history entry remembers its own start (its label says it, restoring it
+    brings it back); a result's settings and its PNG name the start picture and the strength,
+    not its pixels.
     """
 
     def __init__(self, pipe=None, layout: Layout | None = None, *, model: str | None = None,
@@ -71,6 +82,7 @@ class Studio:
         self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width)
         self.regions = RegionList()
         self.controls = RunControls(self.model)
+        self.start = StartControls()
         self.toolbar = Toolbar(self.model)
         self.rendering = Rendering(self)
         self.controls.live.value = self.model in BUILTIN_MODELS if live is None else live
@@ -138,6 +150,7 @@ class Studio:
     def _show(self, layout: Layout, resized: bool) -> None:
         if resized:
             self.boxes.resize(layout.width, layout.height)
+            self.start.show(self.start.start, (layout.width, layout.height))  # its note names the new size
         colours = [region_colour(slot) for slot in self._slots]
         with self.boxes.hold_trait_notifications():
             self.boxes.boxes, self.boxes.colours = [tuple(r.bounds) for r in layout.regions], colours
@@ -223,7 +236,7 @@ class Studio:
             self.controls.apply(Settings.from_dict(settings))
         self.rendering.image = picture  # a PNG shows its picture; a JSON layout an empty canvas
         self.rendering.show_picture()
-        self.status.say(f"Imported {name}")
+        self.status.say(f"Imported {name}{self.start.imported(settings)}")
 
     def export_png(self, path: str | Path | None = None) -> Path:
         """Save the last result as PNG with its layout and settings embedded (never overwrites);
@@ -277,14 +290,35 @@ class Studio:
         fields — keeping every other pixel (:mod:`mdwidgets.redo`); the new result joins the history."""
         return self.rendering.redo_selected(wait)
 
+    def start_from(self, image: Image.Image | None = None, strength: float | None = None,
+                   name: str = "an image") -> None:
+        """Generate (and live mode) start from ``image`` noised to ``strength`` (0 < s <= 1; default
+        the slider's) instead of from noise: image-to-image. ``image`` ``None``: the last result's
+        picture (a snapshot: later results do not change it)."""
+        kind = "image"
+        if image is None:
+            if self.result is None:
+                return self.status.say("From result needs a result: Generate first.", error=True)
+            image, name, kind = self.result.image, f"the result of seed {self.result.settings['seed']}", "result"
+        start = Start(image, name, self.start.strength.value if strength is None else strength, kind)
+        note = self.start.choose(start, (self._layout.width, self._layout.height))
+        self.status.say(note or f"Generate starts from {name}, {start.label}.")
+
+    def start_from_noise(self) -> None:
+        """Generate starts from noise again (text-to-image)."""
+        if self.start.start is not None:
+            self.start.choose(None, (self._layout.width, self._layout.height))
+            self.status.say("Generate starts from noise.")
+
     def cancel(self) -> None:
         """Stop the current run after the step in progress."""
         self.rendering.runner.cancel()
 
     def restore_result(self, result: ComposeResult) -> None:
-        """Bring back a result's layout, settings and image."""
-        self.layout = result.layout
+        """Bring back a result's layout, settings, start (if it is in the history) and image."""
         self.controls.apply(Settings.from_dict(result.settings))
+        self.start.show(self.history.origin_of(result, self.start.start), (result.layout.width, result.layout.height))
+        self.layout = result.layout
         self.result = result
         self.rendering.show_picture(result.image)
 
@@ -300,6 +334,8 @@ class Studio:
         self.regions.prompt_note = self._prompt_note
         self.history.on_restore(self.restore_result)
         self.controls.on_change(self.rendering.edited)
+        self.start.on_change(self.rendering.edited)
+        self.start.wire(self)
         self.toolbar.wire(self)
 
 

@@ -1,9 +1,12 @@
 """Renders for the Studio: Generate, Compare bootstrap and live mode, with previews and progress.
 
-Runs go through a :class:`Runner` (one at a time, in a thread). Live mode: every layout or
-settings edit replaces the running render (it stops within a step) with a new one that first
-renders a draft of ``LIVE_DRAFT_STEPS`` steps, then the full settings; only full renders reach the
-history. Models whose full render takes over ``LIVE_MAX_SECONDS`` switch live mode off, saying so.
+Runs go through a :class:`Runner` (one at a time, in a thread). Generate and live renders start
+from the Studio's start choice (:mod:`.start`: noise, or a picture noised to a strength, chosen
+when the run is asked for). Live mode: every layout or settings edit replaces the running render
+(it stops within a step) with a new one that first renders a draft running ``LIVE_DRAFT_STEPS``
+steps, then the full settings; only full renders reach the history, labelled with their start
+("from image, strength 0.6") or what they redid ("redo: region 2"). Models whose full render
+takes over ``LIVE_MAX_SECONDS`` switch live mode off, saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..sampler import ComposeResult, compose
 from ..settings import Settings
 from ..views import bootstrap_values, compare
 from .runner import Runner
+from .start import Start
 from .status import plural
 
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
@@ -49,7 +53,9 @@ class Rendering:
     # -- starting --------------------------------------------------------------------------------
     def generate(self, wait: bool = False) -> threading.Thread | None:
         s = self.studio
-        job = self._job(lambda cancelled: self._render(s.layout, s.settings, cancelled, record=True), "Generation")
+        layout, settings, start = s.layout, s.settings, s.start.start
+        job = self._job(lambda cancelled: self._render(layout, settings, cancelled, record=True, start=start),
+                        "Generation")
         return self._start(job, wait, "generate")
 
     def compare(self, wait: bool = False) -> threading.Thread | None:
@@ -67,7 +73,8 @@ class Rendering:
             return None
         layout, settings = s.layout, s.settings.replace(seed=random.randrange(2**31))  # a new take of the box
         keep = dict(keep=keep_all_but(layout, [index], vae_scale_factor(s.pipe.vae)), keep_image=result.latents)
-        job = self._job(lambda c: self._render(layout, settings, c, record=True, inputs=keep), "Redo")
+        job = self._job(lambda c: self._render(layout, settings, c, record=True, inputs=keep,
+                                               label=f"redo: region {index + 1}"), "Redo")
         return self._start(job, wait, "generate")
 
     def _start(self, job, wait: bool, kind: str) -> threading.Thread | None:
@@ -90,20 +97,21 @@ class Rendering:
             return
         if self.runner.running and self._kind == "compare":
             return  # a comparison is not cut short by an edit
-        layout, settings, edited_at = s.layout, s.settings, time.perf_counter()
-        share = LIVE_DRAFT_STEPS / settings.steps  # the draft keeps the bootstrap's share of the steps
-        draft = settings.replace(steps=LIVE_DRAFT_STEPS, bootstrap_steps=round(settings.bootstrap_steps * share)
-                                 ) if share < 1 else None
+        layout, settings, start, edited_at = s.layout, s.settings, s.start.start, time.perf_counter()
+        # the draft runs LIVE_DRAFT_STEPS steps (of more, from a start image) and keeps the bootstrap's share
+        share = LIVE_DRAFT_STEPS / (settings.steps * (start.strength if start else 1.0))
+        draft = settings.replace(steps=round(settings.steps * share),
+                                 bootstrap_steps=round(settings.bootstrap_steps * share)) if share < 1 else None
 
         def live(cancelled: Callable[[], bool]) -> None:
             self.live_timings = {}
             mark = lambda what: self.live_timings.setdefault(what, time.perf_counter() - edited_at)  # noqa: E731
             if draft is not None:
-                result = self._render(layout, draft, cancelled, record=False, mark=mark, what="draft")
+                result = self._render(layout, draft, cancelled, record=False, mark=mark, what="draft", start=start)
                 if result.cancelled:
                     return
                 mark("draft")
-            result = self._render(layout, settings, cancelled, record=True, mark=mark)
+            result = self._render(layout, settings, cancelled, record=True, mark=mark, start=start)
             if not result.cancelled:
                 mark("final")
                 self._check_speed(result)
@@ -141,27 +149,37 @@ class Rendering:
     # -- runs ------------------------------------------------------------------------------------
     def _render(self, layout: Layout, settings: Settings, cancelled, *, record: bool,
                 mark: Callable[[str], None] = lambda what: None, what: str = "step",
-                inputs: dict | None = None) -> ComposeResult:
+                inputs: dict | None = None, start: Start | None = None, label: str = "") -> ComposeResult:
         s = self.studio
         pipe = s.pipe
-        s.status.start(settings.steps, "starting" if what == "step" else what)
-        s.status.say("Generating…")
+        total = settings.steps if start is None else int(settings.steps * start.strength)  # the steps that run
+        s.status.start(total, "starting" if what == "step" else what)
+        s.status.say("Generating…" if start is None else f"Generating from {start.name}, {start.label}…")
         previewer = previewer_for(pipe, (layout.width, layout.height))
         on_step = self._on_step(layout, previewer, cancelled, mark, what)
-        result = compose(pipe, layout, settings=settings, callback=on_step, **(inputs or {}))
+        starts = start.inputs((layout.width, layout.height)) if start is not None else {}
+        result = compose(pipe, layout, settings=settings, callback=on_step, **(inputs or {}), **starts)
         self.show_picture(result.image)
-        s.status.stop(result.steps_done, result.settings["steps"], result.cancelled)
+        s.status.stop(result.steps_done, total, result.cancelled)
         if record:
-            s.result = result
-            s.history.add(result)
-            s.toolbar.save_png.disabled = False
+            self._keep(result, start, label)
         done, seconds = result.steps_done, result.timings["total"]
         windows = result.settings["stride"] and (
             f", windows of {result.settings['window']} latent cells, stride {result.settings['stride']}")
-        word = f"Cancelled after {plural(done, 'step')} of {settings.steps}" if result.cancelled else (
+        word = f"Cancelled after {plural(done, 'step')} of {total}" if result.cancelled else (
             f"{'Draft' if what == 'draft' else 'Done'}: {plural(done, 'step')}")
-        s.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}")
+        origin = f", {start.label}" if start is not None else ""
+        s.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}{origin}")
         return result
+
+    def _keep(self, result: ComposeResult, start: Start | None, label: str) -> None:
+        """A full render becomes the result and joins the history; its settings (and PNG) name its start."""
+        s = self.studio
+        if start is not None:
+            result.settings = {**result.settings, **start.record()}
+        s.result = result
+        s.history.add(result, label or (start.label if start is not None else ""), start)
+        s.toolbar.save_png.disabled = False
 
     def _on_step(self, layout: Layout, previewer, cancelled, mark, what: str):
         shown = [0.0, 0.0]  # when the last preview was drawn, and what it cost

@@ -14,6 +14,7 @@ import ipywidgets as w
 
 from ..catalog import MODEL_EXAMPLES
 from ..layout import LayoutError, example_layouts
+from .start import uploaded_files
 
 EXAMPLE_PROMPT = "choose…"
 SIZE_PRESETS = {
@@ -105,8 +106,7 @@ class Toolbar:
         self.overlay.observe(lambda _: studio.rendering.show_picture(), "value")
         self.save_png.on_click(lambda _: studio.export_png())
         self.save_layout.on_click(lambda _: studio.export_layout())
-        self.upload.observe(lambda c: [studio.import_file(f["name"], bytes(f["content"])) for f in c["new"] or ()],
-                            "value")
+        self.upload.observe(lambda c: [studio.import_file(*f) for f in uploaded_files(c["new"])], "value")
         self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and studio.load_example(c["new"]), "value")
         self.size.observe(unless_showing(lambda c: self._size_chosen(studio, c["new"])), "value")
         for field, key in ((self.background, "background"), (self.negative, "negative_prompt")):
@@ -134,7 +134,8 @@ def assemble(studio) -> w.Widget:
     """The panel: canvas and zoom beside the controls, then status, comparison, fields, regions, history."""
     t, c = studio.toolbar, studio.controls
     run_row, edit_row, file_row = t.rows(c.live)
-    side = w.VBox([t.model_label, t.size, c.widget, run_row, w.HBox([studio.status.progress, studio.status.label]),
+    side = w.VBox([t.model_label, t.size, c.widget, studio.start.widget, run_row,
+                   w.HBox([studio.status.progress, studio.status.label]),
                    edit_row, file_row, t.example, t.download],
                   layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
     side.add_class("mdw-controls")
