@@ -112,6 +112,10 @@ def test_a_wrong_size_upload_is_resized_with_a_note_and_the_layout_stays(studio,
     assert "the canvas 128×128" in studio.start.note.value
     studio.generate(wait=True)
     assert calls[-1]["init_image"].size == (128, 128)
+    # From noise, then the same file again: it is taken again (the upload was emptied after reading)
+    studio.start.clear.click()
+    upload(studio, "cat.png", png_bytes((300, 200)))
+    assert studio.start.start.name == "cat.png" and studio.start.upload.value == ()
 
 
 def test_an_upload_that_is_no_picture_is_refused_and_nothing_changes(studio):

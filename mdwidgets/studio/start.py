@@ -166,7 +166,10 @@ class StartControls:
         self.upload.observe(lambda c: self._uploaded(studio, c["new"]), "value")
 
     def _uploaded(self, studio, value) -> None:
-        for name, content in uploaded_files(value):
+        files = uploaded_files(value)
+        if files and isinstance(value, tuple):  # ipywidgets 8: emptied, so the same file can be picked again
+            self.upload.value = ()
+        for name, content in files:
             try:
                 studio.start_from(read_image(name, content), name=name)
             except ValueError as exc:

@@ -228,6 +228,7 @@ edit_lab = _lab("edit_lab", NOTEBOOK_SETUP)
 live_lab = _lab("live_lab", LIVE_SETUP)
 preview_lab = _lab("preview_lab", PREVIEW_SETUP)
 redo_lab = _lab("redo_lab", NOTEBOOK_SETUP)
+start_lab = _lab("start_lab", NOTEBOOK_SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -584,3 +585,27 @@ def test_redo_selected_keeps_every_pixel_outside_the_box(redo_lab, page):
     assert strip.count() >= 2
     assert np.abs(a - b)[outside].max() == 0, "pixels outside the redone box changed"
     assert np.abs(a - b)[40:120, 32:112].mean() > 1, "the redone box did not change"
+
+
+def test_start_from_an_uploaded_picture_of_another_size(start_lab, page, tmp_path):
+    """Generate, then *From file* with a 300×200 picture on the 256×256 canvas: a note names both
+    sizes, the box stays, and Generate runs image-to-image (2 of the 4 steps at strength 0.6), its
+    history entry labelled so."""
+    from PIL import Image
+
+    box = _open_studio(page, start_lab["url"])
+    _drag(page, box, 20, 30, 118, 126)
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Done: 4 steps").last.wait_for(timeout=120_000)
+    picture = tmp_path / "sunset.png"
+    Image.new("RGB", (300, 200), (250, 120, 40)).save(picture)
+    with page.expect_file_chooser() as chooser:
+        page.locator(".mdw-start .widget-upload").click()
+    chooser.value.set_files(str(picture))
+    page.get_by_text("sunset.png is 300×200 px, the canvas 256×256: resized to the canvas").first.wait_for(
+        timeout=30_000)
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Done: 2 steps").last.wait_for(timeout=120_000)
+    page.locator(".mdw-history").get_by_text("from image, strength 0.6").wait_for(timeout=30_000)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-start-image.png"))
+    assert page.locator(".mdw-region-prompt input").count() == 1  # the layout is untouched
