@@ -1,12 +1,24 @@
-"""The models mdwidgets knows by name, and what each one renders best with. No torch here.
+"""The models mdwidgets knows, by name and by family, and what each renders best with. No torch here.
 
-Names and per-model defaults (guidance, bootstrap share, canvas, the examples it draws) are read
-by the settings, the CLI and the Studio without loading a model — or torch: importing this is
-instant. :mod:`mdwidgets.models` loads the models themselves.
+Rules:
+
+- A *family* is what a checkpoint is, detected from its components when it loads
+  (:func:`mdwidgets.models.model_family`): ``sd`` (Stable Diffusion 1.x/2.x), ``sdxl``, their
+  few-step variants ``sd-turbo``, ``sdxl-turbo`` (adversarially distilled: no guidance, 1–4 steps),
+  ``lcm``, ``sdxl-lcm`` (latent consistency: a distilled UNet, or an LCM-LoRA), and the built-in ones.
+- Every per-model default (steps, guidance, bootstrapped share, scheduler, canvas) lives in one table,
+  :data:`FAMILIES`; :func:`defaults` looks a family up, or guesses it from a model name where no
+  pipeline is loaded yet (the CLI's help, a Studio before its model loads).
+- Guidance ``<= 1`` runs no unconditional UNet rows at all (one row per prompt per step). LCM UNets
+  with a guidance embedding take the guidance as an input instead (still one row per prompt).
+- Few-step families bootstrap their **first** step (of 2–8): it removes most of the noise and fixes
+  where things go, so it is the step that must see tight boxes; the later steps blend the seams.
+  A 1-step run has no later step to blend, so it is not bootstrapped.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 BUILTIN_PREFIX = "builtin:"
@@ -15,32 +27,94 @@ SHAPES = "builtin:shapes"
 SHAPES_DIR = Path(__file__).parent / "models" / "shapes"  # the shipped weights
 DEFAULT_MODEL = SHAPES
 BUILTIN_MODELS = (SHAPES, TINY_RANDOM)
-DEFAULT_GUIDANCE = 7.5  # Stable Diffusion's usual classifier-free guidance
-# Models that do better at another scale (builtin:shapes: see docs/model_card.md, "Guidance").
-MODEL_GUIDANCE = {SHAPES: 5.0}
-DEFAULT_BOOTSTRAP_FRACTION = 0.2  # the paper bootstraps for ~20% of the steps
-# builtin:shapes keeps objects in their boxes only while it does not yet see the background
-# around them: 24 random layouts, 25 steps, box IoU 0.19 / 0.23 / 0.29 / 0.36 at 20/40/60/100%.
-MODEL_BOOTSTRAP_FRACTION = {SHAPES: 0.6}
-DEFAULT_CANVAS = 256  # px, a new layout's side when the model's own is not known
-MODEL_CANVAS = {SHAPES: 128}  # builtin:shapes is trained at 128×128 (a 16×16 latent)
 MODEL_EXAMPLES = {SHAPES: ("shapes", "panorama")}  # the example layouts a model draws (others: all)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a family of checkpoints renders best with."""
+
+    steps: int
+    guidance: float  #: classifier-free guidance; <= 1: none (no unconditional rows)
+    bootstrap_share: float  #: share of the steps that are bootstrapped
+    scheduler: str | None  #: a name from mdwidgets.SCHEDULERS; None: the checkpoint's own
+    canvas: int  #: side (px) of a new square layout
+    few_step: bool = False  #: bootstraps exactly its first step (see the module's rules)
+
+
+FAMILIES: dict[str, Family] = {
+    # builtin:shapes keeps objects in their boxes only while it does not yet see the background
+    # around them (24 layouts: box IoU 0.19 / 0.23 / 0.29 / 0.36 at 20/40/60/100%); guidance 5
+    # and its 128 px canvas: docs/model_card.md.
+    "shapes": Family(25, 5.0, 0.6, None, 128),
+    "tiny-random": Family(25, 7.5, 0.2, None, 256),
+    # the paper bootstraps ~20% of the steps (the official code 40%; fewer blends objects better)
+    "sd": Family(25, 7.5, 0.2, None, 512),
+    "sdxl": Family(25, 5.0, 0.2, None, 1024),  # diffusers' SDXL default guidance
+    "sd-turbo": Family(4, 0.0, 0.25, None, 512, few_step=True),  # Turbo checkpoints ship their scheduler
+    "sdxl-turbo": Family(4, 0.0, 0.25, None, 512, few_step=True),  # trained at 512 px
+    "lcm": Family(4, 1.0, 0.25, "lcm", 512, few_step=True),  # an LCM-LoRA: no guidance
+    "sdxl-lcm": Family(4, 1.0, 0.25, "lcm", 1024, few_step=True),
+    # LCM-distilled UNets embed the guidance (diffusers' LatentConsistencyModelPipeline default 8.5)
+    "lcm-distilled": Family(4, 8.5, 0.25, "lcm", 512, few_step=True),
+    "sdxl-lcm-distilled": Family(4, 8.0, 0.25, "lcm", 1024, few_step=True),  # latent-consistency/lcm-sdxl's
+}
+BUILTIN_FAMILIES = {SHAPES: "shapes", TINY_RANDOM: "tiny-random"}
+DEFAULT_GUIDANCE = FAMILIES["sd"].guidance  # Stable Diffusion's usual classifier-free guidance
+SUPPORTED = "Stable Diffusion 1.x/2.x and SDXL, with their Turbo and LCM variants"
 
 
 class ModelError(RuntimeError):
     """A model could not be loaded or is not supported; the message says what to do."""
 
 
+def family_from_name(name: str | None) -> str:
+    """The family a model name suggests: a family's own name, a built-in name, or a guess from words
+    in a hub id or path ("turbo", "lcm", "xl"); ``sd`` otherwise. A loaded pipeline's family comes
+    from its components instead (:func:`mdwidgets.models.model_family`)."""
+    if name in FAMILIES:
+        return name
+    if name in BUILTIN_FAMILIES:
+        return BUILTIN_FAMILIES[name]
+    words = (name or "").lower().replace("_", "-")
+    base = "sdxl" if "xl" in words else "sd"
+    if "turbo" in words:
+        return f"{base}-turbo"
+    if "lcm" in words:
+        return "sdxl-lcm" if base == "sdxl" else "lcm"
+    return base
+
+
+def defaults(model: str | None) -> Family:
+    """The defaults of a family, or of a model name's family (:func:`family_from_name`)."""
+    return FAMILIES[family_from_name(model)]
+
+
 def default_canvas(model: str | None) -> int:
-    """The side (px) of a new layout's square canvas: the model's native size (shapes: 128) or 256."""
-    return MODEL_CANVAS.get(model, DEFAULT_CANVAS)
+    """The side (px) of a new layout's square canvas: the family's (shapes: 128, SD: 512, SDXL: 1024)."""
+    return defaults(model).canvas
+
+
+def default_steps(model: str | None) -> int:
+    """Denoising steps when none are given: 25, 4 for few-step (Turbo, LCM) families."""
+    return defaults(model).steps
 
 
 def default_bootstrap_steps(model: str | None, steps: int) -> int:
-    """Bootstrapped steps of ``steps`` when none are given: 20% (the paper's), 60% for builtin:shapes."""
-    return round(MODEL_BOOTSTRAP_FRACTION.get(model, DEFAULT_BOOTSTRAP_FRACTION) * steps)
+    """Bootstrapped steps of ``steps`` when none are given: the family's share (the paper's 20%,
+    60% for builtin:shapes); few-step families: their first step (none in a 1-step run)."""
+    family = defaults(model)
+    if family.few_step:
+        return 1 if steps > 1 else 0
+    return round(family.bootstrap_share * steps)
 
 
 def default_guidance(model: str | None) -> float:
-    """The guidance scale used when none is given: the model's own (built-in shapes: 5) or 7.5."""
-    return MODEL_GUIDANCE.get(model, DEFAULT_GUIDANCE)
+    """The guidance scale used when none is given: the family's (shapes 5, SD 7.5, SDXL 5, Turbo 0,
+    LCM-LoRA 1, LCM-distilled 8.5)."""
+    return defaults(model).guidance
+
+
+def default_scheduler(model: str | None) -> str | None:
+    """The scheduler used when none is given: the family's (LCM: ``"lcm"``), else the checkpoint's own."""
+    return defaults(model).scheduler

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__, progress
-from .catalog import BUILTIN_MODELS, DEFAULT_GUIDANCE, DEFAULT_MODEL, MODEL_GUIDANCE, ModelError
+from .catalog import BUILTIN_MODELS, DEFAULT_MODEL, ModelError
 from .files import load_layout_file
 from .layout import EXAMPLES, LayoutError
 from .schedulers import SCHEDULERS
@@ -41,11 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--model-from-png", action="store_true",
                         help="load the hub id or path a re-rendered PNG names (built-in models are always "
                              "used; others are not by default: a PNG from elsewhere could name anything)")
-    render.add_argument("--steps", type=int, default=None, help="denoising steps (default 25, or the PNG's)")
+    render.add_argument("--steps", type=int, default=None,
+                        help="denoising steps (default: the model's, 25; Turbo/LCM 4; or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
-    render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default 20%% of steps)")
-    render.add_argument("--guidance", type=float, default=None, help=f"guidance (default {DEFAULT_GUIDANCE:g}"
-                        + "".join(f"; {m} {g:g}" for m, g in MODEL_GUIDANCE.items()) + ")")
+    render.add_argument("--bootstrap-steps", type=int, default=None,
+                        help="bootstrapped steps (default: the model's share, 20%% of the steps; "
+                        "shapes 60%%; Turbo/LCM the first step)")
+    render.add_argument("--guidance", type=float, default=None,
+                        help="guidance (default: the model's: SD 7.5, SDXL and shapes 5, Turbo 0, LCM-LoRA 1; "
+                        "1 or less: no unconditional rows)")
     render.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=None, help="sampler (default: the model's)")
     render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")

@@ -24,6 +24,13 @@ class UNetRows:
     sample: torch.Tensor  #: ``(rows, C, h, w)`` in the UNet's dtype
     timestep: torch.Tensor  #: scalar
     context: torch.Tensor  #: ``(rows, tokens, dim)`` prompt embeddings
+    added: dict[str, torch.Tensor] | None = None  #: per-row ``added_cond_kwargs`` (SDXL: text_embeds, time_ids)
+    timestep_cond: torch.Tensor | None = None  #: ``(rows, dim)`` an LCM UNet's guidance embedding
+
+    def extras(self) -> dict[str, torch.Tensor]:
+        """The per-row conditioning besides the prompt embeddings, by UNet keyword (``added.`` prefixed)."""
+        extras = {f"added.{k}": v for k, v in (self.added or {}).items()}
+        return extras if self.timestep_cond is None else {**extras, "timestep_cond": self.timestep_cond}
 
 
 def drive(
@@ -82,11 +89,13 @@ def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[
     t = requests[0].timestep
     if any(not torch.equal(r.timestep, t) for r in requests[1:]):
         t = torch.cat([r.timestep.expand(len(r.sample)) for r in requests])  # one timestep per row
+    extras = {k: torch.cat([r.extras()[k] for r in requests]) for k in requests[0].extras()}
     size = max_batch or len(x)
     try:
         out = torch.cat([
             unet(x[s : s + size], t if t.ndim == 0 else t[s : s + size],
-                 encoder_hidden_states=context[s : s + size], return_dict=False)[0]
+                 encoder_hidden_states=context[s : s + size], return_dict=False,
+                 **_keywords({k: v[s : s + size] for k, v in extras.items()}))[0]
             for s in range(0, len(x), size)
         ])
     except RuntimeError as exc:  # torch.OutOfMemoryError (torch >= 2.5) is a RuntimeError as well
@@ -100,6 +109,13 @@ def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[
     return list(out.split([len(r.sample) for r in requests]))
 
 
+def _keywords(extras: dict[str, torch.Tensor]) -> dict:
+    """UNet keywords from flat extras: ``added.*`` ones gathered into ``added_cond_kwargs``."""
+    added = {k.removeprefix("added."): v for k, v in extras.items() if k.startswith("added.")}
+    keywords = {k: v for k, v in extras.items() if not k.startswith("added.")}
+    return {**keywords, "added_cond_kwargs": added} if added else keywords
+
+
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # the latter before torch 2.5
 
 
@@ -107,5 +123,6 @@ def _same_shape(requests: dict[int, UNetRows]) -> list[list[int]]:
     """Loop indices grouped by the shape and dtype of their rows (only those can share a call)."""
     groups: dict[tuple, list[int]] = {}
     for k, r in requests.items():
-        groups.setdefault((r.sample.shape[1:], r.sample.dtype, r.context.shape[1:]), []).append(k)
+        extras = tuple((name, v.shape[1:]) for name, v in r.extras().items())
+        groups.setdefault((r.sample.shape[1:], r.sample.dtype, r.context.shape[1:], extras), []).append(k)
     return list(groups.values())

@@ -20,14 +20,18 @@ from pathlib import Path
 import torch
 
 from .catalog import (
+    BUILTIN_FAMILIES,
     BUILTIN_MODELS,
     BUILTIN_PREFIX,
     DEFAULT_MODEL,
+    FAMILIES,
     SHAPES,
     SHAPES_DIR,
+    SUPPORTED,
     TINY_RANDOM,
     ModelError,
 )
+from .conditioning import guidance_dim, wants_time_ids
 from .images import vae_scale_factor
 
 
@@ -64,14 +68,18 @@ def load_pipeline(
     dtype: str | torch.dtype | None = None,
     allow_pickle: bool = False,
     compile_unet: bool | dict = False,
+    lora: str | os.PathLike | None = None,
+    family: str | None = None,
 ):
-    """Load a Stable Diffusion 1.x/2.x pipeline ready for :func:`mdwidgets.compose`.
+    """Load a Stable Diffusion 1.x/2.x or SDXL pipeline (Turbo and LCM variants included) ready for
+    :func:`mdwidgets.compose`.
 
     Args:
         name_or_path: ``"builtin:…"``, a Hugging Face hub id (e.g.
-            ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``), a local diffusers folder, or a
-            single ``.safetensors`` checkpoint file (a ``str`` or a ``Path``; ``None``: the default).
-            Every failure to load raises :class:`ModelError` saying what was tried.
+            ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``, ``"stabilityai/sdxl-turbo"``), a local
+            diffusers folder, or a single ``.safetensors`` checkpoint file (a ``str`` or a ``Path``;
+            ``None``: the default). SDXL is told from the folder's ``model_index.json``, the hub's, or
+            the checkpoint's keys. Every failure to load raises :class:`ModelError` saying what was tried.
         device: defaults to CUDA, then MPS, then CPU.
         dtype: defaults to float16 on CUDA and float32 elsewhere. The VAE always runs in float32
             so that decoding cannot overflow to NaN (black images) in half precision.
@@ -80,7 +88,14 @@ def load_pipeline(
         compile_unet: wrap the UNet in ``torch.compile`` (a dict: its keyword arguments). Off by
             default: the first step then compiles for minutes, and on this project's 2-core CPU it
             did not pay (see README, Performance); try it on a GPU for long sessions.
+        lora: a LoRA (hub id, folder or file) loaded with diffusers' ``load_lora_weights`` and fused
+            into the weights (needs ``peft``), e.g. ``"latent-consistency/lcm-lora-sdv1-5"``.
+        family: the model family (a key of :data:`mdwidgets.catalog.FAMILIES`) whose defaults
+            (steps, guidance, scheduler, canvas) to use; default :func:`model_family`, which tells
+            Turbo and LCM-LoRA models by their names.
     """
+    if family is not None and family not in FAMILIES:
+        raise ModelError(f"family={family!r} is not known; families: {', '.join(FAMILIES)}")
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
     if not isinstance(name_or_path, (str, os.PathLike)):
@@ -94,12 +109,16 @@ def load_pipeline(
         pipe = _load_builtin(name_or_path)
     else:
         pipe = _load_external(name_or_path, dtype=dtype, allow_pickle=allow_pickle)
-    for module, wanted in ((pipe.unet, dtype), (pipe.text_encoder, dtype), (pipe.vae, torch.float32)):
+    text_encoders = [e for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
+    for module, wanted in ((pipe.unet, dtype), *((e, dtype) for e in text_encoders), (pipe.vae, torch.float32)):
         module.to(device=device)
         if module.dtype != wanted:
             module.to(dtype=wanted)
     pipe.set_progress_bar_config(disable=True)
     pipe.mdwidgets_model_name = name_or_path
+    if lora is not None:
+        _load_lora(pipe, os.fspath(lora))
+    pipe.mdwidgets_family = family or model_family(pipe)
     if compile_unet:
         pipe.unet = torch.compile(pipe.unet, **(compile_unet if isinstance(compile_unet, dict) else {}))
     return pipe
@@ -108,6 +127,40 @@ def load_pipeline(
 def model_name(pipe) -> str | None:
     """The name a pipeline was loaded by (:func:`load_pipeline`), else its ``name_or_path``."""
     return getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
+
+
+def model_family(pipe) -> str:
+    """The family of a pipeline, the key of its defaults in :data:`mdwidgets.catalog.FAMILIES`.
+
+    From its components where they tell: SDXL has a second text encoder and a UNet taking size/crop
+    ids; an LCM-distilled UNet takes a guidance embedding. Where only the name tells (Turbo models
+    are plain SD/SDXL weights), from the name it was loaded by and the LoRA loaded into it: "turbo",
+    "lcm". :func:`load_pipeline` records it (``family=`` there overrides it).
+    """
+    recorded = getattr(pipe, "mdwidgets_family", None)
+    name = model_name(pipe)
+    if recorded or name in BUILTIN_FAMILIES:
+        return recorded or BUILTIN_FAMILIES[name]
+    base = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None or wants_time_ids(pipe.unet) else "sd"
+    if guidance_dim(pipe.unet) is not None:
+        return f"{base}-lcm-distilled" if base == "sdxl" else "lcm-distilled"
+    words = f"{name or ''} {getattr(pipe, 'mdwidgets_lora', '')}".lower()
+    if "turbo" in words:
+        return f"{base}-turbo"
+    if "lcm" in words or type(pipe.scheduler).__name__ == "LCMScheduler":
+        return "sdxl-lcm" if base == "sdxl" else "lcm"
+    return base
+
+
+def _load_lora(pipe, lora: str) -> None:
+    """``lora``'s weights loaded into ``pipe`` and fused (sampling then costs what it did without)."""
+    try:
+        pipe.load_lora_weights(lora)
+        pipe.fuse_lora()
+    except Exception as exc:  # noqa: BLE001 - peft/diffusers/hub raise many kinds
+        hint = " (LoRAs need `pip install peft`)" if "peft" in str(exc).lower() else ""
+        raise ModelError(f"could not load the LoRA {lora!r}{hint}: {type(exc).__name__}: {exc}") from exc
+    pipe.mdwidgets_lora = lora
 
 
 def native_size(pipe) -> int:
@@ -136,8 +189,9 @@ def _load_builtin(name: str):
     raise ModelError(f"{name!r} is not a built-in model; built-in models: {', '.join(BUILTIN_MODELS)}")
 
 
-def _stable_diffusion_pipeline_class():
-    """diffusers' StableDiffusionPipeline, imported without transformers' torchvision notice.
+def _stable_diffusion_pipeline_class(kind: str = "sd"):
+    """diffusers' StableDiffusionPipeline (``kind="sdxl"``: StableDiffusionXLPipeline), imported
+    without transformers' torchvision notice.
 
     (transformers logs that its image processors fall back to PIL without torchvision; the
     safety checker's processor is the only user and mdwidgets never runs it.)
@@ -147,21 +201,16 @@ def _stable_diffusion_pipeline_class():
     level = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
-        from diffusers import StableDiffusionPipeline
+        import diffusers
     finally:
         transformers.logging.set_verbosity(level)
-    return StableDiffusionPipeline
+    return diffusers.StableDiffusionXLPipeline if kind == "sdxl" else diffusers.StableDiffusionPipeline
 
 
 def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool):
-    StableDiffusionPipeline = _stable_diffusion_pipeline_class()
-
-    common = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
     path = Path(os.path.expanduser(name_or_path))
     if not path.exists() and _looks_like_a_path(name_or_path):
         raise ModelError(f"no such file or folder: {name_or_path!r}")
-    if path.is_dir():
-        _check_family(path)
     if path.is_file():
         if path.suffix not in (".safetensors",) and not allow_pickle:
             raise ModelError(
@@ -170,19 +219,30 @@ def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool)
             )
         if path.stat().st_size == 0:
             raise ModelError(f"{path} is empty (an interrupted download?)")
-        load, source, where, kwargs = StableDiffusionPipeline.from_single_file, str(path), "checkpoint file", common
+        kind, source, where = _checkpoint_kind(path), str(path), "checkpoint file"
     else:
-        load, kwargs = StableDiffusionPipeline.from_pretrained, {**common, "use_safetensors": not allow_pickle}
         source, where = (str(path), "folder") if path.is_dir() else (name_or_path, "hub id")
+        kind = _family_kind(_model_index(path) if path.is_dir() else _hub_index(name_or_path), name_or_path)
+    pipeline = _stable_diffusion_pipeline_class(kind)
+    common = dict(torch_dtype=dtype) if kind == "sdxl" else dict(
+        safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
+    if where == "checkpoint file":
+        load, kwargs = pipeline.from_single_file, common
+    else:
+        load, kwargs = pipeline.from_pretrained, {**common, "use_safetensors": not allow_pickle}
     try:
         return load(source, **kwargs)
     except Exception as exc:  # noqa: BLE001 - diffusers/transformers/safetensors raise many kinds
-        hint = ("a single file also needs its model's configs from the hub; " if where == "checkpoint file" else "")
-        raise ModelError(
-            f"could not load {where} {name_or_path!r}: {type(exc).__name__}: {exc}\n"
-            f"Truncated or corrupt files fail here too. Offline? {hint}the built-in model {DEFAULT_MODEL!r} "
-            "needs no network."
-        ) from exc
+        raise _load_error(where, name_or_path, exc) from exc
+
+
+def _load_error(where: str, name: str, exc: Exception) -> ModelError:
+    hint = "a single file also needs its model's configs from the hub; " if where == "checkpoint file" else ""
+    return ModelError(
+        f"could not load {where} {name!r}: {type(exc).__name__}: {exc}\n"
+        f"Truncated or corrupt files fail here too. Offline? {hint}the built-in model {DEFAULT_MODEL!r} "
+        "needs no network."
+    )
 
 
 def _looks_like_a_path(name: str) -> bool:
@@ -191,23 +251,19 @@ def _looks_like_a_path(name: str) -> bool:
             or Path(name).suffix in (".safetensors", ".ckpt", ".bin", ".pt", ".json"))
 
 
-SUPPORTED_PIPELINES = {
-    "StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionPanoramaPipeline",
+SUPPORTED_PIPELINES = {  # model_index.json's _class_name -> what loads it
+    "StableDiffusionPipeline": "sd", "StableDiffusionImg2ImgPipeline": "sd",
+    "StableDiffusionPanoramaPipeline": "sd", "LatentConsistencyModelPipeline": "sd",
+    "StableDiffusionXLPipeline": "sdxl", "StableDiffusionXLImg2ImgPipeline": "sdxl",
 }
 
 
-def _check_family(folder: Path) -> None:
-    """Refuse folders of other model families with a message naming what was found."""
+def _model_index(folder: Path) -> dict:
+    """A diffusers folder's model_index.json, its UNet checked to be a text-to-image one."""
     index = folder / "model_index.json"
     if not index.is_file():
         raise ModelError(f"{folder} has no model_index.json: it is not a diffusers pipeline folder")
     info = _read_json_object(index)
-    found = info.get("_class_name", "?")
-    if found not in SUPPORTED_PIPELINES or "text_encoder_2" in info:
-        raise ModelError(
-            f"{folder} holds a {found} model; mdwidgets supports Stable Diffusion 1.x/2.x "
-            "(StableDiffusionPipeline folders)"
-        )
     unet_config = folder / "unet" / "config.json"
     if unet_config.is_file():
         channels = _read_json_object(unet_config).get("in_channels", 4)
@@ -216,6 +272,40 @@ def _check_family(folder: Path) -> None:
                 f"{folder}'s UNet takes {channels} input channels (an inpainting or depth model); "
                 "mdwidgets needs a text-to-image UNet with 4"
             )
+    return info
+
+
+def _hub_index(name: str) -> dict | None:
+    """A hub model's model_index.json (a small download), or None where it cannot be had: the load
+    itself then fails with the reason."""
+    from diffusers import DiffusionPipeline
+
+    try:
+        return dict(DiffusionPipeline.load_config(name))
+    except Exception:  # noqa: BLE001 - offline, private, missing: loading says which
+        return None
+
+
+def _family_kind(info: dict | None, name: str) -> str:
+    """``"sd"`` or ``"sdxl"`` from a model_index.json (``None``: not known, try SD); other families refused."""
+    if info is None:
+        return "sd"
+    found = info.get("_class_name", "?")
+    if found not in SUPPORTED_PIPELINES:
+        raise ModelError(f"{name} holds a {found} model; mdwidgets supports {SUPPORTED} "
+                         f"(pipelines: {', '.join(sorted(SUPPORTED_PIPELINES))})")
+    return SUPPORTED_PIPELINES[found]
+
+
+def _checkpoint_kind(path: Path) -> str:
+    """``"sdxl"`` for an SDXL single-file checkpoint (its second text encoder's keys), else ``"sd"``."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as checkpoint:
+            return "sdxl" if any(k.startswith("conditioner.embedders.1.") for k in checkpoint.keys()) else "sd"
+    except Exception:  # noqa: BLE001 - not readable here: loading it reports why
+        return "sd"
 
 
 # Tiny SD-1.x-shaped components (4 latent channels, VAE factor 8) for tests and examples.

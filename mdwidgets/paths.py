@@ -10,6 +10,10 @@ shared latent (source 0); during it, foreground ``p`` reads its own bootstrapped
 :meth:`Paths.fuse` is the paper's Eq. 5 over all paths: each path's weight on a cell is its
 prompt's weight ``W_i`` there divided by the number of windows covering the cell, so the weights
 of every cell sum to 1.
+
+Rows carry what else the UNet is conditioned on (:mod:`mdwidgets.conditioning`): SDXL's pooled
+embedding and per-window time ids, an LCM UNet's guidance embedding. Unguided paths (guidance
+``<= 1``) and LCM UNets, which take the guidance as an input, have no unconditional row at all.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import NamedTuple
 
 import torch
 
+from .conditioning import guidance_embedding
 from .layout import Layout
 from .lockstep import UNetRows
+from .prompts import PromptEmbeds
 
 
 class Path(NamedTuple):
@@ -43,12 +49,15 @@ class _RowPlan:
     context: torch.Tensor  #: (rows, tokens, dim) prompt embedding of each row
     uncond_row: torch.Tensor  #: (paths,) each path's unconditional row (its own row when unguided)
     scale: torch.Tensor  #: (paths, 1, 1) guidance scale of each path (1 when unguided)
+    added: dict[str, torch.Tensor] | None  #: SDXL's per-row text_embeds and time_ids
+    timestep_cond: torch.Tensor | None  #: (rows, dim) an LCM UNet's guidance embedding
 
 
 class Paths:
     """The paths of a run — (window, prompt) pairs — their UNet rows, guidance and fusion."""
 
-    def __init__(self, layout: Layout, guidance_scale: float, weights: torch.Tensor, windows, grid_width: int):
+    def __init__(self, layout: Layout, guidance_scale: float, weights: torch.Tensor, windows, grid_width: int,
+                 embedded_guidance: bool = False):
         negatives = [layout.negative_prompt] + [
             layout.negative_prompt if r.negative_prompt is None else r.negative_prompt for r in layout.regions
         ]
@@ -57,6 +66,8 @@ class Paths:
         ]
         distinct = list(dict.fromkeys(negatives))
         self.texts = layout.prompts + distinct  #: what the text encoder embeds: prompts, then negatives
+        self.first_negative = len(layout.prompts)
+        self.embedded_guidance = embedded_guidance  #: the UNet takes the guidance as an input (LCM)
         self.negative_text = [len(layout.prompts) + distinct.index(n) for n in negatives]
 
         flat_weights = weights.flatten(1).cpu()  # (N + 1, cells)
@@ -80,7 +91,7 @@ class Paths:
         uncond_rows: dict[Row, int] = {}
         uncond_row = []
         for v, (k, p) in enumerate(self.paths):
-            if self.guidance[p] <= 1:
+            if self.guidance[p] <= 1 or self.embedded_guidance:
                 uncond_row.append(v)  # unguided: the conditional row alone
                 continue
             key = Row(rows[v].source, k, self.negative_text[p])
@@ -99,23 +110,32 @@ class Paths:
         """UNet rows per evaluation."""
         return len(self._plans[shared][0])
 
-    def bind(self, embeds: torch.Tensor) -> None:
-        """Move both row plans to ``embeds``' device as tensors, with each row's prompt embedding."""
-        device = embeds.device
+    def bind(self, prompts: PromptEmbeds, time_ids: torch.Tensor | None = None, guidance_dim: int | None = None):
+        """Move both row plans to the prompts' device as tensors, with each row's conditioning:
+        prompt embedding; SDXL's pooled embedding and its window's ``time_ids`` (``(windows, 6)``);
+        an LCM UNet's guidance embedding of ``guidance_dim``."""
+        device, dtype = prompts.embeds.device, prompts.embeds.dtype
         self.cells, self.path_weights = self.cells.to(device), self.path_weights.to(device)
         self.prompt_of_path, window_cells = self.prompt_of_path.to(device), self._window_cells.to(device)
-        scale = torch.tensor([g if (g := self.guidance[p]) > 1 else 1.0 for _, p in self.paths], device=device)
+        guided = [g if (g := self.guidance[p]) > 1 and not self.embedded_guidance else 1.0 for _, p in self.paths]
+        scale = torch.tensor(guided, device=device)
+        w = None if guidance_dim is None else guidance_embedding(
+            torch.tensor([self.guidance[p] for _, p in self.paths]), guidance_dim).to(device, dtype)
         self._bound = {}
         for shared, (rows, uncond_row) in self._plans.items():
             sources, windows, texts = (torch.tensor(column, device=device) for column in zip(*rows))
-            self._bound[shared] = _RowPlan(sources, window_cells[windows], embeds[texts],
-                                           torch.tensor(uncond_row, device=device), scale[:, None, None])
+            added = None if time_ids is None else {"text_embeds": prompts.pooled[texts],
+                                                   "time_ids": time_ids.to(device, dtype)[windows]}
+            self._bound[shared] = _RowPlan(sources, window_cells[windows], prompts.embeds[texts],
+                                           torch.tensor(uncond_row, device=device), scale[:, None, None], added,
+                                           None if w is None else w[: len(rows)])
 
     def unet_rows(self, model_in: torch.Tensor, t, *, shared: bool, dtype: torch.dtype) -> UNetRows:
         """The UNet rows of one evaluation: each row's input crop and prompt embedding."""
         plan, channels = self._bound[shared], model_in.shape[1]
         x = model_in.flatten(2).index_select(0, plan.sources).gather(2, plan.cells[:, None].expand(-1, channels, -1))
-        return UNetRows(x.view(len(plan.sources), channels, *self.window_shape).to(dtype), t, plan.context)
+        return UNetRows(x.view(len(plan.sources), channels, *self.window_shape).to(dtype), t, plan.context,
+                        plan.added, plan.timestep_cond)
 
     def guide(self, out: torch.Tensor, *, shared: bool) -> torch.Tensor:
         """Each path's guided model output ``(paths, C, window cells)`` in float32."""

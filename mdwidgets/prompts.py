@@ -1,4 +1,9 @@
-"""Text prompts to UNet conditioning, with a cache so that moving a box re-encodes nothing."""
+"""Text prompts to UNet conditioning, with a cache so that moving a box re-encodes nothing.
+
+Stable Diffusion 1.x/2.x: one text encoder's last hidden state. SDXL: both encoders' penultimate
+hidden states side by side, plus the second encoder's pooled (projected) embedding — the same calls
+as diffusers' ``encode_prompt`` of each pipeline, so embeddings match theirs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -15,8 +21,19 @@ class PromptTruncatedWarning(UserWarning):
     """A prompt is longer than the tokenizer's limit; the named words are dropped."""
 
 
+class PromptEmbeds(NamedTuple):
+    """The conditioning of some prompts."""
+
+    embeds: torch.Tensor  #: (prompts, tokens, dim)
+    pooled: torch.Tensor | None  #: (prompts, dim) SDXL's pooled embedding; None for SD 1.x/2.x
+
+    def to(self, device, dtype) -> PromptEmbeds:
+        pooled = None if self.pooled is None else self.pooled.to(device, dtype)
+        return PromptEmbeds(self.embeds.to(device, dtype), pooled)
+
+
 class PromptCache:
-    """Encodes prompts with a pipeline's tokenizer and text encoder and remembers the result.
+    """Encodes prompts with a pipeline's tokenizer(s) and text encoder(s) and remembers the result.
 
     One cache serves one text encoder (see :func:`prompt_cache_for`). ``hits`` and ``misses``
     count look-ups, so tools and tests can check that a re-run encoded nothing.
@@ -26,20 +43,20 @@ class PromptCache:
         self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def encode(self, tokenizer, text_encoder, prompts: Sequence[str]) -> torch.Tensor:
-        """Embeddings of ``prompts``, shape ``(len(prompts), tokens, dim)``."""
+    def encode(self, pipe, prompts: Sequence[str]) -> PromptEmbeds:
+        """The conditioning of ``prompts`` by ``pipe``'s text encoder(s)."""
         missing = [p for p in dict.fromkeys(prompts) if p not in self._entries]
         with self._lock:
             self.hits += len(prompts) - len(missing)
             self.misses += len(missing)
         if missing:
-            embeds = _encode(tokenizer, text_encoder, missing)
+            embeds, pooled = _encode(pipe, missing)
             with self._lock:
-                for prompt, embed in zip(missing, embeds):
-                    self._entries[prompt] = embed
+                for k, prompt in enumerate(missing):
+                    self._entries[prompt] = (embeds[k], None if pooled is None else pooled[k])
         with self._lock:
             out = []
             for prompt in prompts:
@@ -47,7 +64,8 @@ class PromptCache:
                 out.append(self._entries[prompt])
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-        return torch.stack(out)
+        embeds, pooled = zip(*out)
+        return PromptEmbeds(torch.stack(embeds), None if pooled[0] is None else torch.stack(pooled))
 
     def clear(self) -> None:
         with self._lock:
@@ -67,18 +85,33 @@ def prompt_cache_for(text_encoder: torch.nn.Module) -> PromptCache:
 
 
 @torch.inference_mode()
-def _encode(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
-    limit = tokenizer.model_max_length
+def _encode(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
     for prompt in prompts:
-        _warn_if_truncated(tokenizer, prompt, limit)
-    tokens = tokenizer(
-        prompts, padding="max_length", max_length=limit, truncation=True, return_tensors="pt"
-    )
-    # Same call as diffusers' StableDiffusionPipeline.encode_prompt, so embeddings match it.
-    mask = None
-    if getattr(text_encoder.config, "use_attention_mask", False):
-        mask = tokens.attention_mask.to(text_encoder.device)
-    return text_encoder(tokens.input_ids.to(text_encoder.device), attention_mask=mask)[0]
+        _warn_if_truncated(pipe.tokenizer, prompt, pipe.tokenizer.model_max_length)
+    if getattr(pipe, "text_encoder_2", None) is None:
+        # Same call as diffusers' StableDiffusionPipeline.encode_prompt.
+        tokens, encoder = _tokens(pipe.tokenizer, prompts), pipe.text_encoder
+        mask = tokens.attention_mask if getattr(encoder.config, "use_attention_mask", False) else None
+        return encoder(tokens.input_ids.to(encoder.device), attention_mask=_on(mask, encoder))[0], None
+    # SDXL (diffusers' StableDiffusionXLPipeline.encode_prompt): penultimate layers side by side, and
+    # the pooled embedding of the last encoder that gives one (the second, with its projection).
+    hidden, pooled = [], None
+    for tokenizer, encoder in ((pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)):
+        if encoder is None:  # a refiner-style pipeline has only the second encoder
+            continue
+        out = encoder(_tokens(tokenizer, prompts).input_ids.to(encoder.device), output_hidden_states=True)
+        pooled = out[0] if out[0].ndim == 2 else pooled
+        hidden.append(out.hidden_states[-2])
+    return torch.cat(hidden, dim=-1), pooled
+
+
+def _tokens(tokenizer, prompts: list[str]):
+    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt")
+
+
+def _on(tensor: torch.Tensor | None, module) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(module.device)
 
 
 def _warn_if_truncated(tokenizer, prompt: str, limit: int) -> None:

@@ -39,13 +39,16 @@ def plain_multidiffusion(
 ) -> torch.Tensor:
     """Final latents of ``layout`` from the initial noise ``latents`` ``(1, C, h, w)``.
 
-    ``pipe`` is a diffusers ``StableDiffusionPipeline`` (its ``encode_prompt`` is used);
+    ``pipe`` is a diffusers ``StableDiffusionPipeline`` or ``StableDiffusionXLPipeline`` (its
+    ``encode_prompt`` is used; SDXL windows get the canvas size, their corner and their size as
+    time ids);
     ``bootstrap_backgrounds`` are ``(bootstrap steps, N, C, 1, 1)`` flat-colour latents that each
     foreground sees outside its region during the first steps; ``generator`` feeds stochastic
     schedulers (every path draws the same step noise).
     """
     unet = pipe.unet
-    weights = fusion_weights(layout, vae_scale_factor(pipe.vae))  # W_i: (N + 1, 1, h, w), summing to 1
+    scale = vae_scale_factor(pipe.vae)
+    weights = fusion_weights(layout, scale)  # W_i: (N + 1, 1, h, w), summing to 1
     embeds = _prompt_embeddings(pipe, layout)
     base = make_scheduler(scheduler, pipe.scheduler)
     base.set_timesteps(num_inference_steps)
@@ -65,7 +68,10 @@ def plain_multidiffusion(
                 view = torch.where(weights[v] > 0, x, flat)
             view = _crop(view, w)
             model_in = sched.scale_model_input(torch.cat([view, view]), t)
-            uncond, cond = unet(model_in, t, encoder_hidden_states=embeds[v], return_dict=False)[0].chunk(2)
+            context, pooled = embeds[v]
+            added = None if pooled is None else {"text_embeds": pooled, "time_ids": _time_ids(w, x, scale)}
+            uncond, cond = unet(model_in, t, encoder_hidden_states=context, added_cond_kwargs=added,
+                                return_dict=False)[0].chunk(2)
             guided = uncond + guidance_scale * (cond - uncond)
             kwargs = {}
             if generator is not None and "generator" in inspect.signature(sched.step).parameters:
@@ -79,16 +85,28 @@ def plain_multidiffusion(
     return x
 
 
-def _prompt_embeddings(pipe, layout) -> list[torch.Tensor]:
-    """Per prompt [background, regions…]: its [unconditional, conditional] embeddings."""
+def _prompt_embeddings(pipe, layout) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Per prompt [background, regions…]: its [unconditional, conditional] embeddings and (SDXL) pooled
+    ones; an empty negative prompt is no negative prompt (SDXL: zeros)."""
     negatives = [layout.negative_prompt] + [
         layout.negative_prompt if r.negative_prompt is None else r.negative_prompt for r in layout.regions
     ]
     embeds = []
     for prompt, negative in zip(layout.prompts, negatives):
-        cond, uncond = pipe.encode_prompt(prompt, pipe.unet.device, 1, True, negative)
-        embeds.append(torch.cat([uncond, cond]))
+        if getattr(pipe, "text_encoder_2", None) is not None:
+            cond, uncond, pooled, uncond_pooled = pipe.encode_prompt(prompt, None, pipe.unet.device, 1, True,
+                                                                      negative or None)
+            embeds.append((torch.cat([uncond, cond]), torch.cat([uncond_pooled, pooled])))
+        else:
+            cond, uncond = pipe.encode_prompt(prompt, pipe.unet.device, 1, True, negative)
+            embeds.append((torch.cat([uncond, cond]), None))
     return embeds
+
+
+def _time_ids(w, x: torch.Tensor, scale: int) -> torch.Tensor:
+    """SDXL's (original size, crop corner, target size) of window ``w``: the canvas, its corner, its size."""
+    height, width = x.shape[-2:]
+    return torch.tensor([[height, width, w.top, w.left, w.height, w.width]] * 2, dtype=x.dtype) * scale
 
 
 def _crop(tensor: torch.Tensor, w) -> torch.Tensor:

@@ -18,11 +18,13 @@ from typing import Any
 import torch
 
 from .budget import check_budget, rows_that_fit
+from .catalog import SUPPORTED
+from .conditioning import guidance_dim, wants_time_ids, window_time_ids, zero_empty_negatives
 from .images import decode_latents, encode_flat_colours, vae_scale_factor
 from .layout import Layout, LayoutError
 from .lockstep import drive
 from .masks import fusion_weights
-from .models import model_name
+from .models import model_family, model_name
 from .paths import Paths
 from .prompts import prompt_cache_for
 from .redo import ImageInputs, image_inputs
@@ -144,25 +146,29 @@ def compose(
 
     Args:
         pipe: any object with Stable Diffusion components ``vae, unet, text_encoder, tokenizer,
-            scheduler`` (e.g. a diffusers ``StableDiffusionPipeline``; see :func:`load_pipeline`).
+            scheduler`` (e.g. a diffusers ``StableDiffusionPipeline``; see :func:`load_pipeline`),
+            or SDXL's (with ``text_encoder_2, tokenizer_2``: a ``StableDiffusionXLPipeline``).
         layout: the composition.
         settings: a :class:`~mdwidgets.Settings` standing for all the setting keywords below
             (``num_inference_steps`` … ``circular``, ``max_batch``); giving it together with one of
             them is a ``TypeError``. The keywords' defaults are the Settings' own.
-        num_inference_steps: denoising steps (default 25).
-        guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off);
-            default: the model's (:func:`mdwidgets.catalog.default_guidance`: 5 for the built-in
-            shapes model, 7.5 for Stable Diffusion).
-        bootstrap_steps: bootstrapped steps; default the model's
+        num_inference_steps: denoising steps; default the model family's
+            (:data:`mdwidgets.catalog.FAMILIES`): 25, 4 for Turbo and LCM models.
+        guidance_scale: classifier-free guidance for prompts without their own (``<= 1``: off, and
+            no unconditional UNet rows at all); default the family's (5 for the built-in shapes
+            model and SDXL, 7.5 for Stable Diffusion, 0 for Turbo, 1 for LCM-LoRA). An LCM-distilled
+            UNet takes it as an input instead (default 8.5; still one row per prompt).
+        bootstrap_steps: bootstrapped steps; default the family's
             (:func:`mdwidgets.catalog.default_bootstrap_steps`): 20% of ``num_inference_steps``, the
-            paper's ~20% (the official code uses 40%; fewer keeps objects better blended), and
-            60% for the built-in shapes model.
+            paper's ~20% (the official code uses 40%; fewer keeps objects better blended), 60% for
+            the built-in shapes model, the first step for Turbo/LCM models (none in a 1-step run).
             For second-order schedulers (Heun) it is scaled to the number of UNet evaluations.
         seed: seed of the initial noise and bootstrap colours; drawn at random (and reported in
             ``result.settings``) when neither ``seed`` nor ``generator`` is given.
         generator: a ``torch.Generator`` to use instead of ``seed``.
         latents: initial noise ``(1, C, h, w)`` (standard normal, like diffusers' ``latents=``).
-        scheduler: ``None`` (the pipeline's), a name from ``mdwidgets.SCHEDULERS`` or a diffusers
+        scheduler: ``None`` (the family's, e.g. ``"lcm"`` for LCM models, else the pipeline's), a name
+            from ``mdwidgets.SCHEDULERS`` or a diffusers
             scheduler instance. A fresh copy is used; ``pipe.scheduler`` is never modified.
         callback: called with a :class:`StepEvent` after each step; ``event.cancel()`` stops.
         region_x0: also compute each prompt's own x0 prediction for the events.
@@ -248,9 +254,12 @@ def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, r
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
     # 1. Check inputs; fill in the model's defaults and a seed
-    _check_arguments(layout, vae_scale_factor(pipe.vae), output_type, pipe.unet)
+    _check_arguments(layout, vae_scale_factor(pipe.vae), output_type, pipe)
     _check_settings(settings)
-    settings = settings.resolved(model_name(pipe))
+    settings = settings.resolved(model_family(pipe))
+    if settings.bootstrap_steps > settings.steps:
+        raise ValueError(f"bootstrap_steps={settings.bootstrap_steps} must be between 0 and "
+                         f"num_inference_steps={settings.steps}")
     if generator is None:
         seed = random.SystemRandom().randrange(2**32) if settings.seed is None else int(settings.seed)
         settings, generator = settings.replace(seed=seed), torch.Generator("cpu").manual_seed(seed)
@@ -342,9 +351,9 @@ class _Run:
         windows = window_grid(*grid, view, settings.stride if window_size else view, settings.circular)
         # 2. Fusion weights W_i (Eq. 5), the paths (window × prompt) and their prompt embeddings (cached)
         weights = fusion_weights(layout, scale).to(device)
-        paths = Paths(layout, settings.guidance_scale, weights, windows, grid[1])
-        cache = prompt_cache_for(pipe.text_encoder)
-        paths.bind(cache.encode(pipe.tokenizer, pipe.text_encoder, paths.texts).to(device, pipe.unet.dtype))
+        paths = Paths(layout, settings.guidance_scale, weights, windows, grid[1],
+                      embedded_guidance=guidance_dim(pipe.unet) is not None)
+        paths.bind(*_conditioning(pipe, paths, windows, grid, scale))
         # 3. A scheduler of this run's own; bootstrapping is counted in UNet evaluations
         sched = make_scheduler(settings.scheduler, pipe.scheduler)
         check_steps(sched, steps)
@@ -383,6 +392,14 @@ class _Run:
         flat = self.scheduler.add_noise(self.backgrounds[i].expand(n, *shape), self.noise.expand(n, *shape),
                                         t.repeat(n))
         return torch.cat([x, torch.where(self.weights[1:] > 0, x, flat)])
+
+
+def _conditioning(pipe, paths: Paths, windows, grid, scale: int):
+    """Every text's embeddings (cached per text encoder) and the UNet's other inputs (mdwidgets.conditioning)."""
+    prompts = prompt_cache_for(pipe.text_encoder).encode(pipe, paths.texts)
+    prompts = zero_empty_negatives(pipe, prompts, paths.texts, paths.first_negative)
+    time_ids = window_time_ids(windows, grid, scale) if wants_time_ids(pipe.unet) else None
+    return prompts.to(pipe.unet.device, pipe.unet.dtype), time_ids, guidance_dim(pipe.unet)
 
 
 def _timesteps(sched, steps: int, start: int) -> torch.Tensor:
@@ -477,13 +494,13 @@ def _check_settings(settings: Settings) -> None:
     """The settings' values, before the model's defaults fill in the ``None`` ones."""
     steps, guidance, bootstrap, max_batch, seed = (settings.steps, settings.guidance_scale, settings.bootstrap_steps,
                                                    settings.max_batch, settings.seed)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"num_inference_steps={steps!r} must be a positive integer")
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
                                  or not (math.isfinite(guidance) and guidance >= 0)):
         raise ValueError(f"guidance_scale={guidance!r} must be a finite number >= 0 (1 or less: unguided)")
-    if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(bootstrap, int)
-                                  or not 0 <= bootstrap <= steps):
+    if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0
+                                  or (steps is not None and bootstrap > steps)):
         raise ValueError(f"bootstrap_steps={bootstrap} must be between 0 and num_inference_steps={steps}")
     if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
         raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
@@ -493,7 +510,8 @@ def _check_settings(settings: Settings) -> None:
         raise ValueError(f"circular={settings.circular!r} must be True or False")
 
 
-def _check_arguments(layout, scale, output_type, unet) -> None:
+def _check_arguments(layout, scale, output_type, pipe) -> None:
+    unet = pipe.unet
     if not isinstance(layout, Layout):
         raise TypeError(f"layout must be a mdwidgets.Layout, not {type(layout).__name__}")
     if layout.width % scale or layout.height % scale:
@@ -503,13 +521,12 @@ def _check_arguments(layout, scale, output_type, unet) -> None:
         )
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type={output_type!r} must be 'pil' or 'latent'")
-    if getattr(unet.config, "time_cond_proj_dim", None) is not None:
-        raise ValueError("LCM-distilled UNets (time_cond_proj_dim) are not supported; use LCM-LoRA")
-    if getattr(unet.config, "addition_embed_type", None) is not None:
-        raise ValueError(
-            f"this UNet expects extra conditioning ({unet.config.addition_embed_type!r}, e.g. SDXL); "
-            "mdwidgets supports Stable Diffusion 1.x/2.x UNets"
-        )
+    extra = getattr(unet.config, "addition_embed_type", None)
+    if extra not in (None, "text_time"):
+        raise ValueError(f"this UNet expects extra conditioning ({extra!r}); mdwidgets supports {SUPPORTED}")
+    if extra == "text_time" and getattr(pipe, "text_encoder_2", None) is None:
+        raise ValueError("this UNet is SDXL's (pooled text embeddings, size/crop ids) but the pipeline has no "
+                         "text_encoder_2; load it as an SDXL pipeline (load_pipeline does)")
     if unet.config.in_channels != unet.config.out_channels:
         raise ValueError(
             f"this UNet takes {unet.config.in_channels} input channels (an inpainting or other "

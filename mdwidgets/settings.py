@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .catalog import default_bootstrap_steps, default_guidance
+from .catalog import default_bootstrap_steps, default_guidance, default_scheduler, default_steps
 from .layout import LayoutError
 
 RUN_KEYS = ("model", "device", "dtype")  #: what ``result.settings`` records besides the Settings
@@ -28,8 +28,10 @@ class Settings:
 
     Rules:
 
-    - ``guidance_scale`` and ``bootstrap_steps`` ``None``: the model's own (:meth:`resolved`).
-    - ``scheduler`` ``None``: the pipeline's; else a name from :data:`mdwidgets.SCHEDULERS` (while
+    - ``steps``, ``guidance_scale`` and ``bootstrap_steps`` ``None``: the model family's own
+      (:meth:`resolved`, from :data:`mdwidgets.catalog.FAMILIES`: 25 steps, 4 for Turbo/LCM).
+    - ``scheduler`` ``None``: the family's (LCM: ``"lcm"``), else the pipeline's; else a name from
+      :data:`mdwidgets.SCHEDULERS` (while
       ``compose(scheduler=<a diffusers scheduler>)`` runs, the instance; results record its name).
     - ``seed`` ``None``: a random one, recorded in ``result.settings``.
     - ``window`` ``None``: one view of the whole canvas; ``"native"`` or a number of latent cells:
@@ -41,7 +43,7 @@ class Settings:
       call (memory; ``None``: as many as fit).
     """
 
-    steps: int = 25
+    steps: int | None = None
     guidance_scale: float | None = None
     bootstrap_steps: int | None = None
     scheduler: str | None = None
@@ -87,11 +89,17 @@ class Settings:
         return {_KEYWORDS.get(name, name): getattr(self, name) for name in self.names()}
 
     def resolved(self, model: str | None) -> Settings:
-        """``None`` guidance and bootstrap replaced by ``model``'s defaults (the one place they are
-        resolved: :func:`~mdwidgets.catalog.default_guidance`, :func:`~mdwidgets.catalog.default_bootstrap_steps`)."""
-        guidance = default_guidance(model) if self.guidance_scale is None else self.guidance_scale
-        bootstrap = default_bootstrap_steps(model, self.steps) if self.bootstrap_steps is None else self.bootstrap_steps
-        return self.replace(guidance_scale=guidance, bootstrap_steps=bootstrap)
+        """``None`` steps, guidance, bootstrap and scheduler replaced by the defaults of ``model`` (a family,
+        e.g. :func:`mdwidgets.models.model_family`, or a model name): the one place they are resolved,
+        from :data:`mdwidgets.catalog.FAMILIES`. The scheduler stays ``None`` (the pipeline's own) where
+        the family has none."""
+        steps = default_steps(model) if self.steps is None else self.steps
+        return self.replace(
+            steps=steps,
+            guidance_scale=default_guidance(model) if self.guidance_scale is None else self.guidance_scale,
+            bootstrap_steps=(default_bootstrap_steps(model, steps) if self.bootstrap_steps is None
+                             else self.bootstrap_steps),
+            scheduler=default_scheduler(model) if self.scheduler is None else self.scheduler)
 
     @classmethod
     def from_compose_kwargs(cls, keywords: Mapping[str, Any]) -> Settings:

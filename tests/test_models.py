@@ -94,9 +94,8 @@ def test_unsupported_families_are_named(tiny_pipe, tmp_path):
     folder = tmp_path / "model"
     tiny_pipe.save_pretrained(folder, safe_serialization=True)
     index = json.loads((folder / "model_index.json").read_text())
-    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionXLPipeline",
-                                                          "text_encoder_2": ["transformers", "CLIPTextModel"]}))
-    with pytest.raises(ModelError, match="holds a StableDiffusionXLPipeline model"):
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusion3Pipeline"}))
+    with pytest.raises(ModelError, match="holds a StableDiffusion3Pipeline model"):
         load_pipeline(str(folder))
     (folder / "model_index.json").write_text(json.dumps(index))
     config = json.loads((folder / "unet" / "config.json").read_text())

@@ -57,7 +57,8 @@ def test_the_keywords_and_settings_render_the_same(tiny_pipe):
 def test_compose_takes_its_defaults_from_settings():
     parameters = inspect.signature(compose).parameters
     assert {k: parameters[k].default for k in Settings().compose_kwargs()} == Settings().compose_kwargs()
-    assert parameters["num_inference_steps"].default == Settings().steps == 25
+    assert parameters["num_inference_steps"].default is Settings().steps is None  # the model family's
+    assert Settings().resolved("builtin:shapes").steps == 25 and Settings().resolved("sd-turbo").steps == 4
 
 
 def test_settings_and_a_keyword_it_covers_are_a_type_error(tiny_pipe):
@@ -112,7 +113,7 @@ def test_any_dict_reads_as_settings_or_a_layout_error(data):
 
 
 def test_resolved_fills_only_the_models_defaults():
-    assert Settings().resolved("builtin:shapes") == Settings(guidance_scale=5.0, bootstrap_steps=15)  # 60% of 25
+    assert Settings().resolved("builtin:shapes") == Settings(steps=25, guidance_scale=5.0, bootstrap_steps=15)  # 60%
     assert Settings(steps=10).resolved("some/model") == Settings(steps=10, guidance_scale=7.5, bootstrap_steps=2)
     given = Settings(guidance_scale=1.0, bootstrap_steps=0)
     assert given.resolved("builtin:shapes") == given

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from ..catalog import default_bootstrap_steps, default_guidance
+from ..catalog import default_bootstrap_steps, default_guidance, default_steps
 from ..schedulers import SCHEDULERS
 from ..settings import Settings
 
@@ -26,10 +26,11 @@ WINDOW_MODES = {  # label: (window, circular)
 
 class RunControls:
     def __init__(self, model: str | None, settings: Settings | None = None) -> None:
-        base = settings or Settings()
-        steps = base.steps
+        base = settings or Settings()  # model: a name or a family (catalog): its defaults
+        steps = base.steps or default_steps(model)
         self.steps = w.IntSlider(steps, min=1, max=100, description="Steps")
-        self.guidance = w.FloatSlider(default_guidance(model), min=1.0, max=15.0, step=0.5, description="Guidance")
+        self.guidance = w.FloatSlider(default_guidance(model), min=0.0, max=15.0, step=0.5, description="Guidance",
+                                      tooltip="1 or less: unguided (one UNet row per prompt; Turbo models use 0)")
         self.bootstrap = w.IntSlider(default_bootstrap_steps(model, steps), min=0, max=steps, description="Bootstrap")
         self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
         self.reseed = w.Button(icon="random", tooltip="random seed", layout=w.Layout(width="40px"))
