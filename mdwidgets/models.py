@@ -137,14 +137,14 @@ def model_family(pipe) -> str:
     are plain SD/SDXL weights), from the name it was loaded by and the LoRA loaded into it: "turbo",
     "lcm". :func:`load_pipeline` records it (``family=`` there overrides it).
     """
-    recorded = getattr(pipe, "mdwidgets_family", None)
-    name = model_name(pipe)
-    if recorded or name in BUILTIN_FAMILIES:
+    recorded, name = getattr(pipe, "mdwidgets_family", None), model_name(pipe)
+    lora = getattr(pipe, "mdwidgets_lora", "") or ""
+    if recorded or (name in BUILTIN_FAMILIES and "lcm" not in lora.lower()):
         return recorded or BUILTIN_FAMILIES[name]
     base = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None or wants_time_ids(pipe.unet) else "sd"
     if guidance_dim(pipe.unet) is not None:
         return f"{base}-lcm-distilled" if base == "sdxl" else "lcm-distilled"
-    words = f"{name or ''} {getattr(pipe, 'mdwidgets_lora', '')}".lower()
+    words = f"{name or ''} {lora}".lower()
     if "turbo" in words:
         return f"{base}-turbo"
     if "lcm" in words or type(pipe.scheduler).__name__ == "LCMScheduler":

@@ -214,3 +214,35 @@ def test_an_sdxl_unet_without_its_second_encoder_is_refused(sdxl, tiny_pipe):
 
 def test_time_id_width_matches_the_unet(sdxl):
     assert sdxl.unet.add_embedding.linear_1.in_features == 6 * TIME_ID_DIM + 32
+
+
+def test_a_lora_is_loaded_fused_and_names_its_family(tmp_path):
+    """A LoRA saved by diffusers loads through load_pipeline(lora=...) and renders as the adapted UNet;
+    an LCM-LoRA's name makes the family ``lcm`` (LCM scheduler, 4 steps, no guidance)."""
+    pytest.importorskip("peft")
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from mdwidgets.models import tiny_random_pipeline
+
+    adapted = tiny_random_pipeline()
+    torch.manual_seed(1)
+    adapted.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    folder = tmp_path / "tiny-lcm-lora"
+    StableDiffusionPipeline.save_lora_weights(
+        folder, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(adapted.unet)))
+    with pytest.warns(UserWarning, match="random weights"):
+        loaded = load_pipeline("builtin:tiny-random", lora=folder)
+    assert model_family(loaded) == "lcm"
+    layout, settings = Layout(SIZE, SIZE, "a red circle"), Settings(steps=4, guidance_scale=1.0, seed=0)
+    ours = compose(loaded, layout, settings=settings, output_type="latent")
+    assert ours.settings["scheduler"] == "lcm"
+    reference = compose(adapted, layout, settings=settings.replace(scheduler="lcm"), output_type="latent")
+    plain = compose(tiny_random_pipeline(), layout, settings=settings.replace(scheduler="lcm"), output_type="latent")
+    assert relative(ours.latents, reference.latents) <= 1e-5
+    assert relative(plain.latents, reference.latents) > 1e-3  # the LoRA changed the UNet
+    with pytest.raises(ModelError, match="could not load the LoRA"), pytest.warns(UserWarning):
+        load_pipeline("builtin:tiny-random", lora=tmp_path / "missing")
