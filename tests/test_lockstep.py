@@ -137,7 +137,8 @@ def test_callback_error_stops_all_runs_and_propagates(tiny_pipe):
 
 def test_out_of_memory_of_a_shared_call_names_its_rows():
     def unet(sample, t, encoder_hidden_states, return_dict):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # the latter before torch 2.5
+        raise out_of_memory("CUDA out of memory. Tried to allocate 9.00 GiB")
 
     rows = UNetRows(torch.zeros(6, 4, 8, 8), torch.tensor(10), torch.zeros(6, 77, 32))
     with pytest.raises(MemoryError, match=r"12 UNet rows .*\(4, 8, 8\) \(5 per call\)\. Try max_batch=1"):
