@@ -15,11 +15,11 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip "setuptools>=77"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip "setuptools>=77" "tomli; python_version < '3.11'"
 "$VENV/bin/python" scripts/floors.py > "$VENV/floors.txt"
 "$VENV/bin/python" -m pip install --quiet -r "$VENV/floors.txt"
 "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .  # editable: always the tree under test
 echo "floor job: $("$VENV/bin/python" --version), with:"
 "$VENV/bin/python" -m pip freeze --exclude-editable | grep -iE \
-  '^(torch|diffusers|transformers|tokenizers|safetensors|huggingface.hub|accelerate|numpy|pillow|matplotlib|ipywidgets|ipycanvas|psutil|tqdm)=='
+  '^(torch|diffusers|transformers|tokenizers|safetensors|huggingface.hub|accelerate|numpy|pillow|matplotlib|ipywidgets|ipycanvas|psutil|tqdm|peft)=='
 "$VENV/bin/python" -m pytest --ignore=tests/e2e -p no:cacheprovider "$@"

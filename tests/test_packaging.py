@@ -2,8 +2,12 @@
 
 import re
 
-import tomllib
 from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (the floor job installs tomli)
+    import tomli as tomllib
 
 CONDA_NAMES = {"pytorch": "torch"}
 
