@@ -608,4 +608,5 @@ def test_start_from_an_uploaded_picture_of_another_size(start_lab, page, tmp_pat
     page.get_by_text("Done: 2 steps").last.wait_for(timeout=120_000)
     page.locator(".mdw-history").get_by_text("from image, strength 0.6").wait_for(timeout=30_000)
     page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-start-image.png"))
+    page.locator(".mdw-history").screenshot(path=str(SHOTS / "studio-start-history.png"))
     assert page.locator(".mdw-region-prompt input").count() == 1  # the layout is untouched
