@@ -41,15 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--model-from-png", action="store_true",
                         help="load the hub id or path a re-rendered PNG names (built-in models are always "
                              "used; others are not by default: a PNG from elsewhere could name anything)")
-    render.add_argument("--steps", type=int, default=None,
-                        help="denoising steps (default: the model's, 25; Turbo/LCM 4; or the PNG's)")
+    render.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
-    render.add_argument("--bootstrap-steps", type=int, default=None,
-                        help="bootstrapped steps (default: the model's share, 20%% of the steps; "
-                        "shapes 60%%; Turbo/LCM the first step)")
-    render.add_argument("--guidance", type=float, default=None,
-                        help="guidance (default: the model's: SD 7.5, SDXL and shapes 5, Turbo 0, LCM-LoRA 1; "
-                        "1 or less: no unconditional rows)")
+    render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default: the model's)")
+    render.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's; <= 1: unguided)")
     render.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=None, help="sampler (default: the model's)")
     render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")

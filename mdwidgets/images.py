@@ -63,11 +63,16 @@ def _postprocessor():
     return VaeImageProcessor(do_resize=False)
 
 
-def encode_image(vae, image: Image.Image) -> torch.Tensor:
-    """The latents ``(1, C, h, w)`` (in the UNet's scale) of an RGB image: the VAE's mode, so the
-    same image always gives the same latents."""
+def image_pixels(image: Image.Image) -> torch.Tensor:
+    """An RGB image as the VAE reads it: ``(1, 3, H, W)`` in [-1, 1]."""
+    return torch.from_numpy(np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+
+
+def encode_image(vae, image: Image.Image | torch.Tensor) -> torch.Tensor:
+    """The latents ``(1, C, h, w)`` (in the UNet's scale) of an RGB image (or its :func:`image_pixels`):
+    the VAE's mode, so the same image always gives the same latents."""
     scaling, shift = _vae_scaling(vae)
-    pixels = torch.from_numpy(np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    pixels = image if isinstance(image, torch.Tensor) else image_pixels(image)
     with torch.inference_mode():
         latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
     return (latents - shift) * scaling

@@ -254,12 +254,13 @@ def _looks_like_a_path(name: str) -> bool:
 SUPPORTED_PIPELINES = {  # model_index.json's _class_name -> what loads it
     "StableDiffusionPipeline": "sd", "StableDiffusionImg2ImgPipeline": "sd",
     "StableDiffusionPanoramaPipeline": "sd", "LatentConsistencyModelPipeline": "sd",
+    "StableDiffusionInpaintPipeline": "sd",
     "StableDiffusionXLPipeline": "sdxl", "StableDiffusionXLImg2ImgPipeline": "sdxl",
 }
 
 
 def _model_index(folder: Path) -> dict:
-    """A diffusers folder's model_index.json, its UNet checked to be a text-to-image one."""
+    """A diffusers folder's model_index.json, its UNet checked to be a text-to-image or inpainting one."""
     index = folder / "model_index.json"
     if not index.is_file():
         raise ModelError(f"{folder} has no model_index.json: it is not a diffusers pipeline folder")
@@ -267,10 +268,10 @@ def _model_index(folder: Path) -> dict:
     unet_config = folder / "unet" / "config.json"
     if unet_config.is_file():
         channels = _read_json_object(unet_config).get("in_channels", 4)
-        if channels != 4:
+        if channels not in (4, 9):
             raise ModelError(
-                f"{folder}'s UNet takes {channels} input channels (an inpainting or depth model); "
-                "mdwidgets needs a text-to-image UNet with 4"
+                f"{folder}'s UNet takes {channels} input channels (a depth or other special model); "
+                "mdwidgets needs a text-to-image UNet (4) or an inpainting one (9)"
             )
     return info
 

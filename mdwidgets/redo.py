@@ -10,6 +10,11 @@
   The decoded picture then takes the kept image's own pixels where ``keep`` is 1 (soft values
   blend): a VAE decoder mixes neighbouring cells (the built-in one normalises over the whole
   image), so kept latents alone come back up to ~6/255 off around a redone box.
+- **Inpainting checkpoints** (a 9-channel UNet: latents + mask + masked-image latents, e.g.
+  "stable-diffusion-inpainting") get what diffusers' ``StableDiffusionInpaintPipeline`` feeds them:
+  every row also reads the mask of what to paint (``1 - keep``; everything when nothing is kept)
+  and the latents of the kept image with the painted part blanked (:func:`inpainting_channels`).
+  They paint the kept cells back themselves, so no blend runs; the kept pixels are pasted as above.
 - An image is a PIL image of the canvas size (encoded by the VAE: its distribution's mode) or a
   latent tensor ``(1, C, h, w)`` in the UNet's scale (e.g. ``result.latents``: no VAE round trip).
 """
@@ -24,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .images import decode_latents, encode_image
+from .images import decode_latents, encode_image, image_pixels, vae_scale_factor
 from .layout import Layout
 from .masks import region_mask
 
@@ -97,6 +102,20 @@ def _keep_mask(keep, layout: Layout, shape) -> torch.Tensor | None:
     if not torch.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
         raise ValueError("keep must hold values in [0, 1] (1 = keep)")
     return F.interpolate(mask[None, None], size=tuple(shape[-2:]))  # nearest, like diffusers' mask
+
+
+def inpainting_channels(vae, inputs: ImageInputs, shape: tuple[int, ...]) -> torch.Tensor:
+    """An inpainting UNet's extra input, ``(1, 1 + C, h, w)``: the mask of what to paint (``1 - keep``)
+    and the VAE latents of the kept picture where ``keep > 0.5``, zero (mid-grey) elsewhere, as in
+    diffusers' ``StableDiffusionInpaintPipeline``. Nothing kept: paint everything, from a blank picture."""
+    scale = vae_scale_factor(vae)
+    if inputs.keep is None:
+        mask, pixels = torch.ones(1, 1, *shape[-2:]), torch.zeros(1, 3, shape[-2] * scale, shape[-1] * scale)
+    else:
+        picture = inputs.kept_picture or decode_latents(vae, inputs.kept)
+        kept = torch.from_numpy(np.asarray(inputs.keep_pixels) > 0.5)
+        mask, pixels = 1 - inputs.keep, image_pixels(picture) * kept
+    return torch.cat([mask, encode_image(vae, pixels).float().cpu()], dim=1)
 
 
 def keep_all_but(layout: Layout, regions: Sequence[int], scale: int = 8) -> np.ndarray:

@@ -27,7 +27,7 @@ from .masks import fusion_weights
 from .models import model_family, model_name
 from .paths import Paths
 from .prompts import prompt_cache_for
-from .redo import ImageInputs, image_inputs
+from .redo import ImageInputs, image_inputs, inpainting_channels
 from .schedulers import check_steps, make_scheduler, scheduler_name
 from .settings import Settings
 from .windows import window_grid
@@ -300,7 +300,7 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
         step_started = time.perf_counter()
         bootstrapping = i < run.boot_evals
         model_in = sched.scale_model_input(run.path_inputs(x, i, t), t)
-        rows = paths.unet_rows(model_in, t, shared=not bootstrapping, dtype=dtype)
+        rows = paths.unet_rows(run.unet_input(model_in), t, shared=not bootstrapping, dtype=dtype)
         noise_pred = paths.guide((yield rows), shared=not bootstrapping)  # drive() runs the UNet on the rows
         # Eq. 5: x_{t-1} = Σ_i W_i · step(x_t, ε_i) = step(x_t, Σ_i W_i · ε_i), because a scheduler step is
         # affine in ε with coefficients no prompt changes (multistep ones are linear in their history too)
@@ -317,7 +317,7 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
             event = StepEvent(i, len(run.timesteps), float(t), x, x0, run.weights, bootstrapping,
                               time.perf_counter() - encoded)
             if region_x0:
-                path_x0 = predicted_x0(sched, paths.path_inputs(rows), noise_pred, t)
+                path_x0 = predicted_x0(sched, paths.path_inputs(rows)[:, : x.shape[1]], noise_pred, t)
                 event.region_x0 = paths.prompt_x0(path_x0, x0)
             callback(event)
             if event.cancelled:
@@ -336,6 +336,7 @@ class _Run:
     noise: torch.Tensor  #: (1, C, h, w) initial noise (regions with their own seed included)
     start: torch.Tensor  #: the latents of the first step: noise, or an image noised to ``strength``
     images: ImageInputs  #: what the run starts from and keeps
+    inpainting: torch.Tensor | None  #: (1, 1 + C, h, w) an inpainting UNet's mask and masked-image latents
     backgrounds: torch.Tensor  #: (bootstrap evaluations, N, C, 1, 1) flat-colour latents
     boot_evals: int  #: bootstrapped UNet evaluations (Heun makes two per step)
     step_kwargs: dict[str, Any]
@@ -358,29 +359,38 @@ class _Run:
         sched = make_scheduler(settings.scheduler, pipe.scheduler)
         check_steps(sched, steps)
         sched.set_timesteps(steps, device=device)
-        images = image_inputs(pipe.vae, layout, (1, pipe.unet.config.in_channels, *grid), **starts)
+        shape = (1, pipe.unet.config.out_channels, *grid)
+        images = image_inputs(pipe.vae, layout, shape, **starts)
+        inpainting = inpainting_channels(pipe.vae, images, shape).to(device) if _inpainting(pipe.unet) else None
         timesteps = _timesteps(sched, steps, images.start_index(steps))
         boot_evals = round(settings.bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
         boot_evals = min(boot_evals, len(timesteps))  # counted in the steps that run
         # 4. Initial noise (an image noised to ``strength``) and the flat colours foregrounds see while bootstrapping
-        noise = _initial_noise(layout, (1, pipe.unet.config.in_channels, *grid), generator, latents, weights > 0)
+        noise = _initial_noise(layout, shape, generator, latents, weights > 0)
         noise = noise.to(device)
         start = noise * sched.init_noise_sigma if images.strength == 1 else sched.add_noise(
             images.init.to(device), noise, timesteps[:1])
         backgrounds = _bootstrap_backgrounds(pipe.vae, len(layout.regions), boot_evals, generator, device)
-        return cls(weights, paths, sched, timesteps, noise, start, images, backgrounds, boot_evals,
+        return cls(weights, paths, sched, timesteps, noise, start, images, inpainting, backgrounds, boot_evals,
                    _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
 
     def kept(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """``x`` with the kept cells replaced by the kept latents noised to the next timestep
-        (none after the last step): diffusers' inpainting blend for text-to-image UNets."""
-        if self.images.keep is None:
+        (none after the last step): diffusers' inpainting blend for text-to-image UNets (an inpainting
+        UNet keeps them itself)."""
+        if self.images.keep is None or self.inpainting is not None:
             return x
         kept = self.images.kept.to(x.device)
         if i + 1 < len(self.timesteps):
             kept = self.scheduler.add_noise(kept, self.noise, self.timesteps[i + 1 : i + 2])
         keep = self.images.keep.to(x.device)
         return keep * kept + (1 - keep) * x
+
+    def unet_input(self, model_in: torch.Tensor) -> torch.Tensor:
+        """The scaled latents the rows read, with an inpainting UNet's mask and masked-image channels."""
+        if self.inpainting is None:
+            return model_in
+        return torch.cat([model_in, self.inpainting.expand(len(model_in), -1, -1, -1)], dim=1)
 
     def path_inputs(self, x: torch.Tensor, i: int, t) -> torch.Tensor:
         """The latents paths read at step ``i``: the shared ``x``; while bootstrapping (paper §3.2) also
@@ -400,6 +410,11 @@ def _conditioning(pipe, paths: Paths, windows, grid, scale: int):
     prompts = zero_empty_negatives(pipe, prompts, paths.texts, paths.first_negative)
     time_ids = window_time_ids(windows, grid, scale) if wants_time_ids(pipe.unet) else None
     return prompts.to(pipe.unet.device, pipe.unet.dtype), time_ids, guidance_dim(pipe.unet)
+
+
+def _inpainting(unet) -> bool:
+    """An inpainting UNet reads latents + mask + masked-image latents (SD inpainting: 4 + 1 + 4 channels)."""
+    return unet.config.in_channels == 2 * unet.config.out_channels + 1
 
 
 def _timesteps(sched, steps: int, start: int) -> torch.Tensor:
@@ -527,8 +542,8 @@ def _check_arguments(layout, scale, output_type, pipe) -> None:
     if extra == "text_time" and getattr(pipe, "text_encoder_2", None) is None:
         raise ValueError("this UNet is SDXL's (pooled text embeddings, size/crop ids) but the pipeline has no "
                          "text_encoder_2; load it as an SDXL pipeline (load_pipeline does)")
-    if unet.config.in_channels != unet.config.out_channels:
+    if unet.config.in_channels != unet.config.out_channels and not _inpainting(unet):
         raise ValueError(
-            f"this UNet takes {unet.config.in_channels} input channels (an inpainting or other "
-            "special model); mdwidgets needs a text-to-image UNet"
+            f"this UNet takes {unet.config.in_channels} input channels (a depth or other special model); "
+            "mdwidgets needs a text-to-image or an inpainting UNet"
         )

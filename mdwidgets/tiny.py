@@ -53,3 +53,17 @@ def tiny_random_lcm_pipeline(seed: int = 0, guidance_dim: int = 32):
     pipe.scheduler = LCMScheduler.from_config(SD_SCHEDULER_CONFIG)
     pipe.mdwidgets_model_name = "tiny-random-lcm"
     return pipe
+
+
+def tiny_random_inpainting_pipeline(seed: int = 0):
+    """A tiny SD inpainting pipeline: the UNet reads 9 channels (latents, mask, masked-image latents),
+    as "stable-diffusion-inpainting"'s does."""
+    from diffusers import UNet2DConditionModel
+
+    from .models import tiny_random_pipeline
+
+    pipe = tiny_random_pipeline(seed)
+    torch.manual_seed(seed)
+    pipe.unet = UNet2DConditionModel(**{**_TINY_UNET, "in_channels": 9}).eval().requires_grad_(False)
+    pipe.mdwidgets_model_name = "tiny-random-inpainting"
+    return pipe

@@ -65,6 +65,66 @@ def test_redoing_one_region_equals_diffusers_inpainting(tiny_pipe, scheduler):
     assert torch.equal(ours.latents[0][:, outside], latents(2)[0][:, outside])  # kept cells end exact
 
 
+@pytest.fixture(scope="module")
+def inpainting_pipe():
+    from mdwidgets.tiny import tiny_random_inpainting_pipeline
+
+    return tiny_random_inpainting_pipeline()
+
+
+def picture(seed: int) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm++"])
+def test_an_inpainting_unet_equals_diffusers_inpainting_for_one_prompt(inpainting_pipe, scheduler):
+    """A 9-channel UNet reads the mask of what to paint and the masked picture's latents, and no
+    blend runs (diffusers: only 4-channel UNets are blended); the kept pixels are pasted back."""
+    from diffusers.image_processor import VaeImageProcessor
+
+    from mdwidgets.images import encode_image, image_pixels
+
+    layout = Layout(SIZE, SIZE, "a red circle")
+    mask_layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(16, 8, 48, 40))])
+    keep, kept = keep_all_but(mask_layout, [0]), picture(7)
+    ours = compose(inpainting_pipe, layout, num_inference_steps=STEPS, guidance_scale=7.5, seed=0,
+                   scheduler=scheduler, latents=latents(3), keep=keep, keep_image=kept)
+    masked = encode_image(inpainting_pipe.vae, image_pixels(kept) * torch.from_numpy(keep > 0.5))
+    mask = Image.fromarray(((1 - keep) * 255).astype(np.uint8))
+    theirs = diffusers_pipe(inpainting_pipe, "StableDiffusionInpaintPipeline", scheduler)(
+        "a red circle", image=kept, mask_image=mask, masked_image_latents=masked, height=SIZE, width=SIZE,
+        strength=1.0, num_inference_steps=STEPS, guidance_scale=7.5, latents=latents(3),
+        generator=torch.Generator().manual_seed(0), output_type="latent").images
+    assert relative(ours.latents, theirs) <= 1e-5
+    # the masked picture as diffusers makes it: the picture where the mask is black, 0 (grey) where it paints
+    processor = VaeImageProcessor(vae_scale_factor=8)
+    as_diffusers = processor.preprocess(kept) * (processor.preprocess(mask).mean(1, keepdim=True) < 0.5)
+    assert torch.allclose(image_pixels(kept) * torch.from_numpy(keep > 0.5), as_diffusers, atol=1e-6)
+    pixels = np.asarray(ours.image)
+    assert np.array_equal(pixels[keep.astype(bool)], np.asarray(kept)[keep.astype(bool)])  # pasted back
+
+
+def test_an_inpainting_unet_renders_regions_and_plain_layouts(inpainting_pipe, tmp_path):
+    """With nothing kept it paints everything from a blank picture (mask 1); regions fuse as usual.
+    An inpainting checkpoint's folder loads."""
+    import json
+
+    from mdwidgets import load_pipeline
+
+    inpainting_pipe.save_pretrained(tmp_path / "inpainting", safe_serialization=True)
+    index = tmp_path / "inpainting" / "model_index.json"
+    index.write_text(json.dumps({**json.loads(index.read_text()), "_class_name": "StableDiffusionInpaintPipeline"}))
+    loaded = load_pipeline(tmp_path / "inpainting")
+    layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(16, 8, 48, 40))])
+    result = compose(loaded, layout, num_inference_steps=3, seed=0, output_type="latent")
+    assert result.latents.shape == (1, 4, SIZE // 8, SIZE // 8) and torch.isfinite(result.latents).all()
+    from mdwidgets.redo import ImageInputs, inpainting_channels
+
+    channels = inpainting_channels(inpainting_pipe.vae, ImageInputs(), (1, 4, SIZE // 8, SIZE // 8))
+    assert channels.shape == (1, 5, SIZE // 8, SIZE // 8) and torch.equal(channels[:, 0], torch.ones(1, 8, 8))
+
+
 def test_redo_on_the_builtin_model_keeps_the_rest_of_the_picture(shapes_pipe):
     """Outside the redone box the picture is the earlier one's (its pixels are pasted back; the
     kept latents alone decode up to ~6/255 off there, see mdwidgets.redo); inside, the new prompt's

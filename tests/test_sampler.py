@@ -239,11 +239,11 @@ def test_bad_arguments(tiny_pipe, kwargs, message):
     assert message in str(info.value)
 
 
-def test_inpainting_unet_is_refused(tiny_pipe):
+def test_a_depth_unet_is_refused(tiny_pipe):
     pipe = copy.copy(tiny_pipe)
     pipe.unet = copy.deepcopy(tiny_pipe.unet)
-    pipe.unet.register_to_config(in_channels=9)
-    with pytest.raises(ValueError, match="9 input channels"):
+    pipe.unet.register_to_config(in_channels=5)  # depth-conditioned SD 2: latents + depth
+    with pytest.raises(ValueError, match="5 input channels \\(a depth or other special model\\)"):
         compose(pipe, four_regions(1), num_inference_steps=1)
 
 
