@@ -246,3 +246,20 @@ def test_a_lora_is_loaded_fused_and_names_its_family(tmp_path):
     assert relative(plain.latents, reference.latents) > 1e-3  # the LoRA changed the UNet
     with pytest.raises(ModelError, match="could not load the LoRA"), pytest.warns(UserWarning):
         load_pipeline("builtin:tiny-random", lora=tmp_path / "missing")
+
+
+def test_the_studio_takes_the_loaded_models_family_defaults(sdxl):
+    import copy
+
+    from mdwidgets.studio import Studio
+    from mdwidgets.studio.toolbar import SIZE_PRESETS
+
+    studio = Studio(sdxl, autosave=False, live=False)
+    assert (studio.layout.width, studio.layout.height) == (1024, 1024)  # SDXL's canvas
+    assert (studio.controls.steps.value, studio.controls.guidance.value, studio.controls.bootstrap.value) == (25, 5, 5)
+    turbo = copy.copy(sdxl)
+    turbo.mdwidgets_family = "sdxl-turbo"
+    studio = Studio(turbo, autosave=False, live=False)
+    assert (studio.controls.steps.value, studio.controls.guidance.value, studio.controls.bootstrap.value) == (4, 0, 1)
+    assert studio.controls.settings.guidance_scale == 0.0  # unguided: one UNet row per prompt
+    assert {"1024×1024 (SDXL)", "1344×768 (SDXL)"} <= set(SIZE_PRESETS)

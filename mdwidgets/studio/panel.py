@@ -17,10 +17,10 @@ from typing import Any
 from PIL import Image
 
 from .. import boxedit
-from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas
+from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas, family_from_name
 from ..files import load_layout_bytes, save_png, unique_path
 from ..layout import Layout, LayoutError, Region, example_layouts
-from ..models import load_pipeline, model_name
+from ..models import load_pipeline, model_family, model_name
 from ..preview import region_colour
 from ..prompts import truncation
 from ..sampler import ComposeResult
@@ -71,17 +71,18 @@ class Studio:
         _enable_colab_widgets()
         self._pipe = pipe
         self.model = model or model_name(pipe) or ("your pipeline" if pipe is not None else DEFAULT_MODEL)
+        self.family = model_family(pipe) if pipe is not None else family_from_name(self.model)  # its defaults
         self.output_dir = Path(output_dir)
         self.history = HistoryStrip(history_limit)
         self.result: ComposeResult | None = None
         self.edits, self.autosave = Edits(), (Autosave(autosave_dir) if autosave else None)
-        side = default_canvas(self.model)
+        side = default_canvas(self.family)
         self._layout = layout or Layout(side, side, "a blue background")
         self._slots = list(range(len(self._layout.regions)))  # each region's colour: kept when others go
         self.status = StatusBar()
         self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width)
         self.regions = RegionList()
-        self.controls = RunControls(self.model)
+        self.controls = RunControls(self.family)
         self.start = StartControls()
         self.toolbar = Toolbar(self.model)
         self.rendering = Rendering(self)

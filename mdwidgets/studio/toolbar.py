@@ -19,8 +19,9 @@ from .start import uploaded_files
 EXAMPLE_PROMPT = "choose…"
 SIZE_PRESETS = {
     "128×128": (128, 128), "256×256": (256, 256), "512×512": (512, 512), "768×512": (768, 512),
-    "512×768": (512, 768), "512×128 (wide)": (512, 128), "1024×256 (wide)": (1024, 256),
-    "2048×512 (panorama)": (2048, 512),
+    "512×768": (512, 768), "1024×1024 (SDXL)": (1024, 1024), "1152×896 (SDXL)": (1152, 896),
+    "896×1152 (SDXL)": (896, 1152), "1344×768 (SDXL)": (1344, 768), "512×128 (wide)": (512, 128),
+    "1024×256 (wide)": (1024, 256), "2048×512 (panorama)": (2048, 512),
 }
 # Presets far wider than any model's native size switch the sampler to sliding windows (paper §4.1).
 WINDOWED_PRESETS = {"512×128 (wide)", "1024×256 (wide)", "2048×512 (panorama)"}
