@@ -50,7 +50,8 @@ class HistoryStrip:
         restore = w.Button(description=f"{time.strftime('%H:%M:%S')} ↺", tooltip="restore this result",
                            layout=w.Layout(width=f"{THUMBNAIL}px"))
         restore.on_click(lambda _: self.restore(result))
-        note = w.HTML(f'<small title="{html.escape(label)}">{html.escape(label)}</small>',
+        text = html.escape(label)
+        note = w.HTML(f'<div style="line-height:1.2" title="{text}"><small>{text}</small></div>',
                       layout=w.Layout(width=f"{THUMBNAIL}px", overflow="hidden"))
         entry = w.VBox([image, restore, note], layout=w.Layout(flex="0 0 auto"))  # keeps its width; the strip scrolls
         self.widget.children = (*self.widget.children, entry)[-self.limit :]
