@@ -3,6 +3,7 @@ Strength slider, driven through the widgets' traits and clicks."""
 
 import io
 
+import ipywidgets
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,9 +54,15 @@ def png_bytes(size, colour="red"):
 
 
 def upload(studio, name, content):
-    """The message a browser sends when a file is picked (ipywidgets 8: the content as a buffer)."""
-    value = [{"name": name, "type": "image/png", "size": len(content), "last_modified": 0}]
-    data = {"method": "update", "state": {"value": value}, "buffer_paths": [["value", 0, "content"]]}
+    """The message a browser sends when a file is picked: ipywidgets 8 sends the value with the
+    content as a buffer, 7.7 the metadata, the data and a counter that makes the value."""
+    if ipywidgets.__version__.startswith("7."):
+        meta = [{"name": name, "type": "image/png", "size": len(content), "lastModified": 0}]
+        state = {"metadata": meta, "data": [None], "_counter": studio.start.upload._counter + 1}
+        data = {"method": "update", "state": state, "buffer_paths": [["data", 0]]}
+    else:
+        value = [{"name": name, "type": "image/png", "size": len(content), "last_modified": 0}]
+        data = {"method": "update", "state": {"value": value}, "buffer_paths": [["value", 0, "content"]]}
     studio.start.upload._handle_msg({"content": {"data": data}, "buffers": [memoryview(content)]})
 
 
@@ -115,7 +122,7 @@ def test_a_wrong_size_upload_is_resized_with_a_note_and_the_layout_stays(studio,
     # From noise, then the same file again: it is taken again (the upload was emptied after reading)
     studio.start.clear.click()
     upload(studio, "cat.png", png_bytes((300, 200)))
-    assert studio.start.start.name == "cat.png" and studio.start.upload.value == ()
+    assert studio.start.start.name == "cat.png" and not studio.start.upload.value
 
 
 def test_an_upload_that_is_no_picture_is_refused_and_nothing_changes(studio):

@@ -77,8 +77,10 @@ def read_image(name: str, content: bytes) -> Image.Image:
     try:
         with Image.open(io.BytesIO(content)) as image:
             return image.convert("RGB")
+    except Image.UnidentifiedImageError:
+        raise ValueError(f"{name} is not a picture (PNG, JPEG, WebP, …)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{name} is not a picture this can read ({exc})") from None
+        raise ValueError(f"{name} cannot be read as a picture ({exc})") from None
 
 
 class StartControls:
@@ -167,8 +169,8 @@ class StartControls:
 
     def _uploaded(self, studio, value) -> None:
         files = uploaded_files(value)
-        if files and isinstance(value, tuple):  # ipywidgets 8: emptied, so the same file can be picked again
-            self.upload.value = ()
+        if files:  # emptied, so the same file picked again is news (7.7's value is read-only: set_trait)
+            self.upload.set_trait("value", type(value)())
         for name, content in files:
             try:
                 studio.start_from(read_image(name, content), name=name)
