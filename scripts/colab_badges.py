@@ -1,9 +1,11 @@
-"""Put an "Open in Colab" badge and a Colab-only install cell at the top of every notebook.
+"""Put an "Open in Colab" badge and a Colab-only install cell at the top of every notebook, and
+point the README's ``git+https://github.com/…`` commands at the same repository.
 
-    python scripts/colab_badges.py
+    python scripts/colab_badges.py [NOTEBOOK ...]
 
 The repository address comes from ``[project.urls] Repository`` in pyproject.toml, so moving the
 repository means changing that one line and running this script again (it replaces its own cells).
+With notebook paths, only those notebooks are rewritten (the README always is).
 """
 
 from __future__ import annotations
@@ -33,15 +35,29 @@ def colab_cells(notebook: Path, url: str) -> list:
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({link})")
     install = nbformat.v4.new_code_cell(
         "import sys\n\n"
-        'if "google.colab" in sys.modules:  # Colab: install mdwidgets; Colab brings its own torch\n'
+        'if "google.colab" in sys.modules:\n'
+        "    # Adds mdwidgets and ipycanvas. Colab's torch, diffusers, transformers and ipywidgets 7.7\n"
+        "    # already meet mdwidgets' floors, so pip leaves them as they are (README, Install).\n"
         f'    %pip install -q "mdwidgets @ git+{url}"')
     badge.metadata["tags"], install.metadata["tags"] = [BADGE_TAG], [INSTALL_TAG]
     return [badge, install]
 
 
+def rewrite_readme(url: str) -> None:
+    """Every ``git+https://github.com/OWNER/NAME`` in README.md becomes ``git+URL``."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(GIT_URL.sub(f"git+{url}", text), encoding="utf-8")
+
+
+GIT_URL = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+")
+
+
 def main() -> None:
     url = repository_url()
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    rewrite_readme(url)
+    chosen = [Path(p).resolve() for p in sys.argv[1:]]
+    for path in chosen or sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         own = {BADGE_TAG, INSTALL_TAG}
         kept = [c for c in nb.cells if not own & set(c.metadata.get("tags", []))]

@@ -3,6 +3,7 @@
 # each `name>=FLOOR` as `name==FLOOR`) on the oldest supported Python (3.10 where one is found,
 # else python3; PYTHON=... chooses), in a venv of their own: .venv-floor.
 # PyPI's Linux torch wheels are CUDA builds: the first run downloads ~3 GB (pip caches them).
+# Extras that cannot work on the floors are left out with the reason printed (scripts/floors.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-floor
@@ -12,9 +13,8 @@ if [ -z "${PYTHON:-}" ]; then
     if "$candidate" -c "" 2>/dev/null; then PYTHON="$candidate"; break; fi
   done
 fi
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PYTHON" -m venv "$VENV"
-fi
+rm -rf "$VENV"  # made afresh each run: exactly the floors, nothing left from an earlier set
+"$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip "setuptools>=77" "tomli; python_version < '3.11'"
 "$VENV/bin/python" scripts/floors.py > "$VENV/floors.txt"
 "$VENV/bin/python" -m pip install --quiet -r "$VENV/floors.txt"

@@ -87,3 +87,16 @@ def test_the_wheel_carries_model_and_examples_and_renders_outside_the_repo(root,
     where = subprocess.run([sys.executable, "-c", "import mdwidgets; print(mdwidgets.__file__)"], cwd=elsewhere,
                            env=env, capture_output=True, text=True).stdout
     assert where.startswith(str(site))  # the installed wheel, not the clone
+
+
+def test_every_repository_address_is_the_one_in_pyproject(root):
+    """A fork changes [project.urls] Repository and runs scripts/colab_badges.py; nothing may point elsewhere."""
+    repository = tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    slug = repository.removeprefix("https://github.com/")
+    files = [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "<owner>" not in text, path.name
+        assert set(re.findall(r"git\+(https://github\.com/[\w.-]+/[\w.-]+)", text)) <= {repository}, path.name
+        assert set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/", text)) <= {slug}, path.name
+    assert f"git+{repository}" in (root / "README.md").read_text(encoding="utf-8")  # the git route is documented
