@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__, progress
-from .catalog import BUILTIN_MODELS, DEFAULT_MODEL, ModelError
+from .catalog import BUILTIN_MODELS, DEFAULT_MODEL, FAMILIES, ModelError
 from .files import load_layout_file
 from .layout import EXAMPLES, LayoutError
 from .schedulers import SCHEDULERS
@@ -34,13 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--overwrite", action="store_true",
                         help="replace OUTPUT if it exists (atomically: the old file stays whole until the new "
                              "one is written)")
-    render.add_argument(
-        "--model", default=None,
-        help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL})",
-    )
-    render.add_argument("--model-from-png", action="store_true",
-                        help="load the hub id or path a re-rendered PNG names (built-in models are always "
-                             "used; others are not by default: a PNG from elsewhere could name anything)")
+    _add_model_flags(render)
     render.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's or the PNG's)")
     render.add_argument("--seed", type=int, default=None, help="seed (default: random, or the PNG's)")
     render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default: the model's)")
@@ -200,6 +194,19 @@ def _settings(args: argparse.Namespace, previous: Settings) -> Settings:
     return previous
 
 
+def _add_model_flags(render: argparse.ArgumentParser) -> None:
+    render.add_argument("--model", default=None,
+                        help=f"hub id, folder, .safetensors or builtin (default {DEFAULT_MODEL}); SD 1.x/2.x or SDXL, "
+                             "Turbo and LCM variants included")
+    render.add_argument("--model-from-png", action="store_true",
+                        help="load the hub id or path a re-rendered PNG names (built-in models are always "
+                             "used; others are not by default: a PNG from elsewhere could name anything)")
+    render.add_argument("--lora", default=None, help="a LoRA to load into the model (hub id, folder or file; "
+                        "e.g. latent-consistency/lcm-lora-sdv1-5; needs peft)")
+    render.add_argument("--family", default=None, choices=sorted(FAMILIES),
+                        help="the model family whose defaults to use (default: detected when it loads)")
+
+
 def _render(args: argparse.Namespace) -> int:
     from .files import save_png
     from .models import load_pipeline
@@ -211,7 +218,9 @@ def _render(args: argparse.Namespace) -> int:
     inputs = _image_inputs(args, layout)  # checked before a model loads
     shown = progress.wanted(args.progress)
     with progress.loading_bars(shown):
-        pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype)
+        pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype,
+                             lora=args.lora or (previous.get("lora") if args.model_from_png else None),
+                             family=args.family)
     with progress.bar(None, "render", enabled=shown, leave=False) as steps:
         result = compose(pipe, layout, settings=settings, callback=progress.step_callback(steps), **inputs)
     save_png(result.image, output, layout, result.settings)  # atomic

@@ -284,9 +284,10 @@ def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, r
 
 def _record(pipe, settings: Settings, run: _Run) -> dict[str, Any]:
     """``result.settings``: the settings as run (model defaults, seed, scheduler name and window size filled in;
-    ``stride`` None when the run had a single view), and the model, device and dtype."""
+    ``stride`` None when the run had a single view), and the model (and its LoRA, if any), device and dtype."""
     ran = settings.replace(scheduler=scheduler_name(run.scheduler), window=run.window_size)
-    return {"model": model_name(pipe), **ran.to_dict(), "stride": settings.stride if run.windows > 1 else None,
+    return {"model": model_name(pipe), "lora": getattr(pipe, "mdwidgets_lora", None), **ran.to_dict(),
+            "stride": settings.stride if run.windows > 1 else None,
             "device": str(pipe.unet.device), "dtype": str(pipe.unet.dtype).removeprefix("torch.")}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from .catalog import default_bootstrap_steps, default_guidance, default_scheduler, default_steps
 from .layout import LayoutError
 
-RUN_KEYS = ("model", "device", "dtype")  #: what ``result.settings`` records besides the Settings
+RUN_KEYS = ("model", "lora", "device", "dtype")  #: what ``result.settings`` records besides the Settings
 _KEYWORDS = {"steps": "num_inference_steps"}  #: field -> compose() keyword, where they differ
 
 
@@ -110,7 +110,7 @@ class Settings:
 
 # What each setting in a file must be (None is always allowed: "the default").
 _SETTING_KINDS = {
-    "model": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
+    "model": "text", "lora": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
     "steps": "positive", "num_inference_steps": "positive", "window": "window", "stride": "positive",
     "max_batch": "positive", "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number",
     "eta": "number",

@@ -216,9 +216,8 @@ def test_time_id_width_matches_the_unet(sdxl):
     assert sdxl.unet.add_embedding.linear_1.in_features == 6 * TIME_ID_DIM + 32
 
 
-def test_a_lora_is_loaded_fused_and_names_its_family(tmp_path):
-    """A LoRA saved by diffusers loads through load_pipeline(lora=...) and renders as the adapted UNet;
-    an LCM-LoRA's name makes the family ``lcm`` (LCM scheduler, 4 steps, no guidance)."""
+def tiny_lora(folder):
+    """A LoRA of the tiny random UNet saved by diffusers to ``folder``; returns the adapted pipeline."""
     pytest.importorskip("peft")
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
@@ -231,9 +230,33 @@ def test_a_lora_is_loaded_fused_and_names_its_family(tmp_path):
     torch.manual_seed(1)
     adapted.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
                                         target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    folder = tmp_path / "tiny-lcm-lora"
     StableDiffusionPipeline.save_lora_weights(
         folder, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(adapted.unet)))
+    return adapted
+
+
+def test_the_cli_loads_a_lora_and_records_it(tmp_path, root):
+    from mdwidgets.cli import main
+    from mdwidgets.files import read_png_metadata
+
+    tiny_lora(tmp_path / "tiny-lcm-lora")
+    out = tmp_path / "out.png"
+    with pytest.warns(UserWarning, match="random weights"):
+        assert main(["render", str(root / "mdwidgets" / "examples" / "shapes.json"), "-o", str(out), "--model",
+                     "builtin:tiny-random", "--lora", str(tmp_path / "tiny-lcm-lora"), "--seed", "0",
+                     "--no-progress"]) == 0
+    _, settings = read_png_metadata(out)
+    assert settings["lora"] == str(tmp_path / "tiny-lcm-lora")
+    assert (settings["scheduler"], settings["steps"], settings["guidance_scale"]) == ("lcm", 4, 1.0)
+
+
+def test_a_lora_is_loaded_fused_and_names_its_family(tmp_path):
+    """A LoRA saved by diffusers loads through load_pipeline(lora=...) and renders as the adapted UNet;
+    an LCM-LoRA's name makes the family ``lcm`` (LCM scheduler, 4 steps, no guidance)."""
+    from mdwidgets.models import tiny_random_pipeline
+
+    folder = tmp_path / "tiny-lcm-lora"
+    adapted = tiny_lora(folder)
     with pytest.warns(UserWarning, match="random weights"):
         loaded = load_pipeline("builtin:tiny-random", lora=folder)
     assert model_family(loaded) == "lcm"
