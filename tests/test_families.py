@@ -73,13 +73,18 @@ def test_sdxl_without_regions_equals_the_sdxl_pipeline(sdxl, scheduler, negative
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "euler-a"])
-def test_sdxl_regions_equal_one_scheduler_per_path(sdxl, scheduler):
+@pytest.mark.parametrize("bootstrap", [0, 3])
+def test_sdxl_regions_equal_one_scheduler_per_path(sdxl, scheduler, bootstrap):
+    from mdwidgets.sampler import _bootstrap_backgrounds
+
     layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(0, 0, 40, 32)),
                                                       Region("a green square", box=(24, 24, 64, 64))])
-    ours = compose(sdxl, layout, num_inference_steps=STEPS, guidance_scale=5.0, latents=noise(1), seed=0,
-                   scheduler=scheduler, bootstrap_steps=0, output_type="latent")
-    reference = plain_multidiffusion(sdxl, layout, num_inference_steps=STEPS, guidance_scale=5.0,
-                                     latents=noise(1), scheduler=scheduler, generator=torch.Generator().manual_seed(0))
+    ours = compose(sdxl, layout, num_inference_steps=STEPS, guidance_scale=5.0, latents=noise(1), scheduler=scheduler,
+                   bootstrap_steps=bootstrap, output_type="latent", generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    backgrounds = _bootstrap_backgrounds(sdxl.vae, 2, bootstrap, generator, "cpu") if bootstrap else None
+    reference = plain_multidiffusion(sdxl, layout, num_inference_steps=STEPS, guidance_scale=5.0, latents=noise(1),
+                                     scheduler=scheduler, bootstrap_backgrounds=backgrounds, generator=generator)
     assert relative(ours.latents, reference) <= 1e-5
 
 
