@@ -31,7 +31,7 @@ from .edits import Autosave, Edits
 from .history import HistoryStrip
 from .regionlist import RegionList
 from .rendering import Rendering
-from .start import Start, StartControls
+from .start import StartControls
 from .status import StatusBar
 from .toolbar import EXAMPLE_PROMPT, Toolbar, assemble
 
@@ -296,20 +296,11 @@ class Studio:
         """Generate (and live mode) start from ``image`` noised to ``strength`` (0 < s <= 1; default
         the slider's) instead of from noise: image-to-image. ``image`` ``None``: the last result's
         picture (a snapshot: later results do not change it)."""
-        kind = "image"
-        if image is None:
-            if self.result is None:
-                return self.status.say("From result needs a result: Generate first.", error=True)
-            image, name, kind = self.result.image, f"the result of seed {self.result.settings['seed']}", "result"
-        start = Start(image, name, self.start.strength.value if strength is None else strength, kind)
-        note = self.start.choose(start, (self._layout.width, self._layout.height))
-        self.status.say(note or f"Generate starts from {name}, {start.label}.")
+        self.status.say(*self.start.pick(image, strength, name, self.result, (self._layout.width, self._layout.height)))
 
     def start_from_noise(self) -> None:
         """Generate starts from noise again (text-to-image)."""
-        if self.start.start is not None:
-            self.start.choose(None, (self._layout.width, self._layout.height))
-            self.status.say("Generate starts from noise.")
+        self.status.say(*self.start.pick_noise((self._layout.width, self._layout.height)))
 
     def cancel(self) -> None:
         """Stop the current run after the step in progress."""

@@ -121,6 +121,24 @@ class StartControls:
         self._changed(force=True)
         return note
 
+    def pick(self, image: Image.Image | None, strength: float | None, name: str, result,
+             size: tuple[int, int]) -> tuple[str, bool]:
+        """The user picked ``image`` (``None``: ``result``'s picture) at ``strength`` (``None``: the
+        slider's); returns what to say and whether it is an error."""
+        kind = "image"
+        if image is None:
+            if result is None:
+                return "From result needs a result: Generate first.", True
+            image, name, kind = result.image, f"the result of seed {result.settings['seed']}", "result"
+        start = Start(image, name, self.strength.value if strength is None else strength, kind)
+        return self.choose(start, size) or f"Generate starts from {name}, {start.label}.", False
+
+    def pick_noise(self, size: tuple[int, int]) -> tuple[str, bool]:
+        """The user chose *From noise*."""
+        if self._chosen is not None:
+            self.choose(None, size)
+        return "Generate starts from noise.", False
+
     def show(self, start: Start | None, size: tuple[int, int] | None = None) -> str | None:
         """Show ``start`` without reporting a change (restoring a history entry)."""
         self._chosen, note = start, None
