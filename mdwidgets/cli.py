@@ -221,7 +221,7 @@ def _render(args: argparse.Namespace) -> int:
         pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype,
                              lora=args.lora or (previous.get("lora") if args.model_from_png else None),
                              family=args.family)
-    with progress.bar(None, "render", enabled=shown, leave=False) as steps:
+    with progress.bar(None, "render", enabled=shown) as steps:  # kept: its last state says the time
         result = compose(pipe, layout, settings=settings, callback=progress.step_callback(steps), **inputs)
     save_png(result.image, output, layout, result.settings)  # atomic
     s = result.settings
