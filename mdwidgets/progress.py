@@ -27,6 +27,8 @@ def step_callback(steps) -> Callable[[Any], None]:
     Its total comes from the run (image-to-image runs fewer steps than asked); a new run restarts it."""
 
     def on_step(event) -> None:
+        if steps.disable:  # tqdm before 4.60 cannot reset a disabled bar
+            return
         if event.step == 0:
             steps.reset(total=event.num_steps)
         steps.update(1)

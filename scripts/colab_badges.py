@@ -36,8 +36,8 @@ def colab_cells(notebook: Path, url: str) -> list:
     install = nbformat.v4.new_code_cell(
         "import sys\n\n"
         'if "google.colab" in sys.modules:\n'
-        "    # Adds mdwidgets and ipycanvas. Colab's torch, diffusers, transformers and ipywidgets 7.7\n"
-        "    # already meet mdwidgets' floors, so pip leaves them as they are (README, Install).\n"
+        "    # Adds mdwidgets and ipycanvas and replaces Colab's ipywidgets 7.7 with 8.x (the Studio needs 8);\n"
+        "    # Colab's torch, diffusers and transformers meet mdwidgets' floors and stay (README, Install).\n"
         f'    %pip install -q "mdwidgets @ git+{url}"')
     badge.metadata["tags"], install.metadata["tags"] = [BADGE_TAG], [INSTALL_TAG]
     return [badge, install]

@@ -2,7 +2,8 @@
 # The non-browser tests on Colab's stack, as its published package list of 2026-08 names it:
 # Python 3.13, torch 2.11, diffusers 0.39, transformers 5.15, ipywidgets 7.7.1 (no ipycanvas).
 # Those are installed first, then mdwidgets the way the notebooks' Colab cell does; the job fails
-# if that changes any of them (the README's Install section says it does not).
+# if that changes torch, diffusers or transformers (the README's Install section says it does not)
+# and prints what became of ipywidgets (replaced by 8.x: the Studio needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-colab
@@ -19,13 +20,16 @@ rm -rf "$VENV"  # afresh each run, as on Colab
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pip install --quiet $COLAB pytest hypothesis nbclient nbformat ipykernel packaging
-before=$("$VENV/bin/python" -m pip freeze | grep -iE '^(torch|diffusers|transformers|ipywidgets)==' | sort)
+KEPT='^(torch|diffusers|transformers)=='
+before=$("$VENV/bin/python" -m pip freeze | grep -iE "$KEPT" | sort)
+widgets_before=$("$VENV/bin/python" -m pip freeze | grep -iE '^ipywidgets==')
 "$VENV/bin/python" -m pip install --quiet -e .  # what the Colab cell does (editable: the tree under test)
-after=$("$VENV/bin/python" -m pip freeze | grep -iE '^(torch|diffusers|transformers|ipywidgets)==' | sort)
+after=$("$VENV/bin/python" -m pip freeze | grep -iE "$KEPT" | sort)
 if [ "$before" != "$after" ]; then
   echo "colab job: installing mdwidgets changed Colab's packages:"; diff <(echo "$before") <(echo "$after"); exit 1
 fi
 echo "colab job: $("$VENV/bin/python" --version); installing mdwidgets left these as they were:"
 echo "$after"
+echo "and changed: $widgets_before -> $("$VENV/bin/python" -m pip freeze | grep -iE '^ipywidgets==')"
 "$VENV/bin/python" -m pip freeze --exclude-editable | grep -iE '^(ipycanvas|numpy|pillow|tokenizers|safetensors)=='
 "$VENV/bin/python" -m pytest --ignore=tests/e2e -p no:cacheprovider "$@"

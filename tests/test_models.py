@@ -123,7 +123,8 @@ def test_out_of_memory_becomes_an_actionable_error(tiny_pipe, monkeypatch):
     pipe.unet = copy.deepcopy(tiny_pipe.unet)
 
     def oom(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # the latter before torch 2.5
+        raise out_of_memory("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(pipe.unet, "forward", oom)
     with pytest.raises(MemoryError, match="max_batch=1"):

@@ -274,6 +274,9 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
                     reason="accelerate is not installed (pip install 'mdwidgets[sweep]')")
+@pytest.mark.skipif(not hasattr(__import__("torch").cpu, "set_device"),
+                    reason="accelerate's CPU processes call torch.cpu.set_device, which this torch lacks "
+                           "(GPU processes use torch.cuda.set_device and are not affected)")
 def test_accelerate_launch_two_processes_split_the_cells(tmp_path):
     spec = write_spec(tmp_path, seeds=[0, 1, 2])
     # On a machine without GPUs `--multi_gpu` starts CPU processes (gloo); `--cpu` alone would start one.
