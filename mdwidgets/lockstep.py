@@ -55,7 +55,7 @@ def drive(
             results[k] = finished.value
         except Exception as exc:
             if len(loops) > 1:
-                exc.add_note(f"(in run {k} of {len(loops)})")
+                _add_note(exc, f"(in run {k} of {len(loops)})")
             raise
 
     try:
@@ -80,6 +80,14 @@ def drive(
         for loop in loops:  # after an error: free the other runs now, not at garbage collection
             loop.close()
     return results
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; before Python 3.11, the ``__notes__`` list it fills (shown from 3.11 on)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
 
 
 def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[torch.Tensor]:
