@@ -97,7 +97,8 @@ def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[
     t = requests[0].timestep
     if any(not torch.equal(r.timestep, t) for r in requests[1:]):
         t = torch.cat([r.timestep.expand(len(r.sample)) for r in requests])  # one timestep per row
-    extras = {k: torch.cat([r.extras()[k] for r in requests]) for k in requests[0].extras()}
+    per_request = [r.extras() for r in requests]
+    extras = {k: torch.cat([e[k] for e in per_request]) for k in per_request[0]}
     size = max_batch or len(x)
     try:
         out = torch.cat([

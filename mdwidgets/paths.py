@@ -119,7 +119,7 @@ class Paths:
         self.prompt_of_path, window_cells = self.prompt_of_path.to(device), self._window_cells.to(device)
         guided = [g if (g := self.guidance[p]) > 1 and not self.embedded_guidance else 1.0 for _, p in self.paths]
         scale = torch.tensor(guided, device=device)
-        w = None if guidance_dim is None else guidance_embedding(
+        w = None if guidance_dim is None else guidance_embedding(  # one row per path: guidance is an input
             torch.tensor([self.guidance[p] for _, p in self.paths]), guidance_dim).to(device, dtype)
         self._bound = {}
         for shared, (rows, uncond_row) in self._plans.items():
@@ -127,8 +127,7 @@ class Paths:
             added = None if time_ids is None else {"text_embeds": prompts.pooled[texts],
                                                    "time_ids": time_ids.to(device, dtype)[windows]}
             self._bound[shared] = _RowPlan(sources, window_cells[windows], prompts.embeds[texts],
-                                           torch.tensor(uncond_row, device=device), scale[:, None, None], added,
-                                           None if w is None else w[: len(rows)])
+                                           torch.tensor(uncond_row, device=device), scale[:, None, None], added, w)
 
     def unet_rows(self, model_in: torch.Tensor, t, *, shared: bool, dtype: torch.dtype) -> UNetRows:
         """The UNet rows of one evaluation: each row's input crop and prompt embedding."""
