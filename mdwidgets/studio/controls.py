@@ -76,7 +76,8 @@ class RunControls:
         if window == "native" and self._base.window is not None:
             window = self._base.window  # a PNG's own window size (in latent cells) is kept
         return self._base.replace(
-            steps=self.steps.value, guidance_scale=self.guidance.value,
+            # round: the browser's slider sends float noise such as 5.000000000000001
+            steps=self.steps.value, guidance_scale=round(self.guidance.value, 6),
             bootstrap_steps=min(self.bootstrap.value, self.steps.value), seed=self.seed.value,
             scheduler=None if scheduler == DEFAULT_SCHEDULER else scheduler,
             window=window, circular=circular, stride=self.stride.value,
