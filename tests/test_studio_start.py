@@ -11,17 +11,7 @@ from PIL import Image
 from mdwidgets import Layout, Region, read_png_metadata
 from mdwidgets.studio import HistoryStrip, Studio
 from mdwidgets.studio.start import Start, uploaded_files
-
-
-def send(studio, event, x=0, y=0):
-    content = {"event": event, "x": x, "y": y}
-    studio.boxes.canvas._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
-
-
-def drag(studio, start, end):
-    send(studio, "mouse_down", *start)
-    send(studio, "mouse_move", *end)
-    send(studio, "mouse_up", *end)
+from tests.test_studio import drag
 
 
 @pytest.fixture
