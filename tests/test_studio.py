@@ -327,16 +327,21 @@ def test_previews_take_a_bounded_share_of_the_run(studio, monkeypatch):
     assert 1 <= len(drawn) < 8 and drawn[0] == (256, 256)
 
 
-def test_cancel_stops_within_one_step(studio):
-    studio.controls.steps.value = 50
-    studio.controls.bootstrap.value = 0
+def cancel_at_first_preview(studio):
+    """Make ``studio`` press Cancel as soon as its run shows a first preview."""
     original = studio.rendering.show_picture
 
-    def cancel_on_first_preview(image=None):
+    def cancel(image=None):
         original(image)
         studio.cancel()
 
-    studio.rendering.show_picture = cancel_on_first_preview
+    studio.rendering.show_picture = cancel
+
+
+def test_cancel_stops_within_one_step(studio):
+    studio.controls.steps.value = 50
+    studio.controls.bootstrap.value = 0
+    cancel_at_first_preview(studio)
     studio.generate(wait=True)
     assert studio.result.cancelled and studio.result.steps_done <= 2
     assert "Cancelled" in studio.status.line.value

@@ -11,7 +11,7 @@ from PIL import Image
 from mdwidgets import Layout, Region, read_png_metadata
 from mdwidgets.studio import HistoryStrip, Studio
 from mdwidgets.studio.start import Start, uploaded_files
-from tests.test_studio import drag
+from tests.test_studio import cancel_at_first_preview, drag
 
 
 @pytest.fixture
@@ -189,13 +189,7 @@ def test_cancel_stops_an_image_to_image_run_within_one_step(studio):
     studio.controls.steps.value = 50
     studio.controls.bootstrap.value = 0
     studio.start_from(Image.new("RGB", (256, 256), "yellow"), strength=0.8)
-    original = studio.rendering.show_picture
-
-    def cancel_on_first_preview(image=None):
-        original(image)
-        studio.cancel()
-
-    studio.rendering.show_picture = cancel_on_first_preview
+    cancel_at_first_preview(studio)
     studio.generate(wait=True)
     assert studio.result.cancelled and studio.result.steps_done <= 2
     assert "of 40" in studio.status.line.value and not studio.toolbar.generate.disabled
