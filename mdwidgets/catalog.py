@@ -76,8 +76,14 @@ def family_from_name(name: str | None) -> str:
         return name
     if name in BUILTIN_FAMILIES:
         return BUILTIN_FAMILIES[name]
-    words = (name or "").lower().replace("_", "-")
-    base = "sdxl" if "xl" in words else "sd"
+    words = (name or "").lower()
+    return few_step_variant("sdxl" if "xl" in words else "sd", words)
+
+
+def few_step_variant(base: str, words: str) -> str:
+    """``base`` (``sd`` or ``sdxl``) as its Turbo or LCM variant where ``words`` (a model name, a LoRA,
+    a scheduler's class name) say "turbo" or "lcm"; Turbo and LCM weights look like their base's."""
+    words = words.lower()
     if "turbo" in words:
         return f"{base}-turbo"
     if "lcm" in words:

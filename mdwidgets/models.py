@@ -30,6 +30,7 @@ from .catalog import (
     SUPPORTED,
     TINY_RANDOM,
     ModelError,
+    few_step_variant,
 )
 from .conditioning import guidance_dim, wants_time_ids
 from .images import vae_scale_factor
@@ -144,12 +145,7 @@ def model_family(pipe) -> str:
     base = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None or wants_time_ids(pipe.unet) else "sd"
     if guidance_dim(pipe.unet) is not None:
         return f"{base}-lcm-distilled" if base == "sdxl" else "lcm-distilled"
-    words = f"{name or ''} {lora}".lower()
-    if "turbo" in words:
-        return f"{base}-turbo"
-    if "lcm" in words or type(pipe.scheduler).__name__ == "LCMScheduler":
-        return "sdxl-lcm" if base == "sdxl" else "lcm"
-    return base
+    return few_step_variant(base, f"{name or ''} {lora} {type(pipe.scheduler).__name__}")  # LCMScheduler: lcm
 
 
 def _load_lora(pipe, lora: str) -> None:
