@@ -1,12 +1,13 @@
 """Regenerate the pictures in docs/img/ from the shipped built-in model (about a minute on 2 CPU cores).
 
-    python scripts/docs_images.py [--only samples compositions panorama failures]
+    python scripts/docs_images.py [--only samples compositions panorama failures] [--model FOLDER --out DIR]
 
 Everything at the model's native 128×128 canvas, DDIM 25 steps, its default guidance (5), shown at 2×.
 
 - ``shapes-samples.png``: single prompts, seeds 0-7.
-- ``shapes-compositions.png``: four random layouts from the composition benchmark, as outlined
-  boxes, then MultiDiffusion at bootstrap 0 and at the default, then the whole scene as one sentence.
+- ``shapes-compositions.png``: four random layouts from the composition benchmark: the picture each
+  asks for (every shape filling its box) with the boxes outlined, then MultiDiffusion at bootstrap 0
+  and at the default, then the whole scene as one sentence.
 - ``shapes-panorama.png``: ``mdwidgets/examples/panorama.json`` (512×128) with 360° windows.
 - ``shapes-failures.png``: the first single prompts of the evaluator (seed 0) that it scores wrong,
   each with what was asked and what the checker saw.
@@ -26,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from mdwidgets import Layout, compose, load_pipeline, overlay_regions  # noqa: E402
 from mdwidgets.models import native_size  # noqa: E402
-from mdwidgets.shapes.compositions import random_layout  # noqa: E402
+from mdwidgets.shapes.compositions import layout_scene, random_layout  # noqa: E402
+from mdwidgets.shapes.data import render  # noqa: E402
 from mdwidgets.shapes.evaluate import analyse, eval_prompts, prompt_for  # noqa: E402
 from mdwidgets.views import image_grid  # noqa: E402
 
@@ -52,26 +54,25 @@ def short(prompt: str) -> str:
     return " ".join(words).replace("background", "bg")
 
 
-def samples(pipe) -> None:
+def samples(pipe, out: Path) -> None:
     size = native_size(pipe)
     images = [big(compose(pipe, Layout(size, size, p), num_inference_steps=25, seed=i).image)
               for i, p in enumerate(SAMPLE_PROMPTS)]
     notes = [short(p) for p in SAMPLE_PROMPTS]
     grid = image_grid([images[:4], images[4:]], cell_notes=[notes[:4], notes[4:]], cell_size=2 * size)
-    grid.save(OUT / "shapes-samples.png")
+    grid.save(out / "shapes-samples.png")
 
 
-def compositions(pipe) -> None:
+def compositions(pipe, out: Path) -> None:
     rng = random.Random(0)
     size = native_size(pipe)
     rows, titles = [], []
     for k in range(4):
         layout, sentence = random_layout(rng, size)
         common = dict(num_inference_steps=25, seed=k)
-        blank = Image.new("RGB", (size, size), "white")
         default = compose(pipe, layout, **common)
         rows.append([big(image) for image in (
-            overlay_regions(blank, layout),
+            overlay_regions(render(layout_scene(layout), size), layout, fill=False),
             compose(pipe, layout, bootstrap_steps=0, **common).image,
             default.image,
             compose(pipe, Layout(size, size, sentence), **common).image,
@@ -79,19 +80,19 @@ def compositions(pipe) -> None:
         titles.append("\n".join([short(layout.background)] + [f"{i} {short(r.prompt)}"
                                                                for i, r in enumerate(layout.regions, start=1)]))
     boot = f"bootstrap {default.settings['bootstrap_steps']} (default)"
-    grid = image_grid(rows, column_titles=["layout", "bootstrap 0", boot, "one sentence"],
+    grid = image_grid(rows, column_titles=["asked", "bootstrap 0", boot, "one sentence"],
                       row_titles=titles, cell_size=2 * size)
-    grid.save(OUT / "shapes-compositions.png")
+    grid.save(out / "shapes-compositions.png")
 
 
-def panorama(pipe) -> None:
+def panorama(pipe, out: Path) -> None:
     layout = Layout.load(ROOT / "mdwidgets" / "examples" / "panorama.json")
     result = compose(pipe, layout, num_inference_steps=25, seed=0, window="native", stride=8, circular=True)
-    result.image.resize((2 * layout.width, 2 * layout.height), Image.NEAREST).save(OUT / "shapes-panorama.png")
+    result.image.resize((2 * layout.width, 2 * layout.height), Image.NEAREST).save(out / "shapes-panorama.png")
     print(f"panorama: {result.timings['total']:.1f} s")
 
 
-def failures(pipe, wanted: int = 8) -> None:
+def failures(pipe, out: Path, wanted: int = 8) -> None:
     """What the evaluator's single prompts get wrong (its first 96 prompts; seed = prompt index)."""
     size = native_size(pipe)
     cells, notes = [], []
@@ -109,19 +110,21 @@ def failures(pipe, wanted: int = 8) -> None:
     if cells:
         half = (len(cells) + 1) // 2
         grid = image_grid([cells[:half], cells[half:]], cell_notes=[notes[:half], notes[half:]], cell_size=2 * size)
-        grid.save(OUT / "shapes-failures.png")
+        grid.save(out / "shapes-failures.png")
 
 
 def main() -> None:
     jobs = {"samples": samples, "compositions": compositions, "panorama": panorama, "failures": failures}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=list(jobs), default=list(jobs))
+    parser.add_argument("--model", default=None, help="an exported shapes model folder (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    pipe = load_pipeline()
-    OUT.mkdir(parents=True, exist_ok=True)
+    pipe = load_pipeline() if args.model is None else load_pipeline(args.model, family="shapes")
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only:
-        jobs[name](pipe)
-        print(f"wrote docs/img/shapes-{name}.png")
+        jobs[name](pipe, args.out)
+        print(f"wrote {args.out}/shapes-{name}.png")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,14 @@ def test_random_layouts_are_valid_and_deterministic():
 def test_four_objects_on_request():
     layout, _ = random_layout(random.Random(1), objects=4)
     assert len(layout.regions) == 4
+
+
+def test_the_asked_pictures_score_what_a_perfect_model_would():
+    from mdwidgets.shapes.compositions import ceiling
+
+    scores = ceiling("builtin:shapes", samples=4)["scores_mean_and_stderr"]
+    drawn, through_vae = scores["drawn"], scores["vae_round_trip"]
+    assert drawn["background"][0] == 1.0  # every shape inside its box
+    assert 0.3 < drawn["in_box"][0] < 1.0 and 0.3 < drawn["iou"][0] < 1.0  # shapes fill part of their boxes
+    assert through_vae["background"][0] > 0.95
+    assert through_vae["in_box"][0] <= drawn["in_box"][0] + 0.05

@@ -289,7 +289,7 @@ def test_the_cache_keeps_no_vae_alive():
 def test_the_preview_at_40_percent_already_shows_the_final_picture(shapes_pipe, shapes_run, layout):
     x0s, result = shapes_run
     size = (layout.width, layout.height)
-    preview = np.asarray(previewer_for(shapes_pipe, size)(x0s[0.4], size), np.float64)
+    preview, at_60 = (np.asarray(previewer_for(shapes_pipe, size)(x0s[f], size), np.float64) for f in (0.4, 0.6))
     final = np.asarray(result.image, np.float64)
     noise = torch.randn(x0s[0.4].shape, generator=torch.Generator().manual_seed(0))
     noise_picture = np.asarray(decode_latents(shapes_pipe.vae, noise), np.float64)  # what "noise" looks like
@@ -298,9 +298,9 @@ def test_the_preview_at_40_percent_already_shows_the_final_picture(shapes_pipe, 
         x0, y0, x1, y1 = region.box
         outside[y0:y1, x0:x1] = False
     error, noise_error = np.abs(preview - final), np.abs(noise_picture - final)
-    # Measured at 40% of the steps: 33.8/255 from the final image (13.3 dB; 24.5 at 60%, 4.4 at
-    # 80%) against 86.9 for a decode of noise. The layout and the blue background are there
-    # (18.9/255 off outside the boxes; noise: 94.7); inside the boxes 54.4: the shapes' colours
-    # still change until bootstrapping ends at 60% of the steps (the built-in model's default).
-    assert error.mean() <= 38 and error.mean() < noise_error.mean() / 2
+    # Measured at 40% of the steps: the layout and the blue background are there (15.3/255 off
+    # outside the boxes; a decode of noise: 95.2). Inside the boxes the shapes' colours still change
+    # while they are bootstrapped (80% of the steps, the built-in model's default): 94.4 there at
+    # 40%, 48.7 over the whole picture (noise: 85.8); at 60% the whole picture is 21.4 off.
+    assert np.abs(at_60 - final).mean() <= 28 and np.abs(at_60 - final).mean() < noise_error.mean() / 3
     assert error[outside].mean() <= 22 and error[outside].mean() < noise_error[outside].mean() / 4

@@ -166,3 +166,67 @@ def test_captions_for_training_never_name_a_free_background():
     assert {pick_caption(rng, free) for _ in range(200)} == {"", "a red circle"}
     assert {pick_caption(rng, palette) for _ in range(200)} == {"", "a red circle", "a red circle on a blue background"}
     assert {pick_caption(rng, empty_scene) for _ in range(200)} == {"", "a blue background"}
+
+
+def test_layout_scene_draws_each_region_shape_filling_its_box():
+    from mdwidgets.layout import Layout, Region
+    from mdwidgets.shapes.compositions import layout_scene
+
+    layout = Layout(128, 128, "a blue background", [Region("a red circle", box=(16, 32, 64, 80)),
+                                                     Region("a yellow star", box=(80, 0, 128, 48))])
+    scene = layout_scene(layout)
+    assert scene == Scene("blue", [Obj("red", "circle", (0.125, 0.25, 0.5, 0.625)),
+                                   Obj("yellow", "star", (0.625, 0.0, 1.0, 0.375))])
+    pixels = np.asarray(render(scene, 128))
+    assert tuple(pixels[56, 40]) == COLOURS["red"]  # the circle's centre
+    assert tuple(pixels[33, 17]) == COLOURS["blue"]  # its box's corner, outside the circle
+
+
+def test_region_states_are_what_compose_shows_each_path(tiny_pipe):
+    import torch
+
+    from mdwidgets.layout import Layout
+    from mdwidgets.masks import fusion_weights
+    from mdwidgets.settings import Settings
+    from mdwidgets.shapes.states import record_states
+
+    states = record_states(tiny_pipe, layouts=2, min_timestep=0, log=lambda message: None)
+    layouts = [Layout.from_dict(d) for d in states["layouts"]]
+    steps = Settings().resolved("tiny-random")
+    paths = [1 + len(layout.regions) for layout in layouts]
+    assert len(states["prompts"]) == steps.steps * sum(paths) == len(states["inputs"]) == len(states["cells"])
+    assert states["targets"].shape == (2, *states["inputs"].shape[1:])
+    start = 0
+    for k, layout in enumerate(layouts):
+        weights = fusion_weights(layout, 8)[:, 0] > 0
+        for step in range(steps.steps):
+            rows = slice(start, start + paths[k])
+            x, cells = states["inputs"][rows].float(), states["cells"][rows]
+            assert states["prompts"][rows] == layout.prompts and torch.equal(cells, weights)
+            assert (states["target"][rows] == k).all()
+            for v in range(1, paths[k]):  # a foreground reads the shared latent inside its box ...
+                assert torch.equal(x[v][:, cells[v]], x[0][:, cells[v]])
+                # ... and, while bootstrapped, a noised flat colour outside it
+                assert torch.equal(x[v], x[0]) == (step >= steps.bootstrap_steps)
+            start += paths[k]
+
+
+def test_a_region_state_target_takes_its_input_to_the_asked_picture():
+    import torch
+
+    from mdwidgets.shapes.train import build_scheduler, state_batch
+
+    gen = torch.Generator().manual_seed(0)
+    states = {"inputs": torch.randn(5, 4, 16, 16, generator=gen).half(),
+              "timesteps": torch.tensor([961, 500, 250, 700, 900]),
+              "targets": torch.randn(2, 4, 16, 16, generator=gen).half(), "target": torch.tensor([0, 1, 1, 0, 1]),
+              "cells": torch.rand(5, 16, 16, generator=gen) > 0.5}
+    sched = build_scheduler("ddpm")
+    picked = torch.tensor([1, 4])
+    noisy, noise, t = torch.zeros(3, 4, 16, 16), torch.ones(3, 4, 16, 16), torch.tensor([1, 2, 3])
+    noisy, noise, t, cells = state_batch(states, picked, sched, noisy, noise, t)
+    assert noisy.shape == noise.shape == (5, 4, 16, 16) and t.tolist() == [1, 2, 3, 500, 900]
+    assert torch.equal(cells[:, 0], states["cells"][picked])
+    alpha_bar = sched.alphas_cumprod[t[3:]].view(-1, 1, 1, 1)
+    x0 = (noisy[3:] - (1 - alpha_bar).sqrt() * noise[3:]) / alpha_bar.sqrt()  # what the target noise implies
+    torch.testing.assert_close(x0, states["targets"][[1, 1]].float(), atol=1e-4, rtol=1e-4)

@@ -1,13 +1,13 @@
 """Evaluate region composition on the shapes model: do objects land in their boxes?
 
-    python -m mdwidgets.shapes.compositions [--model builtin:shapes] [--samples 64] [--steps 25]
+    python -m mdwidgets.shapes.compositions [--model builtin:shapes] [--samples 64] [--steps 25] [--ceiling]
 
 Prints JSON. Each sample is a random layout (2–4 boxes of distinct colours and random shapes on a
 background of another colour, at the model's native canvas size), rendered three ways with the
 same seed:
 
 - MultiDiffusion without bootstrapping (``bootstrap_steps=0``);
-- MultiDiffusion with the model's default bootstrapping (builtin:shapes: 60% of the steps);
+- MultiDiffusion with the model's default bootstrapping (builtin:shapes: 80% of the steps);
 - the baseline: plain single-prompt generation of the whole scene as one sentence
   ("a red circle and a yellow square on a blue background"), which knows no boxes.
 
@@ -15,6 +15,10 @@ Scores (:func:`mdwidgets.shapes.adherence.shapes_adherence`), each as [mean, sta
 over layouts: ``in_box`` (share of each box's pixels in its colour), ``iou`` (that colour's pixels
 vs the box), ``shape`` (the asked shape found in the box) and ``background`` (share of the pixels
 outside the boxes in the background colour). Speed: ``python -m benchmarks.shapes_speed``.
+
+``--ceiling`` scores, for the same layouts, the picture each one asks for (:func:`layout_scene`:
+every shape filling its box) as drawn and after the model's VAE round trip: no UNet can score
+above the second.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from ..layout import Layout, Region
 from ..models import DEFAULT_MODEL, load_pipeline, model_name, native_size
 from ..sampler import compose
 from ..settings import Settings
-from .adherence import shapes_adherence
-from .data import COLOUR_NAMES, SHAPES, article
+from .adherence import prompt_colour, prompt_shape, shapes_adherence
+from .data import COLOUR_NAMES, SHAPES, Obj, Scene, article, render
+from .evaluate import vae_round_trip
 
 
 def random_layout(rng: random.Random, size: int = 128, objects: int | None = None) -> tuple[Layout, str]:
@@ -52,6 +57,14 @@ def random_layout(rng: random.Random, size: int = 128, objects: int | None = Non
     regions = [Region(p, box=b) for p, b in zip(phrases, boxes)]
     sentence = " and ".join(phrases) + f" on {article(background)} {background} background"
     return Layout(size, size, f"{article(background)} {background} background", regions), sentence
+
+
+def layout_scene(layout: Layout) -> Scene:
+    """The picture a shapes layout asks for: each region's shape filling its box, in its colour."""
+    objects = [Obj(prompt_colour(r.prompt), prompt_shape(r.prompt),
+                   (r.box[0] / layout.width, r.box[1] / layout.height,
+                    r.box[2] / layout.width, r.box[3] / layout.height)) for r in layout.regions]
+    return Scene(prompt_colour(layout.background), objects)
 
 
 def mean_and_error(values: list[float]) -> tuple[float, float]:
@@ -76,14 +89,29 @@ def evaluate(model: str, samples: int, steps: int, guidance: float | None = None
             runs[name].append(shapes_adherence(compose(pipe, layout, **common, **kwargs).image, layout))
         plain = compose(pipe, Layout(layout.width, layout.height, sentence), **common)
         runs["baseline_single_prompt"].append(shapes_adherence(plain.image, layout))
-    summary = {
-        name: {key: [round(v, 4) for v in mean_and_error([s[key] for s in scores])] for key in scores[0]}
-        for name, scores in runs.items()
-    }
+    summary = _summary(runs)
     used = Settings(steps=steps, guidance_scale=guidance).resolved(model_name(pipe))
     return {"model": model, "samples": samples, "size": size, "steps": steps,
             "guidance_scale": used.guidance_scale, "default_bootstrap_steps": used.bootstrap_steps,
             "scores_mean_and_stderr": summary}
+
+
+def ceiling(model: str, samples: int, seed: int = 0, pipe=None) -> dict:
+    """The scores of the pictures :func:`evaluate`'s layouts ask for, as drawn and after the VAE round trip."""
+    pipe = pipe or load_pipeline(model)
+    size, rng, round_trip = native_size(pipe), random.Random(seed), vae_round_trip(pipe.vae)
+    runs: dict[str, list[dict]] = {"drawn": [], "vae_round_trip": []}
+    for _ in range(samples):
+        layout, _ = random_layout(rng, size)
+        asked = render(layout_scene(layout), size)
+        runs["drawn"].append(shapes_adherence(asked, layout))
+        runs["vae_round_trip"].append(shapes_adherence(round_trip(asked), layout))
+    return {"model": model, "samples": samples, "size": size, "scores_mean_and_stderr": _summary(runs)}
+
+
+def _summary(runs: dict[str, list[dict]]) -> dict:
+    return {name: {key: [round(v, 4) for v in mean_and_error([s[key] for s in scores])] for key in scores[0]}
+            for name, scores in runs.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,8 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's own")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ceiling", action="store_true", help="instead: the asked pictures, drawn and through the VAE")
     args = parser.parse_args(argv)
-    print(json.dumps(evaluate(args.model, args.samples, args.steps, args.guidance, args.seed), indent=2))
+    result = (ceiling(args.model, args.samples, args.seed) if args.ceiling
+              else evaluate(args.model, args.samples, args.steps, args.guidance, args.seed))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

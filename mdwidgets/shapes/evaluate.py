@@ -266,22 +266,11 @@ def groundtruth_accuracy(n: int = 500, seed: int = 0, sizes: Sequence[int] = (25
 # --------------------------------------------------------------------------
 # model evaluation
 # --------------------------------------------------------------------------
-def vae_round_trip(model: str) -> Callable[[Image.Image], Image.Image]:
-    """Image → the model's VAE decode of its encoding (the mean of the posterior)."""
-    import torch
+def vae_round_trip(vae) -> Callable[[Image.Image], Image.Image]:
+    """Image → ``vae``'s decode of its encoding (the mode of the posterior): what the VAE can show."""
+    from ..images import decode_latents, encode_image
 
-    from ..images import decode_latents
-    from ..models import load_pipeline
-
-    vae = load_pipeline(model).vae
-
-    def round_trip(image: Image.Image) -> Image.Image:
-        pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 127.5 - 1
-        with torch.inference_mode():
-            latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
-        return decode_latents(vae, latents)
-
-    return round_trip
+    return lambda image: decode_latents(vae, encode_image(vae, image))
 
 
 def eval_prompts(n: int, seed: int = 0):
@@ -367,8 +356,10 @@ def main(argv=None):
     if a.groundtruth:
         res = groundtruth_accuracy(a.groundtruth, a.seed)
     elif a.vae_ceiling:
-        size = a.size or 128
-        res = groundtruth_accuracy(a.vae_ceiling, a.seed, sizes=(size,), transform=vae_round_trip(a.model))
+        from ..models import load_pipeline
+
+        size, vae = a.size or 128, load_pipeline(a.model).vae
+        res = groundtruth_accuracy(a.vae_ceiling, a.seed, sizes=(size,), transform=vae_round_trip(vae))
         res["model"], res["size"] = a.model, size
     else:
         res = evaluate_model(a.model, a.samples, a.size, a.steps, a.cfg, a.seed, a.batch, a.grid, a.threads)

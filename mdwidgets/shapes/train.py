@@ -1,23 +1,25 @@
 """Train the built-in "shapes" Stable-Diffusion-style model on CPU (or a GPU with ``--device cuda``).
 
-The shipped weights are a base run, a fine-tune on larger objects and a fine-tune where some
-captions name one object of a many-object scene, as a region prompt does (docs/model_card.md has
-the timings)::
+The shipped weights are a base run, a fine-tune on larger objects, a fine-tune where some
+captions name one object of a many-object scene (as a region prompt does), and two fine-tunes on
+*region states*, what MultiDiffusion shows a region's path (:mod:`mdwidgets.shapes.states`).
+``bash scripts/train_builtin.sh RUN`` runs the whole recipe (docs/model_card.md has the timings);
+its stages are::
 
-    python -m mdwidgets.shapes.train --out RUN --stage all --export RUN/base
-    python -m mdwidgets.shapes.train --out RUN2 --stage unet --init-from RUN/base --unet-steps 1500 \
-        --unet-lr 3e-4 --min-object-px 24 --scenes 12000 --seed 1
-    python -m mdwidgets.shapes.train --out RUN2 --stage export --export RUN2/export
-    mkdir -p RUN3 && cp RUN2/latents.pt RUN3/   # the same 12 000 scenes
-    python -m mdwidgets.shapes.train --out RUN3 --stage unet --init-from RUN2/export --unet-steps 1000 \
-        --unet-lr 2e-4 --seed 2 --p-single 0.3
-    python -m mdwidgets.shapes.train --out RUN3 --stage export --export mdwidgets/models/shapes
+    python -m mdwidgets.shapes.train --out RUN/base --stage all --export RUN/base/export
+    python -m mdwidgets.shapes.train --out RUN/ft1 --stage unet --init-from RUN/base/export \
+        --unet-steps 1500 --unet-lr 3e-4 --min-object-px 24 --scenes 12000 --seed 1
+    python -m mdwidgets.shapes.train --out RUN/ft1 --stage export --export RUN/ft1/export
+    # ft2 .. ft4 start from the previous export with ft1's cached scenes (cp RUN/ft1/latents.pt RUN/ftN/),
+    # --unet-steps 1000 --unet-lr 2e-4 --min-object-px 24 --scenes 12000 --p-single 0.3, and:
+    #   ft2: --seed 2;   ft3: --seed 3 --p-states 0.25;   ft4: --seed 4 --p-states 0.25
 
 Stages (``--stage``): ``vae`` (the f8 autoencoder, 64–256 px scenes), ``unet`` (renders
 ``--scenes`` training scenes at the native 128 px once, caches their VAE posteriors in
 ``RUN/latents.pt``, then trains the UNet and the text encoder jointly on batches of cached
 latents), ``export`` (a diffusers folder, EMA weights, UNet/VAE in fp16). ``--vae-from FOLDER``
-takes the VAE of an exported model instead of the ``vae`` stage's.
+takes the VAE of an exported model instead of the ``vae`` stage's. With ``--p-states`` a share of
+every batch is region states of the ``--init-from`` model, recorded once into ``RUN/states.pt``.
 
 Run it in the background: every ``--ckpt-every`` steps the stage checkpoints into ``RUN`` and
 redraws ``RUN/unet_loss.png``; ``RUN/train.log`` is the log; ``--resume`` continues a stage
@@ -43,6 +45,7 @@ import numpy as np
 import torch
 
 from .data import caption, random_scene, render
+from .states import MIN_TIMESTEP as STATE_MIN_TIMESTEP
 from .tokenizer import MODEL_MAX_LENGTH, build_tokenizer
 
 # --------------------------------------------------------------------------
@@ -203,6 +206,38 @@ def build_latent_cache(a, vae, path: str) -> None:
     save_ckpt(path, mean=torch.cat(means), std=torch.cat(stds), captions=captions,
               minutes=(time.time() - started) / 60)
     log(a.out, f"latents: {a.scenes} scenes cached in {(time.time() - started) / 60:.1f} min")
+
+
+def load_region_states(a, path: str) -> dict:
+    """The recorded region states (:mod:`mdwidgets.shapes.states`) of the ``--init-from`` model,
+    recorded first if ``path`` does not exist."""
+    if not os.path.exists(path):
+        if not a.init_from:
+            raise SystemExit("--p-states needs --init-from: region states are recorded from a trained model")
+        from ..catalog import BUILTIN_FAMILIES, SHAPES
+        from ..models import load_pipeline
+        from .states import record_states
+        pipe = load_pipeline(a.init_from, family=BUILTIN_FAMILIES[SHAPES], dtype=torch.float32)
+        save_ckpt(path, **record_states(pipe, a.state_layouts, a.seed, a.state_min_timestep,
+                                        log=lambda m: log(a.out, m)))
+    states = torch.load(path, weights_only=False, map_location="cpu")
+    keep = (states["timesteps"] >= a.state_min_timestep).nonzero()[:, 0]  # a file may hold lower ones
+    states.update({key: states[key][keep] for key in ("inputs", "timesteps", "cells", "target")},
+                  prompts=[states["prompts"][i] for i in keep.tolist()])
+    log(a.out, f"states: {len(keep)} region states (timesteps >= {a.state_min_timestep}) of "
+               f"{len(states['targets'])} layouts")
+    return states
+
+
+def state_batch(states: dict, picked: torch.Tensor, sched, noisy, noise, t):
+    """Append recorded region states to a batch. Their target noise is the one that takes the
+    recorded input to the asked picture: ε* = (x_t − √ᾱ_t · x0*) / √(1 − ᾱ_t)."""
+    x_t, t_s = states["inputs"][picked].float(), states["timesteps"][picked]
+    x0 = states["targets"][states["target"][picked]].float()
+    alpha_bar = sched.alphas_cumprod[t_s].view(-1, 1, 1, 1)
+    target = (x_t - alpha_bar.sqrt() * x0) / (1 - alpha_bar).sqrt()
+    return (torch.cat([noisy, x_t]), torch.cat([noise, target]), torch.cat([t, t_s]),
+            states["cells"][picked][:, None])
 
 
 def lr_at(step: int, total: int, base: float, warmup: int, final_frac=0.1) -> float:
@@ -395,6 +430,7 @@ def train_unet(a):
     if a.init_from:
         init_from_export(a.init_from, unet, te)
         log(out, f"unet: initialised from {a.init_from} (fine-tuning, fresh optimizer)")
+    states = load_region_states(a, os.path.join(out, "states.pt")) if a.p_states > 0 else None
     params = list(unet.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=a.unet_lr, weight_decay=0.01)
     # EMA copies (exported / sampled); decay ramps up to --ema
@@ -423,8 +459,12 @@ def train_unet(a):
     bs = a.batch
     for step in range(start, a.unet_steps):
         rng = step_rng(a.seed, "unet", step)
-        idx = rng.sample(range(len(cache["captions"])), bs)
+        n_states = round(bs * a.p_states) if states is not None else 0
+        idx = rng.sample(range(len(cache["captions"])), bs - n_states)
         caps = [pick_caption(rng, cache["captions"][i], p_single=a.p_single) for i in idx]
+        if n_states:
+            picked = torch.tensor(rng.sample(range(len(states["prompts"])), n_states))
+            caps += [states["prompts"][i] for i in picked.tolist()]
         ids = tok(caps, padding="max_length", max_length=tok.model_max_length,
                   truncation=True, return_tensors="pt").input_ids
         g = torch.Generator().manual_seed(a.seed * 104729 + step)
@@ -441,14 +481,18 @@ def train_unet(a):
             # (measured on the first shapes model: the injected DC decided the
             # background in 12/12 trials).
             noise = noise + a.offset_noise * torch.randn(lat.shape[0], lat.shape[1], 1, 1, generator=g)
-        t = torch.randint(0, sched.config.num_train_timesteps, (bs,), generator=g)
+        t = torch.randint(0, sched.config.num_train_timesteps, (bs - n_states,), generator=g)
         noisy = sched.add_noise(lat, noise, t)
+        cells = torch.ones(bs, 1, *lat.shape[2:], dtype=torch.bool)
+        if n_states:
+            noisy, noise, t, cells[-n_states:] = state_batch(states, picked, sched, noisy, noise, t)
         w = torch.clamp(snr[t], max=a.min_snr) / snr[t] if a.min_snr > 0 else torch.ones(bs)
-        noisy, noise, t, w, ids = (v.to(a.device) for v in (noisy, noise, t, w, ids))
+        noisy, noise, t, w, ids, cells = (v.to(a.device) for v in (noisy, noise, t, w, ids, cells))
         with autocast(a.bf16, a.device):
             emb = te(ids)[0]
             pred = unet(noisy, t, emb).sample
-        mse = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))
+        # a region state counts only on the cells where its path's prediction is fused
+        mse = ((pred.float() - noise).pow(2) * cells).sum(dim=(1, 2, 3)) / (cells.sum(dim=(1, 2, 3)) * lat.shape[1])
         loss = (w * mse).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -461,7 +505,7 @@ def train_unet(a):
         if step % 25 == 0 or step == a.unet_steps - 1:
             el = elapsed + time.time() - t0
             recent = np.mean([h[1] for h in hist[-25:]])
-            log(out, f"unet step {step} mse {float(mse.mean()):.4f} (avg25 {recent:.4f}) "
+            log(out, f"unet step {step} mse {float(mse.detach().mean()):.4f} (avg25 {recent:.4f}) "
                      f"lr {opt.param_groups[0]['lr']:.2e} elapsed {el/60:.1f} min")
         last = step == a.unet_steps - 1
         if (step + 1) % a.ckpt_every == 0 or last:
@@ -565,6 +609,11 @@ def main(argv=None):
     p.add_argument("--min-object-px", type=float, default=16, help="smallest object side in the training scenes")
     p.add_argument("--p-single", type=float, default=0.0,
                    help="share of captions naming one object of a many-object scene (as a region prompt does)")
+    p.add_argument("--p-states", type=float, default=0.0,
+                   help="share of each batch taken from recorded region states (mdwidgets.shapes.states)")
+    p.add_argument("--state-min-timestep", type=int, default=STATE_MIN_TIMESTEP,
+                   help="region states below this timestep are not trained on (mdwidgets.shapes.states)")
+    p.add_argument("--state-layouts", type=int, default=300, help="layouts whose region states are recorded")
     p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--sample-every", type=int, default=500)
