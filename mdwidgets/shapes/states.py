@@ -18,8 +18,8 @@ denoise a recorded input toward that target inside the path's cells.
 
 Only timesteps from :data:`MIN_TIMESTEP` up are kept: there the input says little about the
 picture and the target is what the path should aim for. Lower down the input already fixes the
-picture, and a target that moves it would teach the model to ignore its input (tried: states
-down to timestep 250 took single-prompt object colour from 93% to 65%).
+picture, and a target that moves it would teach the model to ignore its input (tried: with half
+of every batch such states down to timestep 250, single-prompt object colour fell from 93% to 65%).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from .data import render
 
 MIN_TIMESTEP = 600  #: the lowest timestep whose states are kept (see the module docstring)
 
+
 @torch.no_grad()
 def record_states(pipe, layouts: int, seed: int = 0, min_timestep: int = MIN_TIMESTEP, log=print) -> dict:
     """Run ``layouts`` random layouts and return every path's input at timesteps >= ``min_timestep``.
@@ -48,6 +49,7 @@ def record_states(pipe, layouts: int, seed: int = 0, min_timestep: int = MIN_TIM
     VAE latents of the asked pictures, one per layout (``layouts``, as dicts)."""
     size, rng = native_size(pipe), random.Random(f"region-states-{seed}")
     calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    # every UNet call of a run (lockstep.drive passes the rows and the timestep positionally)
     hook = pipe.unet.register_forward_pre_hook(lambda _, args: calls.append((args[0], args[1])))
     inputs, timesteps, prompts, cells, target, targets, drawn = [], [], [], [], [], [], []
     started = time.time()
