@@ -190,9 +190,9 @@ def test_region_states_are_what_compose_shows_each_path(tiny_pipe):
     from mdwidgets.settings import Settings
     from mdwidgets.shapes.states import record_states
 
-    states = record_states(tiny_pipe, layouts=2, min_timestep=0, log=lambda message: None)
+    states = record_states(tiny_pipe, layouts=2, min_timestep=0, bootstrap_steps=7, log=lambda message: None)
     layouts = [Layout.from_dict(d) for d in states["layouts"]]
-    steps = Settings().resolved("tiny-random")
+    steps = Settings(bootstrap_steps=7).resolved("tiny-random")
     paths = [1 + len(layout.regions) for layout in layouts]
     assert len(states["prompts"]) == steps.steps * sum(paths) == len(states["inputs"]) == len(states["cells"])
     assert states["targets"].shape == (2, *states["inputs"].shape[1:])

@@ -8,8 +8,8 @@ module records those states and pairs each with the picture the layout asks for:
     python -m mdwidgets.shapes.states --model builtin:shapes --layouts 300 --out RUN/states.pt
 
 For random layouts (:func:`~mdwidgets.shapes.compositions.random_layout`, drawn from another
-random stream than the evaluator's), :func:`~mdwidgets.sampler.compose` runs on the model as a
-user would run it (default settings) and every path's UNet input is kept: its timestep, its
+random stream than the evaluator's), :func:`~mdwidgets.sampler.compose` runs on the model at
+the family's defaults but :data:`BOOTSTRAP_STEPS` and every path's UNet input is kept: its timestep, its
 prompt and the cells where its fusion weight is above zero (the only cells of its prediction
 that the fusion uses). The target is the picture the layout asks for
 (:func:`~mdwidgets.shapes.compositions.layout_scene`: each shape filling its box, on the
@@ -38,10 +38,14 @@ from .compositions import layout_scene, random_layout
 from .data import render
 
 MIN_TIMESTEP = 600  #: the lowest timestep whose states are kept (see the module docstring)
+#: bootstrapped steps of the recorded runs: v2's default, which the shipped fine-tunes were recorded at
+#: (fixed here so that the recipe does not change when the family's default does)
+BOOTSTRAP_STEPS = 15
 
 
 @torch.no_grad()
-def record_states(pipe, layouts: int, seed: int = 0, min_timestep: int = MIN_TIMESTEP, log=print) -> dict:
+def record_states(pipe, layouts: int, seed: int = 0, min_timestep: int = MIN_TIMESTEP,
+                  bootstrap_steps: int = BOOTSTRAP_STEPS, log=print) -> dict:
     """Run ``layouts`` random layouts and return every path's input at timesteps >= ``min_timestep``.
 
     Returns ``inputs`` (K, C, h, w) fp16, ``timesteps`` (K,), ``prompts`` (K strings), ``cells``
@@ -57,7 +61,7 @@ def record_states(pipe, layouts: int, seed: int = 0, min_timestep: int = MIN_TIM
         for k in range(layouts):
             layout, _ = random_layout(rng, size)
             calls.clear()
-            compose(pipe, layout, seed=seed * 100_003 + k, output_type="latent")
+            compose(pipe, layout, seed=seed * 100_003 + k, bootstrap_steps=bootstrap_steps, output_type="latent")
             paths = 1 + len(layout.regions)  # single window: rows 0..N are the prompts' conditional rows
             weights = fusion_weights(layout, vae_scale_factor(pipe.vae))[:, 0] > 0
             for sample, t in calls:
