@@ -1,6 +1,6 @@
 """Regenerate the pictures in docs/img/ from the shipped built-in model (about a minute on 2 CPU cores).
 
-    python scripts/docs_images.py [--only samples compositions panorama failures] [--model FOLDER --out DIR]
+    python scripts/docs_images.py [--only samples compositions panorama failures paths] [--model FOLDER --out DIR]
 
 Everything at the model's native 128×128 canvas, DDIM 25 steps, its default guidance (5), shown at 2×.
 
@@ -11,6 +11,9 @@ Everything at the model's native 128×128 canvas, DDIM 25 steps, its default gui
 - ``shapes-panorama.png``: ``mdwidgets/examples/panorama.json`` (512×128) with 360° windows.
 - ``shapes-failures.png``: the first single prompts of the evaluator (seed 0) that it scores wrong,
   each with what was asked and what the checker saw.
+- ``shapes-paths.png``: the quick-start layout (``mdwidgets/examples/shapes.json``, seed 0) step by step:
+  each prompt's own x0 over the whole canvas (:func:`mdwidgets.views.prompt_paths`, VAE-decoded) and the fused
+  x0, which shows why a box's object takes the box's shape.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from mdwidgets.models import native_size  # noqa: E402
 from mdwidgets.shapes.compositions import layout_scene, random_layout  # noqa: E402
 from mdwidgets.shapes.data import render  # noqa: E402
 from mdwidgets.shapes.evaluate import analyse, eval_prompts, prompt_for  # noqa: E402
-from mdwidgets.views import image_grid  # noqa: E402
+from mdwidgets.views import Recorder, image_grid, prompt_paths  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 
@@ -113,8 +116,17 @@ def failures(pipe, out: Path, wanted: int = 8) -> None:
         grid.save(out / "shapes-failures.png")
 
 
+def paths(pipe, out: Path) -> None:
+    """The quick-start layout: every prompt's own x0 at six steps, and the fusion."""
+    layout = Layout.load(ROOT / "mdwidgets" / "examples" / "shapes.json")
+    recorder = Recorder(steps=[0, 6, 12, 18, 21, 24])
+    compose(pipe, layout, num_inference_steps=25, seed=0, callback=recorder, region_x0=True)
+    prompt_paths(recorder, layout, pipe, decode=True).save(out / "shapes-paths.png")
+
+
 def main() -> None:
-    jobs = {"samples": samples, "compositions": compositions, "panorama": panorama, "failures": failures}
+    jobs = {"samples": samples, "compositions": compositions, "panorama": panorama, "failures": failures,
+            "paths": paths}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=list(jobs), default=list(jobs))
     parser.add_argument("--model", default=None, help="an exported shapes model folder (default: the shipped one)")

@@ -9,9 +9,9 @@ module records those states and pairs each with the picture the layout asks for:
 
 For random layouts (:func:`~mdwidgets.shapes.compositions.random_layout`, drawn from another
 random stream than the evaluator's), :func:`~mdwidgets.sampler.compose` runs on the model at
-the family's defaults but :data:`BOOTSTRAP_STEPS` and every path's UNet input is kept: its timestep, its
-prompt and the cells where its fusion weight is above zero (the only cells of its prediction
-that the fusion uses). The target is the picture the layout asks for
+the family's defaults, except that :data:`BOOTSTRAP_STEPS` of the steps are bootstrapped, and every
+path's UNet input is kept: its timestep, its prompt and the cells where its fusion weight is above
+zero (the only cells of its prediction that the fusion uses). The target is the picture the layout asks for
 (:func:`~mdwidgets.shapes.compositions.layout_scene`: each shape filling its box, on the
 background colour), encoded by the VAE. ``train.py --p-states`` then teaches the model to
 denoise a recorded input toward that target inside the path's cells.
@@ -39,7 +39,8 @@ from .data import render
 
 MIN_TIMESTEP = 600  #: the lowest timestep whose states are kept (see the module docstring)
 #: bootstrapped steps of the recorded runs: v2's default, which the shipped fine-tunes were recorded at
-#: (fixed here so that the recipe does not change when the family's default does)
+#: (fixed here so that the recipe does not change when the family's default does; states recorded at 5
+#: helped compositions at short bootstrapping only and cost single prompts: docs/model_card.md)
 BOOTSTRAP_STEPS = 15
 
 
