@@ -263,11 +263,13 @@ def _model_index(folder: Path) -> dict:
     info = _read_json_object(index)
     unet_config = folder / "unet" / "config.json"
     if unet_config.is_file():
-        channels = _read_json_object(unet_config).get("in_channels", 4)
-        if channels not in (4, 9):
+        config = _read_json_object(unet_config)
+        channels, latent = config.get("in_channels", 4), config.get("out_channels", 4)
+        if channels not in (latent, 2 * latent + 1):  # the latents (+ an inpainting mask and masked latents)
             raise ModelError(
-                f"{folder}'s UNet takes {channels} input channels (a depth or other special model); "
-                "mdwidgets needs a text-to-image UNet (4) or an inpainting one (9)"
+                f"{folder}'s UNet takes {channels} input channels for {latent}-channel latents (a depth or other "
+                f"special model); mdwidgets needs a text-to-image UNet ({latent}) or an inpainting one "
+                f"({2 * latent + 1})"
             )
     return info
 

@@ -230,3 +230,23 @@ def test_a_region_state_target_takes_its_input_to_the_asked_picture():
     alpha_bar = sched.alphas_cumprod[t[3:]].view(-1, 1, 1, 1)
     x0 = (noisy[3:] - (1 - alpha_bar).sqrt() * noise[3:]) / alpha_bar.sqrt()  # what the target noise implies
     torch.testing.assert_close(x0, states["targets"][[1, 1]].float(), atol=1e-4, rtol=1e-4)
+
+
+def test_the_trainer_makes_an_8_channel_model_that_loads_and_composes(tmp_path):
+    """``--latent-channels 8`` (the VAE pilot in docs/model_card.md): a few steps of every stage give a
+    diffusers folder whose UNet follows its VAE, which the loader accepts and compose renders."""
+    pytest.importorskip("torch")
+    from mdwidgets import compose, load_pipeline
+    from mdwidgets.layout import Layout, Region
+    from mdwidgets.shapes import train
+
+    export = tmp_path / "export"
+    train.main(["--out", str(tmp_path / "run"), "--stage", "all", "--latent-channels", "8", "--vae-steps", "2",
+                "--unet-steps", "2", "--batch", "4", "--scenes", "8", "--sample-every", "1000",
+                "--export", str(export)])
+    pipe = load_pipeline(str(export), family="shapes")
+    assert pipe.vae.config.latent_channels == pipe.unet.config.in_channels == pipe.unet.config.out_channels == 8
+    layout = Layout(128, 128, "a blue background", [Region("a red circle", box=(8, 16, 56, 64))])
+    result = compose(pipe, layout, seed=0, num_inference_steps=3, bootstrap_steps=1)
+    assert result.latents.shape == (1, 8, 16, 16)
+    assert result.image.size == (128, 128)

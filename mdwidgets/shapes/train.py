@@ -66,7 +66,7 @@ VAE_CONFIG = dict(
 NATIVE_SIZE = 128   # px: a 16x16 latent, 4x cheaper per step than 256 px with the same f8 VAE
 UNET_CONFIG = dict(
     sample_size=NATIVE_SIZE // 8,
-    in_channels=4, out_channels=4,
+    # in_channels = out_channels = the VAE's latent channels (build_unet)
     block_out_channels=(48, 96, 128),
     layers_per_block=1,
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
@@ -99,20 +99,22 @@ SAMPLE_PROMPTS = [
 ]
 
 
-def build_vae():
+def build_vae(latent_channels: int = VAE_CONFIG["latent_channels"]):
     from diffusers import AutoencoderKL
-    vae = AutoencoderKL(**VAE_CONFIG)
+    vae = AutoencoderKL(**{**VAE_CONFIG, "latent_channels": latent_channels})
     # start with a small posterior std (exp(-6/2) ~ 0.05) instead of ~1: with
     # a short training budget the KL-VAE otherwise spends hundreds of steps
     # learning to shrink the sampling noise.
     with torch.no_grad():
-        vae.quant_conv.bias[VAE_CONFIG["latent_channels"]:] = -6.0
+        vae.quant_conv.bias[latent_channels:] = -6.0
     return vae
 
 
-def build_unet(channels: tuple[int, ...] | None = None):
+def build_unet(channels: tuple[int, ...] | None = None, latent_channels: int = VAE_CONFIG["latent_channels"]):
+    """The UNet; it reads and predicts the VAE's ``latent_channels``."""
     from diffusers import UNet2DConditionModel
-    return UNet2DConditionModel(**{**UNET_CONFIG, **({"block_out_channels": tuple(channels)} if channels else {})})
+    return UNet2DConditionModel(**{**UNET_CONFIG, "in_channels": latent_channels, "out_channels": latent_channels,
+                                   **({"block_out_channels": tuple(channels)} if channels else {})})
 
 
 def build_text_encoder(tokenizer):
@@ -305,7 +307,7 @@ def log(out, msg):
 def train_vae(a):
     out = a.out
     torch.manual_seed(a.seed)
-    vae = build_vae()
+    vae = build_vae(a.latent_channels)
     opt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, weight_decay=0.0)
     ck = os.path.join(out, "vae_ckpt.pt")
     start, hist, elapsed = 0, [], 0.0
@@ -425,7 +427,7 @@ def train_unet(a):
     if not os.path.exists(cache_path):
         build_latent_cache(a, vae, cache_path)
     cache = torch.load(cache_path, weights_only=False, map_location="cpu")
-    unet = build_unet(a.channels).to(a.device)
+    unet = build_unet(a.channels, vae.config.latent_channels).to(a.device)
     te = build_text_encoder(tok).to(a.device)
     if a.init_from:
         init_from_export(a.init_from, unet, te)
@@ -532,7 +534,7 @@ def export(a):
     tok = build_tokenizer()
     vae = AutoencoderKL.from_pretrained(os.path.join(out, "vae")).eval()
     st = torch.load(os.path.join(out, "unet_ckpt.pt"), weights_only=False, map_location="cpu")
-    unet = build_unet(st["unet_config"]["block_out_channels"])
+    unet = build_unet(st["unet_config"]["block_out_channels"], vae.config.latent_channels)
     te = build_text_encoder(tok)
     # export the EMA weights (unless --no-ema-export)
     key = "ema_" if a.ema_export else ""
@@ -602,6 +604,9 @@ def main(argv=None):
                         "run: fresh optimizer and LR schedule, no 128-px-only phase")
     p.add_argument("--vae-from", default=None,
                    help="exported model folder whose VAE this run uses (skips the VAE stage's output)")
+    p.add_argument("--latent-channels", type=int, default=VAE_CONFIG["latent_channels"],
+                   help="the VAE stage's latent channels (UNet stages follow their VAE); 8 lifts the VAE's "
+                        "ceiling above the targets at the same cost: docs/model_card.md")
     p.add_argument("--channels", type=lambda v: tuple(int(c) for c in v.split(",")), default=None,
                    help="UNet block_out_channels, e.g. 64,128,128 (default: UNET_CONFIG's)")
     p.add_argument("--batch", type=int, default=64, help="UNet batch size")
