@@ -255,6 +255,13 @@ SUPPORTED_PIPELINES = {  # model_index.json's _class_name -> what loads it
 }
 
 
+def unet_input_kind(in_channels: int, latent_channels: int) -> str | None:
+    """What a UNet reads: ``"text"`` the latents alone (text-to-image), ``"inpainting"`` the latents, a mask
+    and the masked image's latents (SD inpainting: 4 + 1 + 4), ``None`` anything else (depth and other
+    special models)."""
+    return {latent_channels: "text", 2 * latent_channels + 1: "inpainting"}.get(in_channels)
+
+
 def _model_index(folder: Path) -> dict:
     """A diffusers folder's model_index.json, its UNet checked to be a text-to-image or inpainting one."""
     index = folder / "model_index.json"
@@ -265,7 +272,7 @@ def _model_index(folder: Path) -> dict:
     if unet_config.is_file():
         config = _read_json_object(unet_config)
         channels, latent = config.get("in_channels", 4), config.get("out_channels", 4)
-        if channels not in (latent, 2 * latent + 1):  # the latents (+ an inpainting mask and masked latents)
+        if unet_input_kind(channels, latent) is None:
             raise ModelError(
                 f"{folder}'s UNet takes {channels} input channels for {latent}-channel latents (a depth or other "
                 f"special model); mdwidgets needs a text-to-image UNet ({latent}) or an inpainting one "

@@ -24,7 +24,7 @@ from .images import decode_latents, encode_flat_colours, vae_scale_factor
 from .layout import Layout, LayoutError
 from .lockstep import drive
 from .masks import fusion_weights
-from .models import model_family, model_name
+from .models import model_family, model_name, unet_input_kind
 from .paths import Paths
 from .prompts import prompt_cache_for
 from .redo import ImageInputs, image_inputs, inpainting_channels
@@ -414,8 +414,7 @@ def _conditioning(pipe, paths: Paths, windows, grid, scale: int):
 
 
 def _inpainting(unet) -> bool:
-    """An inpainting UNet reads latents + mask + masked-image latents (SD inpainting: 4 + 1 + 4 channels)."""
-    return unet.config.in_channels == 2 * unet.config.out_channels + 1
+    return unet_input_kind(unet.config.in_channels, unet.config.out_channels) == "inpainting"
 
 
 def _timesteps(sched, steps: int, start: int) -> torch.Tensor:
@@ -543,7 +542,7 @@ def _check_arguments(layout, scale, output_type, pipe) -> None:
     if extra == "text_time" and getattr(pipe, "text_encoder_2", None) is None:
         raise ValueError("this UNet is SDXL's (pooled text embeddings, size/crop ids) but the pipeline has no "
                          "text_encoder_2; load it as an SDXL pipeline (load_pipeline does)")
-    if unet.config.in_channels != unet.config.out_channels and not _inpainting(unet):
+    if unet_input_kind(unet.config.in_channels, unet.config.out_channels) is None:
         raise ValueError(
             f"this UNet takes {unet.config.in_channels} input channels (a depth or other special model); "
             "mdwidgets needs a text-to-image or an inpainting UNet"
