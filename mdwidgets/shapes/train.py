@@ -588,7 +588,7 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vae-steps", type=int, default=1100)
-    p.add_argument("--unet-steps", type=int, default=2000)
+    p.add_argument("--unet-steps", type=int, default=4500, help="UNet steps (default: the shipped base run's)")
     p.add_argument("--steps", type=int, default=None, help="alias: steps of the selected stage")
     p.add_argument("--vae-lr", type=float, default=2e-3)
     p.add_argument("--vae-kl", type=float, default=1e-4, help="weight of per-element KL")
