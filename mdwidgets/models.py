@@ -255,11 +255,16 @@ SUPPORTED_PIPELINES = {  # model_index.json's _class_name -> what loads it
 }
 
 
+def unet_input_channels(latent_channels: int) -> dict[str, int]:
+    """The input channels of each UNet kind mdwidgets runs: ``"text"`` reads the latents alone
+    (text-to-image), ``"inpainting"`` the latents, a mask and the masked image's latents (SD: 4 + 1 + 4)."""
+    return {"text": latent_channels, "inpainting": 2 * latent_channels + 1}
+
+
 def unet_input_kind(in_channels: int, latent_channels: int) -> str | None:
-    """What a UNet reads: ``"text"`` the latents alone (text-to-image), ``"inpainting"`` the latents, a mask
-    and the masked image's latents (SD inpainting: 4 + 1 + 4), ``None`` anything else (depth and other
-    special models)."""
-    return {latent_channels: "text", 2 * latent_channels + 1: "inpainting"}.get(in_channels)
+    """What a UNet with ``in_channels`` reads (:func:`unet_input_channels`); ``None`` anything else (depth
+    and other special models)."""
+    return next((kind for kind, n in unet_input_channels(latent_channels).items() if n == in_channels), None)
 
 
 def _model_index(folder: Path) -> dict:
@@ -273,10 +278,11 @@ def _model_index(folder: Path) -> dict:
         config = _read_json_object(unet_config)
         channels, latent = config.get("in_channels", 4), config.get("out_channels", 4)
         if unet_input_kind(channels, latent) is None:
+            runs = unet_input_channels(latent)
             raise ModelError(
                 f"{folder}'s UNet takes {channels} input channels for {latent}-channel latents (a depth or other "
-                f"special model); mdwidgets needs a text-to-image UNet ({latent}) or an inpainting one "
-                f"({2 * latent + 1})"
+                f"special model); mdwidgets needs a text-to-image UNet ({runs['text']}) or an inpainting one "
+                f"({runs['inpainting']})"
             )
     return info
 
