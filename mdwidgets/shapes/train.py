@@ -601,12 +601,12 @@ def main(argv=None):
                         "so that the background colour follows the prompt)")
     p.add_argument("--init-from", default=None,
                    help="exported model folder whose UNet/text encoder (and VAE) start a fine-tuning "
-                        "run: fresh optimizer and LR schedule, no 128-px-only phase")
+                        "run: fresh optimizer and LR schedule")
     p.add_argument("--vae-from", default=None,
                    help="exported model folder whose VAE this run uses (skips the VAE stage's output)")
     p.add_argument("--latent-channels", type=int, default=VAE_CONFIG["latent_channels"],
                    help="the VAE stage's latent channels (UNet stages follow their VAE); 8 lifts the VAE's "
-                        "ceiling above the targets at the same cost: docs/model_card.md")
+                        "ceiling above the targets, but this UNet draws blobs on it: docs/model_card.md")
     p.add_argument("--channels", type=lambda v: tuple(int(c) for c in v.split(",")), default=None,
                    help="UNet block_out_channels, e.g. 64,128,128 (default: UNET_CONFIG's)")
     p.add_argument("--batch", type=int, default=64, help="UNet batch size")
