@@ -264,7 +264,7 @@ def unet_input_channels(latent_channels: int) -> dict[str, int]:
 def unet_input_kind(in_channels: int, latent_channels: int) -> str | None:
     """What a UNet with ``in_channels`` reads (:func:`unet_input_channels`); ``None`` anything else (depth
     and other special models)."""
-    return next((kind for kind, n in unet_input_channels(latent_channels).items() if n == in_channels), None)
+    return {n: kind for kind, n in unet_input_channels(latent_channels).items()}.get(in_channels)
 
 
 def _model_index(folder: Path) -> dict:
