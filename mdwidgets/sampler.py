@@ -362,7 +362,8 @@ class _Run:
         sched.set_timesteps(steps, device=device)
         shape = (1, pipe.unet.config.out_channels, *grid)
         images = image_inputs(pipe.vae, layout, shape, **starts)
-        inpainting = inpainting_channels(pipe.vae, images, shape).to(device) if _inpainting(pipe.unet) else None
+        inpainting = (inpainting_channels(pipe.vae, images, shape).to(device)
+                      if _unet_kind(pipe.unet) == "inpainting" else None)
         timesteps = _timesteps(sched, steps, images.start_index(steps))
         boot_evals = round(settings.bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
         boot_evals = min(boot_evals, len(timesteps))  # counted in the steps that run
@@ -413,8 +414,9 @@ def _conditioning(pipe, paths: Paths, windows, grid, scale: int):
     return prompts.to(pipe.unet.device, pipe.unet.dtype), time_ids, guidance_dim(pipe.unet)
 
 
-def _inpainting(unet) -> bool:
-    return unet_input_kind(unet.config.in_channels, unet.config.out_channels) == "inpainting"
+def _unet_kind(unet) -> str | None:
+    """``"text"``, ``"inpainting"`` or ``None`` (:func:`mdwidgets.models.unet_input_kind`)."""
+    return unet_input_kind(unet.config.in_channels, unet.config.out_channels)
 
 
 def _timesteps(sched, steps: int, start: int) -> torch.Tensor:
@@ -542,7 +544,7 @@ def _check_arguments(layout, scale, output_type, pipe) -> None:
     if extra == "text_time" and getattr(pipe, "text_encoder_2", None) is None:
         raise ValueError("this UNet is SDXL's (pooled text embeddings, size/crop ids) but the pipeline has no "
                          "text_encoder_2; load it as an SDXL pipeline (load_pipeline does)")
-    if unet_input_kind(unet.config.in_channels, unet.config.out_channels) is None:
+    if _unet_kind(unet) is None:
         raise ValueError(
             f"this UNet takes {unet.config.in_channels} input channels (a depth or other special model); "
             "mdwidgets needs a text-to-image or an inpainting UNet"
