@@ -18,11 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .images import decode_latents, vae_scale_factor
 from .layout import Layout
-from .models import model_name
+from .models import model_family, model_name
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, StepEvent, compose, compose_many
 from .settings import Settings
@@ -93,7 +93,8 @@ def image_grid(
     cell_size: int = 192,
     gap: int = 6,
 ) -> Image.Image:
-    """A labelled grid of images (rows × columns); ``None`` leaves a cell blank."""
+    """A labelled grid of images (rows × columns), each scaled to fit its cell (enlarged too: a 128 px
+    picture fills a 192 px cell); ``None`` leaves a cell blank."""
     rows, cols = len(cells), max(len(r) for r in cells)
     font, small = _font(max(11, cell_size // 14)), _font(max(10, cell_size // 16))
     top = (cell_size // 7 + 8) if column_titles else gap
@@ -112,8 +113,7 @@ def image_grid(
         for c, image in enumerate(row):
             x = left + c * (cell_size + gap)
             if image is not None:
-                thumb = image.copy()
-                thumb.thumbnail((cell_size, cell_size))
+                thumb = ImageOps.contain(image, (cell_size, cell_size), Image.Resampling.LANCZOS)  # up or down
                 grid.paste(thumb, (x + (cell_size - thumb.width) // 2, y + (cell_size - thumb.height) // 2))
             if cell_notes and r < len(cell_notes) and c < len(cell_notes[r]) and cell_notes[r][c]:
                 draw.text((x + cell_size / 2, y + cell_size + note_h / 2), cell_notes[r][c], fill="black",
@@ -210,9 +210,10 @@ def adherence_scorer(model: str | None) -> Callable[[Image.Image, Layout], dict[
     return shapes_adherence
 
 
-def bootstrap_values(steps: int) -> list[int]:
-    """The default bootstrap sweep: 0, 10%, 20% and 40% of ``steps`` (duplicates dropped)."""
-    return sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)})
+def bootstrap_values(steps: int, current: int | None = None) -> list[int]:
+    """The default bootstrap sweep: 0, 10%, 20% and 40% of ``steps`` and the ``current`` setting (the
+    model's default, or the Studio's slider: builtin:shapes bootstraps 80%), duplicates dropped."""
+    return sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)} | ({current} if current is not None else set()))
 
 
 def compare(
@@ -233,10 +234,11 @@ def compare(
     ``"feather"``: every region's soft edge in pixels) with the same seed (default 0), and lay the
     results side by side with titles and, per cell, an adherence score.
 
-    The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps (default 25, the
-    Settings'). ``score(image, layout)`` returns named numbers (the first two are shown under the
-    cell); the default is :func:`adherence_scorer` for the pipeline's model (no score for prompts
-    without palette colours) — pass a :class:`mdwidgets.scoring.ClipScorer` for real models.
+    The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps (default: the model's)
+    and at the model's default share (:func:`bootstrap_values`). ``score(image, layout)`` returns
+    named numbers (the first two are shown under the cell); the default is :func:`adherence_scorer`
+    for the pipeline's model (no score for prompts without palette colours) — pass a
+    :class:`mdwidgets.scoring.ClipScorer` for real models.
 
     Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
     With ``batch=True`` the cells are sampled together (:func:`mdwidgets.sampler.compose_many`):
@@ -245,11 +247,11 @@ def compare(
     ``timings`` are then its own). Both give the same images up to float rounding.
     """
     compose_kwargs.setdefault("seed", 0)
-    steps = compose_kwargs.get("num_inference_steps", Settings().steps)
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
-        values = bootstrap_values(steps)
+        resolved = Settings(steps=compose_kwargs.get("num_inference_steps")).resolved(model_family(pipe))
+        values = bootstrap_values(resolved.steps, resolved.bootstrap_steps)
     if setting in compose_kwargs:
         raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
     if score is None:

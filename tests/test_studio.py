@@ -410,13 +410,15 @@ def _png_bytes():
 def test_compare_bootstrap_button_shows_a_grid(studio):
     drag(studio, (16, 16), (128, 128))
     studio.controls.steps.value = 5
+    studio.controls.bootstrap.value = 4
     studio.toolbar.compare.click()
     studio.rendering.runner.join(60)
     assert studio.rendering.comparison is not None, studio.status.line.value
-    assert studio.rendering.comparison.values == [0, 1, 2]  # 0, 10%, 20%, 40% of 5 steps, rounded, distinct
+    # 0, 10%, 20%, 40% of 5 steps, rounded, distinct, and the slider's own 4
+    assert studio.rendering.comparison.values == [0, 1, 2, 4]
     assert bytes(studio.rendering.comparison_image.value).startswith(b"\x89PNG")
     assert "Comparison done" in studio.status.line.value
-    assert studio.status.progress.value == studio.status.progress.max == 3 * 5  # every cell's steps counted once
+    assert studio.status.progress.value == studio.status.progress.max == 4 * 5  # every cell's steps counted once
     assert studio.rendering.comparison.batched  # the cells shared UNet calls
     assert not studio.toolbar.compare.disabled and not studio.toolbar.generate.disabled
 
@@ -428,7 +430,7 @@ def test_cancel_stops_a_comparison_within_one_step(studio):
     studio.compare_bootstrap(wait=True)
     assert "Comparison cancelled." in studio.status.line.value
     assert studio.rendering.comparison is None and studio.status.progress.value == 2  # no step counted after the cancel
-    assert studio.status.progress.max == 4 * 20
+    assert studio.status.progress.max == 5 * 20  # 0, 2, 4, 8 and the Bootstrap slider's 5
     assert not studio.toolbar.compare.disabled and studio.toolbar.cancel.disabled
 
 

@@ -51,6 +51,15 @@ def test_image_grid_layout():
     assert grid.getpixel((50 // 2 + 20 + 25, 50 // 7 + 8 + 25)) == (255, 0, 0)
 
 
+def test_image_grid_fits_images_to_their_cells():
+    wide, big = Image.new("RGB", (20, 10), "red"), Image.new("RGB", (200, 100), "blue")
+    grid = image_grid([[wide, big]], cell_size=50, gap=6)
+    # both become 50 × 25, centred: rows 12-36 of the cell are filled, the rest is white
+    for x, colour in ((6 + 25, (255, 0, 0)), (6 + 56 + 25, (0, 0, 255))):
+        assert grid.getpixel((x - 24, 6 + 25)) == colour  # near the left edge: enlarged, not a 20 px thumbnail
+        assert grid.getpixel((x, 6 + 5)) == (255, 255, 255)
+
+
 def test_compare_bootstrap_default_sweep(tiny_pipe):
     result = compare(tiny_pipe, LAYOUT, num_inference_steps=10, seed=3, cell_size=64)
     assert result.values == [0, 1, 2, 4]
@@ -60,6 +69,17 @@ def test_compare_bootstrap_default_sweep(tiny_pipe):
     assert set(result.scores[0]) == {"in_box", "iou", "background", "shape"}
     assert result.image.width > 4 * 64
     assert [row["bootstrap_steps"] for row in result.table()] == [0, 1, 2, 4]
+
+
+def test_compare_sweeps_the_models_own_steps_and_bootstrap_share(tiny_pipe, monkeypatch):
+    from mdwidgets.views import bootstrap_values
+
+    assert bootstrap_values(25, 20) == [0, 2, 5, 10, 20]  # builtin:shapes bootstraps 80%
+    default = compare(tiny_pipe, LAYOUT, score=lambda i, lay: None, cell_size=32)  # no steps given: the model's
+    assert default.values == [0, 2, 5, 10] and {r.settings["steps"] for r in default.results} == {25}
+    monkeypatch.setattr(tiny_pipe, "mdwidgets_family", "shapes", raising=False)
+    shapes = compare(tiny_pipe, LAYOUT, num_inference_steps=5, score=lambda i, lay: None, cell_size=32)
+    assert shapes.values == [0, 1, 2, 4]  # 80% of 5 among them
 
 
 def test_compare_other_setting_and_errors(tiny_pipe):

@@ -283,7 +283,8 @@ class Studio:
         return self.rendering.generate(wait)
 
     def compare_bootstrap(self, wait: bool = False):
-        """The same seed at bootstrap 0, 10%, 20% and 40% of the steps, side by side, scored."""
+        """The same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's value, side by side,
+        scored."""
         return self.rendering.compare(wait)
 
     def redo_selected(self, wait: bool = False):

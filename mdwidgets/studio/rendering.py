@@ -198,7 +198,7 @@ class Rendering:
 
     def _compare(self, layout: Layout, settings: Settings, cancelled) -> None:
         s = self.studio
-        values = bootstrap_values(settings.steps)
+        values = bootstrap_values(settings.steps, settings.bootstrap_steps)  # the slider's value among them
         total = len(values) * settings.steps
         s.status.start(total, "comparing")
         s.status.say("Comparing bootstrap settings…")

@@ -43,7 +43,8 @@ class Toolbar:
         self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas")
         self.generate = _button("Generate", "play", button_style="primary")
         self.cancel = _button("Cancel", "stop", disabled=True)
-        self.compare = _button("Compare bootstrap", "th", "the same seed at bootstrap 0, 10%, 20%, 40% of the steps",
+        self.compare = _button("Compare bootstrap", "th",
+                               "the same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's",
                                layout=w.Layout(width="max-content"))
         self.delete = _button("Delete box", "trash", disabled=True)
         self.redo_box = _button("Redo selected", "refresh", "render the selected box again on the last result "
