@@ -211,6 +211,40 @@ def test_region_states_are_what_compose_shows_each_path(tiny_pipe):
             start += paths[k]
 
 
+def test_a_bootstrapped_state_target_is_drawn_on_the_colour_its_path_saw():
+    import torch
+
+    from mdwidgets.images import encode_flat_colours
+    from mdwidgets.models import load_pipeline
+    from mdwidgets.shapes.states import _surround_rgb
+
+    pipe = load_pipeline("builtin:shapes")
+    gen = torch.Generator().manual_seed(0)
+    shared, noise = torch.randn(4, 16, 16, generator=gen), torch.randn(4, 16, 16, generator=gen)
+    outside = torch.ones(16, 16, dtype=torch.bool)
+    outside[4:10, 2:12] = False
+    t, alpha_bar = 700, pipe.scheduler.alphas_cumprod[700]
+    for colour in ((0.9, 0.2, 0.1), (0.1, 0.6, 0.3), (0.95, 0.95, 0.9)):
+        flat = encode_flat_colours(pipe.vae, torch.tensor([colour]))[0]  # what compose noises outside the box
+        row = torch.where(outside, alpha_bar.sqrt() * flat + (1 - alpha_bar).sqrt() * noise, shared)
+        rgb = _surround_rgb(pipe, row, shared, noise, outside, t)
+        assert max(abs(c - 255 * v) for c, v in zip(rgb, colour)) < 32, (rgb, colour)  # the VAE round trip
+    assert _surround_rgb(pipe, shared.clone(), shared, noise, outside, t) is None  # not bootstrapped
+
+
+def test_surround_targets_are_one_per_bootstrapped_region_state(tiny_pipe):
+    from mdwidgets.shapes.states import record_states
+
+    states = record_states(tiny_pipe, layouts=1, min_timestep=0, bootstrap_steps=3, surround=True,
+                           log=lambda message: None)
+    regions = len(states["layouts"][0]["regions"])
+    steps = len(states["prompts"]) // (1 + regions)
+    assert len(states["targets"]) == 1 + 3 * regions
+    per_step = states["target"].view(steps, 1 + regions)
+    assert (per_step[:, 0] == 0).all() and (per_step[3:] == 0).all()  # background path; unbootstrapped steps
+    assert sorted(per_step[:3, 1:].flatten().tolist()) == list(range(1, 1 + 3 * regions))
+
+
 def test_a_region_state_target_takes_its_input_to_the_asked_picture():
     import torch
 

@@ -227,7 +227,7 @@ def load_region_states(a, path: str) -> dict:
     states.update({key: states[key][keep] for key in ("inputs", "timesteps", "cells", "target")},
                   prompts=[states["prompts"][i] for i in keep.tolist()])
     log(a.out, f"states: {len(keep)} region states (timesteps >= {a.state_min_timestep}) of "
-               f"{len(states['targets'])} layouts")
+               f"{len(states['layouts'])} layouts, {len(states['targets'])} target pictures")
     return states
 
 
