@@ -338,16 +338,20 @@ def cancel_at_first_preview(studio):
     studio.rendering.show_picture = cancel
 
 
-def test_cancel_stops_within_one_step(studio):
+def test_cancel_stops_within_one_step_and_keeps_result_and_history(studio):
+    studio.generate(wait=True)
+    finished, entries = studio.result, list(studio.history.results)
     studio.controls.steps.value = 50
     studio.controls.bootstrap.value = 0
     cancel_at_first_preview(studio)
     studio.generate(wait=True)
-    assert studio.result.cancelled and studio.result.steps_done <= 2
-    assert "Cancelled" in studio.status.line.value
-    assert studio.status.label.value == f"cancelled after {studio.result.steps_done} step" + (
-        "s" if studio.result.steps_done != 1 else "")
+    done = int(studio.status.label.value.split()[2])
+    assert done <= 2 and "Cancelled" in studio.status.line.value
+    assert studio.status.label.value == f"cancelled after {done} step" + ("s" if done != 1 else "")
     assert not studio.toolbar.generate.disabled and studio.toolbar.cancel.disabled
+    # the cancelled picture was shown as a preview only: the result, the history and Save PNG are the finished run's
+    assert studio.result is finished and studio.history.results == entries
+    assert studio.export_png(studio.output_dir / "kept.png").exists()
 
 
 def test_worker_error_is_shown_and_panel_stays_usable(studio, monkeypatch):

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ipywidgets as w
 from PIL import Image
 
 from .. import boxedit
@@ -27,7 +28,7 @@ from ..sampler import ComposeResult
 from ..settings import Settings
 from .boxcanvas import GRID, BoxCanvas
 from .controls import RunControls
-from .edits import Autosave, Edits
+from .edits import Autosave, Edits, SavedWork, default_autosave_dir
 from .history import HistoryStrip
 from .regionlist import RegionList
 from .rendering import Rendering
@@ -45,9 +46,11 @@ class Studio:
         model: model name shown and loaded when ``pipe`` is ``None``.
         output_dir: where exports go (files are never overwritten).
         display_width: the canvas' on-screen width in CSS px at zoom "fit".
-        autosave_dir: where every layout edit is saved (one JSON file per Studio); default
-            ``$MDWIDGETS_AUTOSAVE_DIR`` or ``~/.mdwidgets/autosave``. :meth:`restore` brings
-            the newest back after a kernel restart. ``autosave=False``: none.
+        autosave_dir: where the work is saved: the layout after every edit, the settings and the last
+            finished picture (files named after the Studio); default ``$MDWIDGETS_AUTOSAVE_DIR`` or
+            ``~/.mdwidgets/autosave``. A new Studio without a ``layout`` that finds earlier work there
+            offers it (a *Restore work from 12:31* button: :meth:`restore_work`);
+            :meth:`restore` brings the newest back directly. ``autosave=False``: none.
         history_limit: results kept in the history strip (oldest dropped first).
         live: render after every edit; default on for the built-in models.
 
@@ -87,6 +90,12 @@ class Studio:
         self.toolbar = Toolbar(self.model)
         self.rendering = Rendering(self)
         self.controls.live.value = self.model in BUILTIN_MODELS if live is None else live
+        self.saved_work = Autosave.newest_work(self.autosave.folder) if self.autosave and layout is None else None
+        self.restore_offer = w.Button(description=f"Restore work from {self.saved_work.when}" if self.saved_work
+                                      else "", icon="history", button_style="warning",
+                                      tooltip="bring back the layout, settings and last picture of an earlier "
+                                      "Studio (e.g. before a kernel restart)",
+                                      layout=w.Layout(width="max-content", display=None if self.saved_work else "none"))
         self._wire()
         self.widget = assemble(self)
         self._show(self._layout, resized=False)
@@ -128,13 +137,15 @@ class Studio:
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
 
-    def _commit(self, layout: Layout, slots: list[int]) -> None:
-        """Every layout edit ends here: undoable, autosaved, shown, and rendered in live mode."""
+    def _commit(self, layout: Layout, slots: list[int], render: bool = True) -> None:
+        """Every layout edit ends here: undoable, autosaved, shown, and rendered in live mode
+        (``render=False``: a restore that brings its own picture)."""
         if layout == self._layout and slots == self._slots:
             return
         self.edits.record((self._layout, self._slots))
         self._set(layout, slots)
-        self.rendering.edited()
+        if render:
+            self.rendering.edited()
 
     def _set(self, layout: Layout, slots: list[int]) -> None:
         resized = (layout.width, layout.height) != self.boxes.size
@@ -270,11 +281,54 @@ class Studio:
 
     @classmethod
     def restore(cls, pipe=None, *, autosave_dir: str | Path | None = None, **kwargs: Any) -> Studio:
-        """A new Studio with the most recently autosaved layout (e.g. after a kernel restart).
+        """A new Studio with the most recently autosaved work (e.g. after a kernel restart): its
+        layout, settings (seed included) and last picture, as :meth:`restore_work`.
 
         A Studio autosaves only after its first edit, so re-running a ``Studio(pipe)`` cell never
         puts an untouched default layout in front of the work saved before."""
-        return cls(pipe, Autosave.newest(autosave_dir), autosave_dir=autosave_dir, **kwargs)
+        work = Autosave.newest_work(autosave_dir)
+        if work is None:
+            raise FileNotFoundError(f"no autosaved Studio layout in {autosave_dir or default_autosave_dir()}")
+        studio = cls(pipe, work.layout, autosave_dir=autosave_dir, **kwargs)
+        studio.restore_work(work)
+        return studio
+
+    def restore_work(self, work: SavedWork | None = None) -> None:
+        """Bring back autosaved work (default: what the *Restore work* button offers): its layout
+        (undoable), settings and seed, and its last picture as ``studio.result``; nothing re-renders."""
+        work = work or self.saved_work
+        if work is None:
+            return
+        self.restore_offer.layout.display = "none"
+        self._restore(work.layout, work.settings, work.result)
+        self.status.say(f"Restored the work saved at {work.when} ({work.path.name}); Ctrl+Z takes the layout back.")
+
+    def _restore(self, layout: Layout, settings: Settings | None, result: ComposeResult | None,
+                 start: Any = "unchanged") -> None:
+        self.rendering.runner.cancel()  # a live render of the layout before must not replace the picture
+        self.selected = None
+        if settings is not None:
+            self.controls.apply(settings)
+            self._settings_changed()
+        if start != "unchanged":  # a history entry's start (None: noise)
+            self.start.show(start, (layout.width, layout.height))
+        slots = self._slots if len(layout.regions) == len(self._slots) else list(range(len(layout.regions)))
+        self._commit(layout, slots, render=result is None)
+        if result is not None:
+            self.finished(result, save=False)
+            self.rendering.show_picture(result.image)
+
+    def finished(self, result: ComposeResult, save: bool = True) -> None:
+        """``result`` is the Studio's result (a finished render, or one restored): Save PNG, *From
+        result* and *Redo selected* work on it; it is autosaved (``save``)."""
+        self.result = result
+        self.toolbar.save_png.disabled = False
+        if save and self.autosave is not None:
+            self.autosave.save_result(result)
+
+    def _settings_changed(self) -> None:
+        if self.autosave is not None:
+            self.autosave.save_settings(self.settings)
 
     # -- rendering (see rendering.py) ------------------------------------------------------------
     def generate(self, wait: bool = False):
@@ -308,12 +362,10 @@ class Studio:
         self.rendering.runner.cancel()
 
     def restore_result(self, result: ComposeResult) -> None:
-        """Bring back a result's layout, settings, start (if it is in the history) and image."""
-        self.controls.apply(Settings.from_dict(result.settings))
-        self.start.show(self.history.origin_of(result, self.start.start), (result.layout.width, result.layout.height))
-        self.layout = result.layout
-        self.result = result
-        self.rendering.show_picture(result.image)
+        """Bring back a result's layout, settings as they were asked for (a scheduler left to the
+        model stays so), start (if it is in the history) and image; nothing re-renders."""
+        settings = self.history.asked_of(result) or Settings.from_dict(result.settings)
+        self._restore(result.layout, settings, result, start=self.history.origin_of(result, self.start.start))
 
     # -- the panel -------------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -327,6 +379,9 @@ class Studio:
         self.regions.prompt_note = self._prompt_note
         self.history.on_restore(self.restore_result)
         self.controls.on_change(self.rendering.edited)
+        self.controls.on_change(self._settings_changed)
+        self.controls.live.observe(lambda c: self.rendering.live_toggled(c["new"]), "value")
+        self.restore_offer.on_click(lambda _: self.restore_work())
         self.start.on_change(self.rendering.edited)
         self.start.wire(self)
         self.toolbar.wire(self)

@@ -2,15 +2,26 @@
 
 Runs go through a :class:`Runner` (one at a time, in a thread). Generate and live renders start
 from the Studio's start choice (:mod:`.start`: noise, or a picture noised to a strength, chosen
-when the run is asked for). Live mode: every layout or settings edit replaces the running render
-(it stops within a step) with a new one that first renders a draft running ``LIVE_DRAFT_STEPS``
-steps, then the full settings; only full renders reach the history, labelled with their start
-("from image, strength 0.6") or what they redid ("redo: region 2"). Models whose full render
-takes over ``LIVE_MAX_SECONDS`` switch live mode off, saying so.
+when the run is asked for).
+
+- Only a **finished** render becomes ``studio.result`` and a history entry, labelled with its seed,
+  steps and start ("from image, strength 0.6") or what it redid ("redo: region 2"); a cancelled or
+  superseded one is shown as a preview only.
+- **Live mode**: every layout or settings edit replaces the running render (it stops within a step)
+  with a new one that first renders a draft of ``LIVE_DRAFT_STEPS`` steps, then the full settings;
+  while the full pass runs the draft stays on screen (its early previews are further from the final
+  picture than the draft). A burst of edits keeps one history entry: a live render finished within
+  ``LIVE_BURST_SECONDS`` of the last live entry takes its place.
+- Live mode **degrades instead of stopping**: once a full render takes over ``LIVE_MAX_SECONDS`` it
+  renders drafts only (Generate still renders in full; a full render within the limit brings full
+  live renders back); only a draft over the limit turns it off. Either state is said in a note
+  beside the *Live* box that stays until the user acts; ticking *Live* renders at once.
+- A comparison grid is marked stale as soon as the layout or settings change.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import random
 import threading
@@ -34,7 +45,8 @@ from .status import plural
 
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
 LIVE_DRAFT_STEPS = 6  # live mode's first pass: 0.3 s, 20/255 from the final (benchmarks/live_latency.py)
-LIVE_MAX_SECONDS = 3.0  # live mode needs a full render at most this long
+LIVE_MAX_SECONDS = 3.0  # live renders in full while a full render takes at most this long; drafts up to it
+LIVE_BURST_SECONDS = 10.0  # live renders finished closer together than this are one burst: one history entry
 
 
 class Rendering:
@@ -45,10 +57,15 @@ class Rendering:
         self.preview_seconds: list[float] = []
         self.live_timings: dict[str, float] = {}  # seconds from the last live edit to its first preview, draft, final
         self.comparison = None
-        self.comparison_image = w.Image(format="png", layout=w.Layout(display="none", max_width="100%"))
-        self.comparison_image.add_class("mdw-comparison")
+        self.comparison_image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.comparison_note = w.HTML("")
+        self.comparison_box = w.VBox([self.comparison_note, self.comparison_image], layout=w.Layout(display="none"))
+        self.comparison_box.add_class("mdw-comparison")
+        self.live_note = w.HTML("")  # why live mode renders drafts only, or stopped: stays until the user acts
+        self.drafts_only = False
         self.last_error: str | None = None
         self._kind = ""  # what runs or ran last: "live", "generate" or "compare"
+        self._last_live_entry = -LIVE_BURST_SECONDS  # when live mode last added a history entry
 
     # -- starting --------------------------------------------------------------------------------
     def generate(self, wait: bool = False) -> threading.Thread | None:
@@ -72,7 +89,8 @@ class Rendering:
             s.status.say("The canvas size changed since the last result: Generate first.", error=True)
             return None
         layout, settings = s.layout, s.settings.replace(seed=random.randrange(2**31))  # a new take of the box
-        keep = dict(keep=keep_all_but(layout, [index], vae_scale_factor(s.pipe.vae)), keep_image=result.latents)
+        kept = result.image if result.latents is None else result.latents  # a restored result has its picture only
+        keep = dict(keep=keep_all_but(layout, [index], vae_scale_factor(s.pipe.vae)), keep_image=kept)
         job = self._job(lambda c: self._render(layout, settings, c, record=True, inputs=keep,
                                                label=f"redo: region {index + 1}"), "Redo")
         return self._start(job, wait, "generate")
@@ -93,39 +111,64 @@ class Rendering:
     def edited(self) -> None:
         """The layout or settings changed: in live mode, render them instead of what runs."""
         s = self.studio
+        self._comparison_stale()
         if not s.controls.live.value:
             return
         if self.runner.running and self._kind == "compare":
             return  # a comparison is not cut short by an edit
         layout, settings, start, edited_at = s.layout, s.settings, s.start.start, time.perf_counter()
-        # the draft runs LIVE_DRAFT_STEPS steps (of more, from a start image) and keeps the bootstrap's share
-        share = LIVE_DRAFT_STEPS / (settings.steps * (start.strength if start else 1.0))
-        draft = settings.replace(steps=round(settings.steps * share),
-                                 bootstrap_steps=round(settings.bootstrap_steps * share)) if share < 1 else None
+        draft = _draft(settings, start)
 
         def live(cancelled: Callable[[], bool]) -> None:
             self.live_timings = {}
             mark = lambda what: self.live_timings.setdefault(what, time.perf_counter() - edited_at)  # noqa: E731
             if draft is not None:
                 result = self._render(layout, draft, cancelled, record=False, mark=mark, what="draft", start=start)
-                if result.cancelled:
+                if result.cancelled or not self._live_speed(result, draft=True):
                     return
                 mark("draft")
-            result = self._render(layout, settings, cancelled, record=True, mark=mark, start=start)
-            if not result.cancelled:
-                mark("final")
-                self._check_speed(result)
+            if draft is None or not self.drafts_only:
+                result = self._render(layout, settings, cancelled, record="live", mark=mark, start=start,
+                                      previews=draft is None)
+                if not result.cancelled:
+                    mark("final")
+                    self._live_speed(result, draft=False)
 
         self._kind = "live"
         self.runner.replace(self._job(live, "Live render"))
         self._busy()
 
-    def _check_speed(self, result: ComposeResult) -> None:
-        seconds = result.timings["total"]
-        if seconds > LIVE_MAX_SECONDS:
-            self.studio.controls.live.value = False
-            self.studio.status.say(f"Live mode is off: a render takes {seconds:.0f} s with {self.studio.model} "
-                                   f"on {result.settings['device']}. Press Generate after your edits.")
+    def live_toggled(self, on: bool) -> None:
+        """The user ticked or unticked *Live*: a note about it is answered; ticking renders at once."""
+        self.live_note.value = ""
+        if on:
+            self.drafts_only = False
+            self.edited()
+
+    def _live_speed(self, result: ComposeResult, draft: bool) -> bool:
+        """Degrade live mode when renders are slow (see the module's docstring); whether it goes on."""
+        seconds, s = result.timings["total"], self.studio
+        where = f"with {s.model} on {result.settings['device']}"
+        if draft and seconds > LIVE_MAX_SECONDS:
+            s.controls.live.value = False  # the user's tick brings it back
+            self._note(f"Live mode stopped: even a {LIVE_DRAFT_STEPS}-step draft takes {seconds:.1f} s {where}. "
+                       "Press Generate after your edits, or tick Live to try again.")
+            return False
+        if not draft:
+            self.drafts_only = seconds > LIVE_MAX_SECONDS
+            self._note(f"Live shows {LIVE_DRAFT_STEPS}-step drafts: a full render takes {seconds:.1f} s {where} "
+                       f"(over {LIVE_MAX_SECONDS:g} s). Press Generate for the full picture."
+                       if self.drafts_only else "")
+        return True
+
+    def _note(self, text: str) -> None:
+        self.live_note.value = f'<small style="color:#8a4b00">{html.escape(text)}</small>' if text else ""
+
+    def _comparison_stale(self) -> None:
+        if self.comparison is not None and "mdw-stale" not in self.comparison_box._dom_classes:
+            self.comparison_box.add_class("mdw-stale")
+            self.comparison_note.value = ("<small><b>Out of date:</b> the layout or settings changed since this "
+                                          "comparison. Press Compare bootstrap again.</small>")
 
     def _job(self, body: Callable[[Callable[[], bool]], None], what: str):
         def job(cancelled: Callable[[], bool]) -> None:
@@ -147,22 +190,26 @@ class Rendering:
         t.cancel.disabled = True
 
     # -- runs ------------------------------------------------------------------------------------
-    def _render(self, layout: Layout, settings: Settings, cancelled, *, record: bool,
+    def _render(self, layout: Layout, settings: Settings, cancelled, *, record: bool | str,
                 mark: Callable[[str], None] = lambda what: None, what: str = "step",
-                inputs: dict | None = None, start: Start | None = None, label: str = "") -> ComposeResult:
+                inputs: dict | None = None, start: Start | None = None, label: str = "",
+                previews: bool = True) -> ComposeResult:
+        """One compose run with progress and previews; ``record``: a finished result is kept (``"live"``:
+        as part of a burst); ``previews=False`` leaves the picture on screen until the end."""
         s = self.studio
         pipe = s.pipe
         total = settings.steps if start is None else int(settings.steps * start.strength)  # the steps that run
         s.status.start(total, "starting" if what == "step" else what)
         s.status.say("Generating…" if start is None else f"Generating from {start.name}, {start.label}…")
-        previewer = previewer_for(pipe, (layout.width, layout.height))
+        previewer = previewer_for(pipe, (layout.width, layout.height)) if previews else None
         on_step = self._on_step(layout, previewer, cancelled, mark, what)
         starts = start.inputs((layout.width, layout.height)) if start is not None else {}
         result = compose(pipe, layout, settings=settings, callback=on_step, **(inputs or {}), **starts)
-        self.show_picture(result.image)
+        if not (result.cancelled and not previews):  # a cancelled pass without previews leaves the draft
+            self.show_picture(result.image)
         s.status.stop(result.steps_done, total, result.cancelled)
-        if record:
-            self._keep(result, start, label)
+        if record and not result.cancelled:
+            self._keep(result, settings, start, label, live=record == "live")
         done, seconds = result.steps_done, result.timings["total"]
         windows = result.settings["stride"] and (
             f", windows of {result.settings['window']} latent cells, stride {result.settings['stride']}")
@@ -172,14 +219,18 @@ class Rendering:
         s.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}{origin}")
         return result
 
-    def _keep(self, result: ComposeResult, start: Start | None, label: str) -> None:
-        """A full render becomes the result and joins the history; its settings (and PNG) name its start."""
+    def _keep(self, result: ComposeResult, asked: Settings, start: Start | None, label: str, live: bool) -> None:
+        """A finished render becomes the result and joins the history (in a live burst: in the place of
+        the burst's last entry); its settings (and PNG) name its start."""
         s = self.studio
         if start is not None:
             result.settings = {**result.settings, **start.record()}
-        s.result = result
-        s.history.add(result, label or (start.label if start is not None else ""), start)
-        s.toolbar.save_png.disabled = False
+        now = time.monotonic()
+        burst = live and now - self._last_live_entry < LIVE_BURST_SECONDS
+        self._last_live_entry = now if live else -LIVE_BURST_SECONDS
+        s.history.add(result, label or (start.label if start is not None else ""), start, asked=asked,
+                      replace_last=burst)
+        s.finished(result)
 
     def _on_step(self, layout: Layout, previewer, cancelled, mark, what: str):
         shown = [0.0, 0.0]  # when the last preview was drawn, and what it cost
@@ -188,7 +239,7 @@ class Rendering:
             if cancelled():
                 event.cancel()
             t = time.perf_counter()
-            if t - shown[0] >= PREVIEW_EVERY_COST * shown[1]:
+            if previewer is not None and t - shown[0] >= PREVIEW_EVERY_COST * shown[1]:
                 self.show_picture(previewer(event.x0, (layout.width, layout.height)))
                 shown[:] = [time.perf_counter(), time.perf_counter() - t]
                 self.preview_seconds.append(shown[1])
@@ -222,7 +273,10 @@ class Rendering:
         buf = io.BytesIO()
         self.comparison.image.save(buf, format="PNG")
         self.comparison_image.value = buf.getvalue()
-        self.comparison_image.layout.display = None
+        self.comparison_box.remove_class("mdw-stale")
+        legend = getattr(self.comparison, "legend", "")
+        self.comparison_note.value = f"<small>{html.escape(legend)}</small>"
+        self.comparison_box.layout.display = None
         s.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, bootstrap steps "
                      + ", ".join(map(str, self.comparison.values)) + " (the grid is below)")
 
@@ -235,6 +289,16 @@ class Rendering:
         if picture is not None and self.studio.toolbar.overlay.value:
             picture = overlay_regions(picture, self.studio.layout, colours=self.studio.boxes.colours)
         self.studio.boxes.show_image(picture)
+
+
+def _draft(settings: Settings, start: Start | None) -> Settings | None:
+    """Live mode's first pass: ``LIVE_DRAFT_STEPS`` steps that run (of more, from a start image),
+    keeping the bootstrap's share; ``None`` when the settings are no longer than that."""
+    share = LIVE_DRAFT_STEPS / (settings.steps * (start.strength if start else 1.0))
+    if share >= 1:
+        return None
+    return settings.replace(steps=round(settings.steps * share),
+                            bootstrap_steps=round(settings.bootstrap_steps * share))
 
 
 class _Cancelled(Exception):

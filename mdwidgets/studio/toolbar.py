@@ -135,7 +135,8 @@ class Toolbar:
 def assemble(studio) -> w.Widget:
     """The panel: canvas and zoom beside the controls, then status, comparison, fields, regions, history."""
     t, c = studio.toolbar, studio.controls
-    run_row, edit_row, file_row = t.rows(c.live)
+    run_row, edit_row, file_row = t.rows(w.HBox([c.live, studio.rendering.live_note],
+                                                 layout=w.Layout(align_items="center")))
     side = w.VBox([t.model_label, t.size, c.widget, studio.start.widget, run_row,
                    w.HBox([studio.status.progress, studio.status.label]),
                    edit_row, file_row, t.example, t.download],
@@ -145,5 +146,5 @@ def assemble(studio) -> w.Widget:
     top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
     hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "
                   "click a box to select it, then drag it or its handles")
-    return w.VBox([top, studio.status.line, studio.rendering.comparison_image, t.background, t.negative,
-                   t.new_prompt, hint, studio.regions.widget, studio.history.widget])
+    return w.VBox([studio.restore_offer, top, studio.status.line, studio.rendering.comparison_box, t.background,
+                   t.negative, t.new_prompt, hint, studio.regions.widget, studio.history.widget])

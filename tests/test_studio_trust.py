@@ -1,0 +1,184 @@
+"""What a person sees must be right (issue #33): only finished renders become the result and enter
+the history, live mode degrades instead of switching off, threads end at exit, work comes back."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mdwidgets import Layout, Region, Settings
+from mdwidgets.studio import Studio
+from tests.test_studio import drag
+from tests.test_studio_start import calls  # noqa: F401 - a fixture
+
+
+@pytest.fixture
+def studio(tiny_pipe, tmp_path):
+    s = Studio(tiny_pipe, output_dir=tmp_path, live=False)
+    s.controls.steps.value = 8
+    s.controls.bootstrap.value = 2
+    return s
+
+
+def test_superseded_live_renders_leave_result_and_history_alone(studio, calls, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_BURST_SECONDS", 1e9)  # however slow the machine
+    studio.controls.live.value = True  # ticking Live renders at once
+    studio.rendering.runner.join()
+    assert len(studio.history.results) == 1, (studio.status.line.value, studio.rendering.last_error)
+    assert studio.result is studio.history.results[0]
+    first = studio.result
+    calls.clear()
+    drag(studio, (16, 16), (96, 96))  # three edits in a burst: each replaces the render before
+    drag(studio, (128, 128), (200, 200))
+    studio.regions.rows[0].prompt.value = "a purple star"
+    studio.rendering.runner.join()
+    finished = [c for c in calls if c["settings"].steps == 8]
+    assert studio.result is not first and not studio.result.cancelled
+    assert studio.result.layout == studio.layout  # the newest edit's render, not a superseded one
+    assert len(studio.history.results) == 1  # one burst, one entry: the last finished render
+    assert studio.history.results[0] is studio.result and len(finished) >= 1
+
+
+def test_a_live_render_after_a_pause_gets_its_own_entry(studio, monkeypatch):
+    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_BURST_SECONDS", 0.0)
+    studio.controls.live.value = True
+    studio.rendering.runner.join()
+    drag(studio, (16, 16), (96, 96))
+    studio.rendering.runner.join()
+    assert len(studio.history.results) == 2
+    assert "seed 0 · 8 steps, 2 bootstrapped" in studio.history.widget.children[1].children[2].value
+
+
+@pytest.fixture
+def a_second_per_step(monkeypatch, calls):  # noqa: F811
+    """Renders report one second per step, whatever the machine's load: the speed rules become exact."""
+    import mdwidgets.studio.rendering as rendering
+
+    spy = rendering.compose
+
+    def timed(pipe, layout, **kwargs):
+        result = spy(pipe, layout, **kwargs)
+        result.timings["total"] = float(kwargs["settings"].steps)
+        return result
+
+    monkeypatch.setattr(rendering, "compose", timed)
+    return calls
+
+
+def test_live_mode_degrades_to_drafts_with_a_note_that_stays(studio, monkeypatch, a_second_per_step):
+    calls = a_second_per_step  # noqa: F811
+    studio.controls.steps.value = 24
+    studio.controls.bootstrap.value = 4
+    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_MAX_SECONDS", 10.0)  # drafts (6 s) fit, full (24 s) not
+    studio.controls.live.value = True
+    studio.rendering.runner.join()
+    assert studio.rendering.drafts_only and studio.controls.live.value
+    assert "Live shows 6-step drafts: a full render takes" in studio.rendering.live_note.value
+    calls.clear()
+    drag(studio, (16, 16), (96, 96))
+    studio.rendering.runner.join()
+    # drafts only: one 6-step run per edit, the full render waits for Generate
+    assert [c["settings"].steps for c in calls] == [6] and studio.controls.live.value
+    studio.status.say("something else")  # the status line moves on; the note stays
+    assert "Live shows 6-step drafts: a full render takes 24.0 s" in studio.rendering.live_note.value
+    studio.generate(wait=True)  # Generate renders in full
+    assert calls[-1]["settings"].steps == 24 and studio.result.steps_done == 24
+
+
+def test_a_slow_draft_stops_live_mode_and_ticking_live_renders_at_once(studio, monkeypatch, a_second_per_step):
+    calls = a_second_per_step  # noqa: F811
+    studio.controls.steps.value = 24
+    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_MAX_SECONDS", 3.0)
+    studio.controls.live.value = True
+    studio.rendering.runner.join()
+    assert studio.controls.live.value is False
+    assert "Live mode stopped: even a 6-step draft takes 6.0 s" in studio.rendering.live_note.value
+    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_MAX_SECONDS", 1e9)
+    calls.clear()
+    studio.controls.live.value = True  # the user's tick: a render right away, the note answered
+    studio.rendering.runner.join()
+    assert [c["settings"].steps for c in calls] == [6, 24] and studio.rendering.live_note.value == ""
+
+
+def test_restoring_an_entry_renders_nothing_and_keeps_the_model_default_scheduler(studio, calls):  # noqa: F811
+    drag(studio, (16, 16), (96, 96))
+    studio.generate(wait=True)
+    first = studio.result
+    studio.controls.seed.value = 7
+    studio.controls.live.value = True
+    studio.rendering.runner.join()
+    assert len(studio.history.results) == 2
+    calls.clear()
+    studio.history.widget.children[0].children[0].click()  # the thumbnail itself
+    studio.rendering.runner.join()
+    assert calls == [] and len(studio.history.results) == 2  # no duplicate render
+    assert studio.result is first and studio.controls.seed.value == 0
+    assert studio.controls.scheduler.value == "model default" and studio.settings.scheduler is None
+
+
+def test_a_comparison_is_marked_stale_when_the_layout_changes(studio):
+    drag(studio, (16, 16), (96, 96))
+    studio.compare_bootstrap(wait=True)
+    assert "mdw-stale" not in studio.rendering.comparison_box._dom_classes
+    studio.regions.rows[0].prompt.value = "a green triangle"
+    assert "mdw-stale" in studio.rendering.comparison_box._dom_classes
+    assert "Out of date" in studio.rendering.comparison_note.value
+    studio.compare_bootstrap(wait=True)
+    assert "mdw-stale" not in studio.rendering.comparison_box._dom_classes
+
+
+def test_a_script_that_edits_a_live_studio_and_exits_returns_0(tmp_path):
+    script = textwrap.dedent("""
+        from mdwidgets import Layout, Region
+        from mdwidgets.models import tiny_random_pipeline
+        from mdwidgets.studio import Studio
+        studio = Studio(tiny_random_pipeline(), live=True, autosave=False)
+        studio.controls.steps.value = 40
+        studio.layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 40, 40))])
+        studio.edit_region(0, prompt="a green square")
+        assert studio.rendering.runner.running  # exits with a render in flight
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={"MDWIDGETS_AUTOSAVE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_new_studio_offers_the_work_of_an_earlier_kernel(tiny_pipe, autosave_dir):
+    before = Studio(tiny_pipe, live=False)
+    drag(before, (16, 16), (96, 96))
+    before.controls.seed.value = 42
+    before.controls.guidance.value = 3.5
+    before.generate(wait=True)
+    picture = before.result.image
+    del before  # the kernel restarts; the notebook's cell runs again
+    after = Studio(tiny_pipe, live=False)
+    offer = after.restore_offer
+    assert offer.layout.display is None and offer.description.startswith("Restore work from ")
+    assert after.layout.regions == () and after.result is None  # nothing changes before the click
+    offer.click()
+    assert len(after.layout.regions) == 1 and offer.layout.display == "none"
+    assert after.controls.seed.value == 42 and after.settings.guidance_scale == 3.5
+    assert after.result is not None and list(after.result.image.getdata()) == list(picture.getdata())
+    assert after.result.settings["seed"] == 42 and "Restored the work saved at" in after.status.line.value
+    after.select(0)
+    after.redo_selected(wait=True)  # a restored picture stands for its latents
+    assert len(after.history.results) == 1 and after.result.settings["seed"] != 42
+
+
+def test_no_offer_without_earlier_work_or_with_a_layout_given(tiny_pipe, autosave_dir):
+    assert Studio(tiny_pipe, live=False).restore_offer.layout.display == "none"
+    drag(Studio(tiny_pipe, live=False), (16, 16), (96, 96))
+    given = Studio(tiny_pipe, Layout(128, 128, "a blue background", [Region("x", box=(0, 0, 8, 8))]), live=False)
+    assert given.restore_offer.layout.display == "none"
+
+
+def test_restore_brings_back_settings_and_picture(tiny_pipe, autosave_dir):
+    before = Studio(tiny_pipe, live=False)
+    drag(before, (16, 16), (96, 96))
+    before.controls.steps.value = 5
+    before.controls.seed.value = 9
+    before.generate(wait=True)
+    restored = Studio.restore(tiny_pipe, live=False)
+    assert restored.settings == before.settings and isinstance(restored.settings, Settings)
+    assert restored.result.layout == before.result.layout and restored.result.settings["steps"] == 5
