@@ -28,8 +28,8 @@ from .models import model_family, model_name, unet_input_kind
 from .paths import Paths
 from .prompts import prompt_cache_for
 from .redo import ImageInputs, image_inputs, inpainting_channels
-from .schedulers import check_steps, make_scheduler, scheduler_name
-from .settings import Settings
+from .schedulers import MAX_STEPS, check_steps, make_scheduler, scheduler_name
+from .settings import ETA_RULE, Settings
 from .windows import window_grid
 
 
@@ -229,9 +229,13 @@ def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | No
     Each result's ``timings`` are measured inside the shared run, so they overlap rather than add
     up (``timings["runs"]`` says how many runs shared it).
     """
+    if isinstance(runs, (Mapping, str)) or not isinstance(runs, Sequence):
+        raise TypeError(f"runs must be a list of dicts of compose() keywords (one per run), not {type(runs).__name__}")
     signature = inspect.signature(compose)
     loops = []
     for k, run in enumerate(runs):
+        if not isinstance(run, Mapping):
+            raise TypeError(f"run {k} must be a dict of compose() keywords with a 'layout', not {type(run).__name__}")
         if "pipe" in run or run.get("max_batch") is not None:
             raise ValueError(f"run {k}: pass pipe and max_batch to compose_many itself, not in a run")
         try:
@@ -254,7 +258,7 @@ def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, r
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
     # 1. Check inputs; fill in the model's defaults and a seed
-    _check_arguments(layout, vae_scale_factor(pipe.vae), output_type, pipe)
+    _check_arguments(layout, vae_scale_factor(pipe.vae), output_type, pipe, callback)
     _check_settings(settings)
     settings = settings.resolved(model_family(pipe))
     if settings.bootstrap_steps > settings.steps:
@@ -475,9 +479,13 @@ def _alpha_bar(scheduler, t: float) -> torch.Tensor:
 
 def _initial_noise(layout, shape, generator, latents, support) -> torch.Tensor:
     if latents is not None:
+        if not isinstance(latents, torch.Tensor):
+            raise TypeError(f"latents must be a torch.Tensor of shape {shape}, not {type(latents).__name__}")
         if tuple(latents.shape) != shape:
             raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         noise = latents.float().cpu()
+        if not torch.isfinite(noise).all():
+            raise ValueError("latents hold NaN or inf values; pass standard normal noise (e.g. torch.randn)")
     else:
         noise = torch.randn(shape, generator=generator, device=generator.device).cpu()
     for v, region in enumerate(layout.regions, start=1):
@@ -511,8 +519,9 @@ def _check_settings(settings: Settings) -> None:
     """The settings' values, before the model's defaults fill in the ``None`` ones."""
     steps, guidance, bootstrap, max_batch, seed = (settings.steps, settings.guidance_scale, settings.bootstrap_steps,
                                                    settings.max_batch, settings.seed)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"num_inference_steps={steps!r} must be a positive integer")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
+        raise ValueError(f"num_inference_steps={steps!r} must be a positive integer, at most {MAX_STEPS} "
+                         "(mdwidgets.schedulers.MAX_STEPS)")
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
                                  or not (math.isfinite(guidance) and guidance >= 0)):
         raise ValueError(f"guidance_scale={guidance!r} must be a finite number >= 0 (1 or less: unguided)")
@@ -525,12 +534,17 @@ def _check_settings(settings: Settings) -> None:
         raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
     if not isinstance(settings.circular, bool):
         raise ValueError(f"circular={settings.circular!r} must be True or False")
+    eta = settings.eta
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not 0 <= eta <= 1:
+        raise ValueError(f"eta={eta!r} must be {ETA_RULE}")
 
 
-def _check_arguments(layout, scale, output_type, pipe) -> None:
+def _check_arguments(layout, scale, output_type, pipe, callback) -> None:
     unet = pipe.unet
     if not isinstance(layout, Layout):
         raise TypeError(f"layout must be a mdwidgets.Layout, not {type(layout).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function taking a StepEvent (or None), not {type(callback).__name__}")
     if layout.width % scale or layout.height % scale:
         raise LayoutError(
             f"canvas {layout.width}x{layout.height} is not a multiple of this model's latent grid "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import Any
 
 # name -> (diffusers class, extra config)
 SCHEDULERS: dict[str, tuple[str, dict]] = {
@@ -45,14 +47,39 @@ def make_scheduler(choice, base):
 
 
 MIN_STEPS = {"PNDMScheduler": 4}  # fewer make diffusers' PNDM fail deep inside numpy
+#: The most steps of any run: the training timesteps of every SD 1.x/2.x and SDXL checkpoint. Schedulers that
+#: step through training timesteps (DDIM, DDPM, PNDM, LCM) cannot run more; the Euler family and the
+#: multistep solvers would interpolate more noise levels between the same 1000, allocating their tables
+#: (``--steps 1000000000``: 7.45 GiB) before the first step for nothing a picture shows.
+MAX_STEPS = 1000
+LCM_ORIGINAL_STEPS = 50  #: LCMScheduler's ``original_inference_steps``: it picks its steps among these
+
+
+def step_bounds(class_name: str, config: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """The fewest and the most steps a scheduler class runs (``config``: its config, where known).
+
+    At most :data:`MAX_STEPS`, and at most the scheduler's ``num_train_timesteps``; LCM at most its
+    ``original_inference_steps`` (50), the schedule it was distilled on. At least 4 for PNDM."""
+    config = config or {}
+    most = min(MAX_STEPS, _whole(config.get("num_train_timesteps"), MAX_STEPS))
+    if class_name == "LCMScheduler":
+        most = min(most, _whole(config.get("original_inference_steps"), LCM_ORIGINAL_STEPS))
+    return MIN_STEPS.get(class_name, 1), most
+
+
+def _whole(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default
 
 
 def check_steps(scheduler, steps: int) -> None:
-    """Refuse step counts a scheduler cannot run, naming the scheduler."""
-    least = MIN_STEPS.get(type(scheduler).__name__, 1)
+    """Refuse step counts a scheduler cannot run (:func:`step_bounds`), naming the scheduler."""
+    least, most = step_bounds(type(scheduler).__name__, scheduler.config)
     if steps < least:
         raise ValueError(f"{scheduler_name(scheduler)} needs at least {least} steps (got {steps}); "
                          "use more steps or another scheduler")
+    if steps > most:
+        raise ValueError(f"num_inference_steps={steps}: {scheduler_name(scheduler)} runs at most {most} steps "
+                         "(see mdwidgets.schedulers.step_bounds); use fewer steps")
 
 
 def scheduler_name(scheduler) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .catalog import default_bootstrap_steps, default_guidance, default_scheduler, default_steps
 from .layout import LayoutError
+from .schedulers import MAX_STEPS
 
 RUN_KEYS = ("model", "lora", "device", "dtype")  #: what ``result.settings`` records besides the Settings
 _KEYWORDS = {"steps": "num_inference_steps"}  #: field -> compose() keyword, where they differ
@@ -39,8 +40,12 @@ class Settings:
     - ``stride`` is always a number here. ``result.settings`` records ``stride: None`` when the run
       had a single view (the stride did nothing), and :meth:`from_dict` reads ``None`` back as the
       default, so a re-render of such a PNG renders the same.
-    - ``eta``: DDIM's eta, for schedulers that take one. ``max_batch``: a cap on UNet rows per
-      call (memory; ``None``: as many as fit).
+    - ``steps``: 1 to :data:`~mdwidgets.schedulers.MAX_STEPS` (1000), and at most what the scheduler
+      runs (:func:`~mdwidgets.schedulers.step_bounds`: LCM 50).
+    - ``eta``: DDIM's eta, for schedulers that take one: a number from 0 (deterministic) to 1 (as much
+      fresh noise per step as DDPM); above 1 DDIM's noise term is the square root of a negative number
+      (NaN), and below 0 only its absolute value counts. ``max_batch``: a cap on UNet rows per call
+      (memory; ``None``: as many as fit).
     """
 
     steps: int | None = None
@@ -111,14 +116,19 @@ class Settings:
 # What each setting in a file must be (None is always allowed: "the default").
 _SETTING_KINDS = {
     "model": "text", "lora": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
-    "steps": "positive", "num_inference_steps": "positive", "window": "window", "stride": "positive",
+    "steps": "steps", "num_inference_steps": "steps", "window": "window", "stride": "positive",
     "max_batch": "positive", "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number",
-    "eta": "number",
+    "eta": "eta",
 }
+#: what ``eta`` must be (:class:`Settings`), in every message that refuses one
+ETA_RULE = "a number from 0 to 1 (DDIM's eta: 0 deterministic, 1 as much fresh noise as DDPM)"
+STEPS_RULE = f"a whole number from 1 to {MAX_STEPS}"
 _KIND_RULES = {
     "text": ("a string", lambda v: isinstance(v, str)),
     "flag": ("true or false", lambda v: isinstance(v, bool)),
     "positive": ("a whole number >= 1", lambda v: type(v) is int and 1 <= v < 2**63),
+    "steps": (STEPS_RULE, lambda v: type(v) is int and 1 <= v <= MAX_STEPS),
+    "eta": (ETA_RULE, lambda v: type(v) in (int, float) and 0 <= v <= 1),
     "window": ("a whole number >= 1 or 'native'", lambda v: v == "native" or (type(v) is int and 1 <= v < 2**63)),
     "count": ("a whole number >= 0", lambda v: type(v) is int and 0 <= v < 2**63),
     "number": ("a finite number >= 0", lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),

@@ -81,10 +81,11 @@ def test_old_keys_run_metadata_unknown_keys_and_nones_read_as_settings():
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"steps": 0}, "setting steps=0 must be a whole number >= 1"),
-    ({"num_inference_steps": 2.5}, "setting num_inference_steps=2.5 must be a whole number >= 1"),
+    ({"steps": 0}, "setting steps=0 must be a whole number from 1 to 1000"),
+    ({"num_inference_steps": 2.5}, "setting num_inference_steps=2.5 must be a whole number from 1 to 1000"),
     ({"guidance_scale": float("nan")}, "setting guidance_scale=nan must be a finite number >= 0"),
-    ({"eta": -1}, "setting eta=-1 must be a finite number >= 0"),
+    ({"eta": -1}, "setting eta=-1 must be a number from 0 to 1 (DDIM's eta: 0 deterministic, 1 as much fresh "
+                  "noise as DDPM)"),
     ({"seed": "12"}, "setting seed='12' must be a whole number >= 0"),
     ({"window": "wide"}, "setting window='wide' must be a whole number >= 1 or 'native'"),
     ({"circular": 1}, "setting circular=1 must be true or false"),

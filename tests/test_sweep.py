@@ -237,7 +237,7 @@ def test_bad_specs_name_the_problem(tmp_path, capsys):
     assert error(seeds=[0, -1]) == f"{path}: seed -1 must be a whole number >= 0"
     # every value is checked before the first cell renders, not when its cell comes up
     assert error(guidance_scale=[7.5, "high"]) == f"{path}: guidance_scale 'high' must be a finite number >= 0"
-    assert error(steps=[4, 0]) == f"{path}: steps 0 must be a whole number >= 1"
+    assert error(steps=[4, 0]) == f"{path}: steps 0 must be a whole number from 1 to 1000"
     assert error(circular="no") == f"{path}: circular 'no' must be true or false"
     assert error(steps=[2], bootstrap_steps=[1, 3]) == f"{path}: bootstrap_steps 3 is more than steps 2"
     assert error(steps=[2, 8], scheduler="pndm") == f"{path}: scheduler pndm needs at least 4 steps, not 2"
