@@ -18,9 +18,12 @@ Rules (all enforced at construction, with :class:`LayoutError` naming the field 
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
 import math
+import os
+import stat
 import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +37,9 @@ LAYOUT_VERSION = 1
 MAX_SIDE = 8192
 EXAMPLES = Path(__file__).resolve().parent / "examples"  #: example layouts and a sweep spec (in the wheel)
 MAX_MASK_PIXELS = MAX_SIDE * MAX_SIDE  # all mask pixels of one layout file together
+#: the most a layout file (JSON) or a sweep spec may hold: every layout the parser accepts fits (its masks,
+#: at most MAX_MASK_PIXELS 8-bit pixels, are about 90 MB as base64 PNG even when they compress not at all)
+MAX_FILE_BYTES = 128 * 2**20
 
 
 class LayoutError(ValueError):
@@ -361,8 +367,31 @@ class Layout:
 
     @classmethod
     def load(cls, path: str) -> Layout:
-        with open(path, "rb") as fh:
-            return cls.from_json(fh.read())
+        """A layout JSON file (a regular file of at most :data:`MAX_FILE_BYTES`; see :func:`read_limited`)."""
+        return cls.from_json(read_limited(path))
+
+
+def open_regular(path: str | os.PathLike) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file; ``OSError`` for a folder, a FIFO or a device.
+
+    It is opened without blocking and checked on the open file (``fstat``), so a FIFO cannot hang the
+    caller and nothing can be swapped in between the check and the read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file (a folder, pipe or device)", os.fspath(path))
+    return os.fdopen(fd, "rb")
+
+
+def read_limited(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The content of the regular file ``path`` (:func:`open_regular`); ``OSError`` if it holds more than
+    ``limit`` bytes (default :data:`MAX_FILE_BYTES`; at most ``limit + 1`` are read, whatever its size says)."""
+    limit = MAX_FILE_BYTES if limit is None else limit
+    with open_regular(path) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit / 2**20:g} MiB, the most this reader takes", os.fspath(path))
+    return data
 
 
 _LAYOUT_KEYS = {"mdwidgets_layout", "width", "height", "background", "negative_prompt", "regions"}
@@ -426,9 +455,17 @@ def _mask_from_png_b64(text: Any, canvas: tuple[int, int]) -> np.ndarray:
     if image.size != canvas:
         raise _fail("mask", f"{image.size[0]}x{image.size[1]} PNG", f"must be the canvas size, {canvas[0]}x{canvas[1]}")
     try:
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        return _mask_values(image)
     except Exception:  # noqa: BLE001
         raise _fail("mask", text, "is not a readable PNG image") from None
+
+
+def _mask_values(image) -> np.ndarray:
+    """A mask PNG's pixels in [0, 1], scaled by its bit depth: 16-bit greyscale (PIL's ``I;16``/``I``
+    modes) by 65535, anything else as 8-bit grey by 255 (``convert("L")`` would clip 16-bit values)."""
+    if image.mode.startswith("I"):
+        return np.clip(np.asarray(image, dtype=np.float32) / 65535.0, 0.0, 1.0)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
 def example_layouts() -> dict[str, Path]:
