@@ -227,13 +227,13 @@ def test_size_preset_scales_boxes(studio):
 def test_small_canvases_are_shown_enlarged_by_a_whole_factor(tiny_pipe):
     studio = Studio(tiny_pipe, Layout(128, 128, "a blue background"), autosave=False, live=False)
     shown_size = (studio.boxes.canvas.layout.width, studio.boxes.canvas.layout.height)
-    assert shown_size == ("512px", "512px")  # 4× from the start
+    assert shown_size == ("384px", "384px")  # 3× from the start: within 640×400
     assert studio.boxes.canvas.width == 128  # drawing stays in image pixels
     shown = {}
     for label in ("128×128", "256×256", "512×512", "512×128 (wide)", "1024×256 (wide)"):
         studio.toolbar.size.value = label
         shown[label] = (studio.boxes.canvas.layout.width, studio.boxes.canvas.layout.height)
-    assert shown == {"128×128": ("512px", "512px"), "256×256": ("512px", "512px"), "512×512": ("512px", "512px"),
+    assert shown == {"128×128": ("384px", "384px"), "256×256": ("256px", "256px"), "512×512": ("400px", "400px"),
                      "512×128 (wide)": ("512px", "128px"), "1024×256 (wide)": ("640px", "160px")}
     send(studio, "mouse_down", 8, 8)  # mouse coordinates arrive in canvas pixels, whatever the zoom
     send(studio, "mouse_move", 60, 60)

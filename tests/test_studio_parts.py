@@ -69,7 +69,7 @@ def test_box_canvas_draws_inside_an_unselected_box_and_clips_a_drag_that_leaves(
 
 def test_box_canvas_zoom_keeps_image_pixels():
     canvas = BoxCanvas(128, 128, display_width=640)
-    assert canvas.canvas.layout.width == "512px"  # "fit": 4× crisp
+    assert canvas.canvas.layout.width == "384px"  # "fit": 3× crisp, within 640×400
     canvas.zoom.value = "100%"
     assert (canvas.canvas.layout.width, canvas.canvas.layout.height) == ("128px", "128px")
     canvas.resize(1024, 256)

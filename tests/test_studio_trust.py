@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from mdwidgets import Layout, Region, Settings
@@ -22,7 +23,7 @@ def studio(tiny_pipe, tmp_path):
 
 
 def test_superseded_live_renders_leave_result_and_history_alone(studio, calls, monkeypatch):  # noqa: F811
-    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_BURST_SECONDS", 1e9)  # however slow the machine
+    monkeypatch.setattr("mdwidgets.studio.results.LIVE_BURST_SECONDS", 1e9)  # however slow the machine
     studio.controls.live.value = True  # ticking Live renders at once
     studio.rendering.runner.join()
     assert len(studio.history.results) == 1, (studio.status.line.value, studio.rendering.last_error)
@@ -41,7 +42,7 @@ def test_superseded_live_renders_leave_result_and_history_alone(studio, calls, m
 
 
 def test_a_live_render_after_a_pause_gets_its_own_entry(studio, monkeypatch):
-    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_BURST_SECONDS", 0.0)
+    monkeypatch.setattr("mdwidgets.studio.results.LIVE_BURST_SECONDS", 0.0)
     studio.controls.live.value = True
     studio.rendering.runner.join()
     drag(studio, (16, 16), (96, 96))
@@ -153,13 +154,13 @@ def test_a_new_studio_offers_the_work_of_an_earlier_kernel(tiny_pipe, autosave_d
     picture = before.result.image
     del before  # the kernel restarts; the notebook's cell runs again
     after = Studio(tiny_pipe, live=False)
-    offer = after.restore_offer
+    offer = after.offer.button
     assert offer.layout.display is None and offer.description.startswith("Restore work from ")
     assert after.layout.regions == () and after.result is None  # nothing changes before the click
     offer.click()
     assert len(after.layout.regions) == 1 and offer.layout.display == "none"
     assert after.controls.seed.value == 42 and after.settings.guidance_scale == 3.5
-    assert after.result is not None and list(after.result.image.getdata()) == list(picture.getdata())
+    assert after.result is not None and np.array_equal(np.asarray(after.result.image), np.asarray(picture))
     assert after.result.settings["seed"] == 42 and "Restored the work saved at" in after.status.line.value
     after.select(0)
     after.redo_selected(wait=True)  # a restored picture stands for its latents
@@ -167,10 +168,10 @@ def test_a_new_studio_offers_the_work_of_an_earlier_kernel(tiny_pipe, autosave_d
 
 
 def test_no_offer_without_earlier_work_or_with_a_layout_given(tiny_pipe, autosave_dir):
-    assert Studio(tiny_pipe, live=False).restore_offer.layout.display == "none"
+    assert Studio(tiny_pipe, live=False).offer.button.layout.display == "none"
     drag(Studio(tiny_pipe, live=False), (16, 16), (96, 96))
     given = Studio(tiny_pipe, Layout(128, 128, "a blue background", [Region("x", box=(0, 0, 8, 8))]), live=False)
-    assert given.restore_offer.layout.display == "none"
+    assert given.offer.button.layout.display == "none"
 
 
 def test_restore_brings_back_settings_and_picture(tiny_pipe, autosave_dir):
@@ -182,3 +183,121 @@ def test_restore_brings_back_settings_and_picture(tiny_pipe, autosave_dir):
     restored = Studio.restore(tiny_pipe, live=False)
     assert restored.settings == before.settings and isinstance(restored.settings, Settings)
     assert restored.result.layout == before.result.layout and restored.result.settings["steps"] == 5
+
+
+def _widgets(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widgets(child)
+
+
+def test_every_control_has_a_tooltip_and_bootstrap_says_n_of_m(studio):
+    import ipywidgets as w
+
+    controls = (w.Button, w.ToggleButton, w.Dropdown, w.IntSlider, w.FloatSlider, w.Checkbox, w.FileUpload,
+                w.IntText)
+    drag(studio, (16, 16), (96, 96))  # a region row too
+    missing = [f"{type(c).__name__} {c.description!r}" for c in _widgets(studio.widget)
+               if isinstance(c, controls) and not c.tooltip]
+    assert missing == []
+    studio.controls.steps.value, studio.controls.bootstrap.value = 25, 5
+    assert "first 5 of 25 steps" in studio.controls.bootstrap.tooltip
+    assert "first 5 of 25 steps" in studio.controls.bootstrap_note.value
+
+
+def test_the_cursor_says_what_a_drag_will_do(studio):
+    from mdwidgets.studio.boxcanvas import hover_cursor
+
+    boxes = [(16, 16, 96, 96), (40, 40, 64, 64)]
+    assert hover_cursor(boxes, None, 4, 4, 2) == "crosshair"  # draws
+    assert hover_cursor(boxes, None, 50, 50, 2) == "pointer"  # a click selects the inner box
+    assert hover_cursor(boxes, 0, 50, 50, 2) == "move"  # a drag inside the selected box moves it
+    assert hover_cursor(boxes, 0, 16, 16, 2) == "nwse-resize" and hover_cursor(boxes, 0, 96, 16, 2) == "nesw-resize"
+    assert hover_cursor(boxes, 0, 16, 50, 2) == "ew-resize" and hover_cursor(boxes, 0, 50, 96, 2) == "ns-resize"
+    drag(studio, (16, 16), (96, 96))
+    from tests.test_studio import send
+
+    send(studio, "mouse_move", 50, 50)  # hover over the new, selected box
+    assert "mdw-cursor-move" in studio.boxes.canvas._dom_classes
+    assert "mdw-cursor-crosshair" not in studio.boxes.canvas._dom_classes
+
+
+def test_outline_colours_never_contradict_the_prompts(studio):
+    from mdwidgets.preview import OUTLINE_FOR_WORD, outline_colours
+
+    prompts = ["a red circle", "a yellow square", "a green triangle", "a dog"]
+    colours = outline_colours(prompts, background="a blue background")
+    assert colours[:3] == [OUTLINE_FOR_WORD["red"], OUTLINE_FOR_WORD["yellow"], OUTLINE_FOR_WORD["green"]]
+    assert colours[3] not in [OUTLINE_FOR_WORD[c] for c in ("red", "yellow", "green", "blue")]
+    studio.layout = Layout(256, 256, "a blue background", [Region(p, box=(0, 0, 64, 64)) for p in prompts])
+    assert studio.boxes.colours == colours
+
+
+def test_unknown_words_are_named_with_the_vocabulary(studio):
+    drag(studio, (16, 16), (96, 96))
+    studio.regions.rows[0].prompt.value = "a purple elephant"
+    note = studio.regions.rows[0].message.value
+    assert "does not know &#x27;elephant&#x27;" in note or "does not know 'elephant'" in note
+    assert "It knows:" in note and "purple" in note
+    studio.regions.rows[0].prompt.value = "a purple square"
+    assert "does not know" not in studio.regions.rows[0].message.value
+
+
+def test_the_first_cell_prints_nothing_on_stderr(tmp_path):
+    script = "from mdwidgets import Studio, load_pipeline\nStudio(load_pipeline())\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={"MDWIDGETS_AUTOSAVE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0 and done.stderr == ""
+
+
+def test_a_canvas_above_the_models_native_size_is_warned_about(studio):
+    studio.toolbar.size.value = "1024×1024 (SDXL)"
+    assert "draws at 256×256: on 1024×1024" in studio.status.line.value
+    studio.controls.windows.value = "native windows"
+    studio.toolbar.size.value = "512×512"
+    assert "draws at" not in studio.status.line.value
+
+
+def test_copy_as_code_renders_the_same_picture(studio, tiny_pipe, monkeypatch):
+    import mdwidgets
+
+    drag(studio, (16, 16), (96, 96))
+    studio.regions.rows[0].prompt.value = "a red circle ''' \\ done"  # quotes and a backslash survive
+    studio.controls.seed.value = 5
+    studio.generate(wait=True)
+    studio.toolbar.copy_code.click()
+    code = studio.toolbar.code_view.value
+    assert studio.toolbar.code_view.layout.display is None and code == studio.to_code()
+    assert "compose(pipe, layout, settings=settings)" in code
+    monkeypatch.setattr(mdwidgets, "load_pipeline", lambda *a, **k: tiny_pipe)
+    namespace = {}
+    monkeypatch.chdir(studio.output_dir)
+    exec(compile(code, "copied.py", "exec"), namespace)
+    assert namespace["layout"] == studio.layout and namespace["settings"] == studio.settings
+    assert np.array_equal(np.asarray(namespace["result"].image), np.asarray(studio.result.image))
+
+
+def test_a_canvas_front_end_that_never_answers_is_explained(studio, monkeypatch):
+    import time
+
+    import mdwidgets.studio.recovery as recovery
+
+    monkeypatch.setattr(recovery, "FRONTEND_WAIT_SECONDS", 0.05)
+    bundle = studio._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "enable_custom_widget_manager" in bundle["text/plain"]
+    time.sleep(0.5)
+    assert "The drawing canvas has not answered" in studio.status.line.value
+
+
+def test_a_canvas_that_answers_gets_no_warning(tiny_pipe, monkeypatch):
+    import time
+
+    import mdwidgets.studio.recovery as recovery
+
+    monkeypatch.setattr(recovery, "FRONTEND_WAIT_SECONDS", 0.2)
+    studio = Studio(tiny_pipe, live=False)
+    studio._repr_mimebundle_()
+    studio.boxes.canvas._canvases[-1]._handle_frontend_event(None, {"event": "client_ready"}, [])
+    time.sleep(0.6)
+    assert "has not answered" not in studio.status.line.value

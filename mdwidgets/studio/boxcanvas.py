@@ -27,7 +27,7 @@ from PIL import Image
 from .. import boxedit
 
 GRID = 8  # boxes snap to the SD latent grid
-MAX_ZOOM = 4  # "fit" enlarges a small canvas by a whole factor up to this
+MAX_ZOOM = 4  # "fit" enlarges a small canvas by a whole factor up to this (and the display size)
 ZOOMS = {"fit": None, "50%": 0.5, "100%": 1.0, "200%": 2.0, "300%": 3.0, "400%": 4.0}
 EMPTY = (245, 245, 245)  # the canvas before there is a picture
 # ipycanvas sends every draw through one manager; a worker thread (previews) and the kernel
@@ -40,12 +40,16 @@ class BoxCanvas(traitlets.HasTraits):
     selected = traitlets.Int(None, allow_none=True)
     colours = traitlets.List()  # an (r, g, b) per box
 
-    def __init__(self, width: int, height: int, *, display_width: int = 640) -> None:
+    def __init__(self, width: int, height: int, *, display_width: int = 640, display_height: int = 400) -> None:
         super().__init__()
-        self.display_width = display_width
+        self.display_width, self.display_height = display_width, display_height
         self.canvas = MultiCanvas(2, width=width, height=height)
         self.canvas.add_class("mdw-canvas")
+        self.cursor = "crosshair"
+        self.client_seen = False
+        self.canvas.add_class("mdw-cursor-crosshair")
         self.zoom = w.Dropdown(options=list(ZOOMS), value="fit", description="Zoom",
+                               tooltip="on-screen size; box coordinates stay in image pixels",
                                layout=w.Layout(width="160px"), style={"description_width": "45px"})
         self.zoom.observe(lambda _: self._fit(), "value")
         self.widget = w.VBox([self.canvas], layout=w.Layout(overflow="auto", max_width="100%"))
@@ -90,13 +94,16 @@ class BoxCanvas(traitlets.HasTraits):
         self.redraw()
 
     def shown_width(self) -> int:
-        """On-screen width in CSS px: the zoom, or "fit": scaled down to ``display_width`` or up by
-        a whole factor (crisp)."""
-        width = self.canvas.width
+        """On-screen width in CSS px: the zoom, or "fit": within ``display_width`` × ``display_height``
+        (the default fits canvas and region rows on a 1366×768 laptop), enlarged by a whole factor
+        (crisp) or scaled down."""
+        width, height = self.canvas.width, self.canvas.height
         factor = ZOOMS[self.zoom.value]
         if factor is not None:
             return round(width * factor)
-        return min(self.display_width, width * max(1, min(MAX_ZOOM, self.display_width // width)))
+        whole = min(MAX_ZOOM, self.display_width // width, self.display_height // height)
+        return width * whole if whole >= 1 else round(width * min(self.display_width / width,
+                                                                  self.display_height / height))
 
     def _fit(self) -> None:
         shown = self.shown_width()
@@ -120,6 +127,7 @@ class BoxCanvas(traitlets.HasTraits):
         self.draw_boxes()
 
     def _client_ready(self) -> None:
+        self.client_seen = True  # a front end draws this canvas (see Studio's check for a silent one)
         # A reloaded page has empty canvases while ipycanvas' manager thinks it already switched
         # to ours: forget that, then draw everything again.
         with DRAW_LOCK:
@@ -187,7 +195,8 @@ class BoxCanvas(traitlets.HasTraits):
         self._drag.current = (x, y)
 
     def _move(self, x: float, y: float) -> None:
-        if self._drag is None:  # hover: ipycanvas sends every mouse move
+        if self._drag is None:  # hover: ipycanvas sends every mouse move; only a new cursor costs a message
+            self._set_cursor(hover_cursor(list(self.boxes), self.selected, x, y, self.handle()))
             return
         self._drag.current = (x, y)
         self.draw_boxes()
@@ -208,6 +217,39 @@ class BoxCanvas(traitlets.HasTraits):
 
     def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         self._emit("key", key, shift, ctrl, meta)
+
+    def _set_cursor(self, cursor: str) -> None:
+        """Show ``cursor`` over the canvas (a CSS class ``mdw-cursor-<name>``; the panel's style sheet
+        maps it to the CSS cursor)."""
+        if cursor != self.cursor:
+            self.canvas.remove_class(f"mdw-cursor-{self.cursor}")
+            self.canvas.add_class(f"mdw-cursor-{cursor}")
+            self.cursor = cursor
+
+
+def shortcut(key: str, shift: bool, ctrl: bool) -> str | None:
+    """The action of a key on the canvas: "delete" (Delete, Backspace), "undo" (Ctrl+Z), "redo"
+    (Ctrl+Shift+Z, Ctrl+Y; Cmd counts as Ctrl), else ``None``."""
+    if key in ("Delete", "Backspace"):
+        return "delete"
+    if ctrl and key.lower() == "z":
+        return "redo" if shift else "undo"
+    return "redo" if ctrl and key.lower() == "y" else None
+
+
+def hover_cursor(boxes: list, selected: int | None, x: float, y: float, handle: float) -> str:
+    """The cursor for a pointer at ``(x, y)``: a resize arrow over the selected box's edges and
+    corners, "move" over its body, "pointer" over another box (a click selects it), "crosshair"
+    elsewhere (a drag draws)."""
+    hit = boxedit.hit_test(boxes, selected, x, y, handle)
+    if hit is not None and hit[0] == "resize":
+        edges = hit[2]
+        if len(edges) == 2:
+            return "nwse-resize" if edges in ({"left", "top"}, {"right", "bottom"}) else "nesw-resize"
+        return "ew-resize" if edges & {"left", "right"} else "ns-resize"
+    if selected is not None and selected < len(boxes) and _inside(boxes[selected], x, y):
+        return "move"  # as a drag there moves the selected box (see _down)
+    return "crosshair" if hit is None else "pointer"
 
 
 def _inside(box, x: float, y: float) -> bool:

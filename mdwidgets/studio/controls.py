@@ -25,24 +25,30 @@ WINDOW_MODES = {  # label: (window, circular)
 
 
 class RunControls:
-    def __init__(self, model: str | None, settings: Settings | None = None) -> None:
+    def __init__(self, model: str | None, settings: Settings | None = None, live: bool = False) -> None:
         base = settings or Settings()  # model: a name or a family (catalog): its defaults
         steps = base.steps or default_steps(model)
-        self.steps = w.IntSlider(steps, min=1, max=100, description="Steps")
+        self.steps = w.IntSlider(steps, min=1, max=100, description="Steps",
+                                 tooltip="denoising steps: more is slower and finer")
         self.guidance = w.FloatSlider(default_guidance(model), min=0.0, max=15.0, step=0.5, description="Guidance",
                                       tooltip="1 or less: unguided (one UNet row per prompt; Turbo models use 0)")
         self.bootstrap = w.IntSlider(default_bootstrap_steps(model, steps), min=0, max=steps, description="Bootstrap")
-        self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"))
+        self.bootstrap_note = w.HTML()
+        self.seed = w.IntText(0, description="Seed", layout=w.Layout(width="200px"),
+                              tooltip="the starting noise: the same seed and settings give the same picture")
         self.reseed = w.Button(icon="random", tooltip="random seed", layout=w.Layout(width="40px"))
         self.reseed.on_click(lambda _: setattr(self.seed, "value", random.randrange(2**31)))
-        self.scheduler = w.Dropdown(options=[DEFAULT_SCHEDULER, *SCHEDULERS], description="Scheduler")
+        self.scheduler = w.Dropdown(options=[DEFAULT_SCHEDULER, *SCHEDULERS], description="Scheduler",
+                                    tooltip="the sampler's step rule; 'model default' is the model's own")
         self.windows = w.Dropdown(options=list(WINDOW_MODES), description="Windows",
                                   tooltip="sliding windows of the model's native size for wide canvases and panoramas")
         self.stride = w.IntSlider(Settings.stride, min=1, max=64, description="Stride",
                                   tooltip="latent cells between windows: larger is faster, seams show sooner")
-        self.live = w.Checkbox(False, description="Live", indent=False,
+        self.live = w.Checkbox(live, description="Live", indent=False,
                                tooltip="render again after every edit (fast models)")
         self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
+        self.steps.observe(lambda _: self._explain_bootstrap(), "value")
+        self.bootstrap.observe(lambda _: self._explain_bootstrap(), "value")
         self.windows.observe(lambda _: self._show_stride(), "value")
         self._base = base
         self._hooks: list[Callable[[], None]] = []
@@ -52,10 +58,18 @@ class RunControls:
             control.observe(lambda _: self._changed(), "value")
         self.widget = w.VBox([
             self.scheduler, self.windows, self.stride,
-            self.steps, self.guidance, self.bootstrap, w.HBox([self.seed, self.reseed]),
+            self.steps, self.guidance, self.bootstrap, self.bootstrap_note, w.HBox([self.seed, self.reseed]),
         ], layout=w.Layout(min_width="0"))
         self.apply(base, partial=settings is None)
         self._show_stride()
+        self._explain_bootstrap()
+
+    def _explain_bootstrap(self) -> None:
+        """Say what the Bootstrap slider does, with its value as "N of M steps"."""
+        n, total = min(self.bootstrap.value, self.steps.value), self.steps.value
+        text = f"first {n} of {total} steps: each box drawn alone on a flat colour (keeps objects in their boxes)"
+        self.bootstrap.tooltip = f"{text}; 0 = plain MultiDiffusion"
+        self.bootstrap_note.value = f'<div style="line-height:1.25;color:#555"><small>{text}</small></div>'
 
     def _show_stride(self) -> None:
         """The stride matters only with windows: hidden otherwise."""

@@ -113,12 +113,13 @@ class Autosave:
             self.failure = f"Autosave failed ({exc}); export your layout to keep it."
 
     @staticmethod
-    def newest(folder: str | Path | None = None) -> Layout:
-        """The most recently autosaved layout in ``folder`` that still reads."""
+    def newest(folder: str | Path | None = None) -> SavedWork:
+        """The most recently autosaved work in ``folder`` whose layout still reads
+        (``FileNotFoundError`` when there is none)."""
         work = Autosave.newest_work(folder)
         if work is None:
             raise FileNotFoundError(f"no autosaved Studio layout in {folder or default_autosave_dir()}")
-        return work.layout
+        return work
 
     @staticmethod
     def newest_work(folder: str | Path | None = None, exclude: Path | None = None) -> SavedWork | None:

@@ -9,29 +9,30 @@ events come back as previews and progress.
 
 from __future__ import annotations
 
-import io
-import time
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as w
 from PIL import Image
 
 from .. import boxedit
 from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas, family_from_name
-from ..files import load_layout_bytes, save_png, unique_path
-from ..layout import Layout, LayoutError, Region, example_layouts
+from ..files import save_png
+from ..layout import Layout, Region, example_layouts
 from ..models import load_pipeline, model_family, model_name
-from ..preview import region_colour
-from ..prompts import truncation
+from ..preview import outline_colours
+from ..prompts import prompt_notes
 from ..sampler import ComposeResult
 from ..settings import Settings
-from .boxcanvas import GRID, BoxCanvas
+from .boxcanvas import GRID, BoxCanvas, shortcut
+from .code import script
 from .controls import RunControls
-from .edits import Autosave, Edits, SavedWork, default_autosave_dir
+from .edits import Autosave, Edits, SavedWork
+from .exports import canvas_note, export, export_path, read_import
 from .history import HistoryStrip
+from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
 from .rendering import Rendering
+from .results import Results
 from .start import StartControls
 from .status import StatusBar
 from .toolbar import EXAMPLE_PROMPT, Toolbar, assemble
@@ -45,7 +46,9 @@ class Studio:
         layout: the starting layout (default: an empty canvas of the model's native size).
         model: model name shown and loaded when ``pipe`` is ``None``.
         output_dir: where exports go (files are never overwritten).
-        display_width: the canvas' on-screen width in CSS px at zoom "fit".
+        display_width, display_height: the canvas' largest on-screen size in CSS px at zoom "fit"
+            (the defaults show the built-in model's 128×128 at 3×, 384 px, so that the canvas and
+            the region rows fit together on a 1366×768 screen).
         autosave_dir: where the work is saved: the layout after every edit, the settings and the last
             finished picture (files named after the Studio); default ``$MDWIDGETS_AUTOSAVE_DIR`` or
             ``~/.mdwidgets/autosave``. A new Studio without a ``layout`` that finds earlier work there
@@ -68,34 +71,28 @@ class Studio:
     """
 
     def __init__(self, pipe=None, layout: Layout | None = None, *, model: str | None = None,
-                 output_dir: str | Path = "mdwidgets-output", display_width: int = 640,
+                 output_dir: str | Path = "mdwidgets-output", display_width: int = 640, display_height: int = 400,
                  autosave_dir: str | Path | None = None, autosave: bool = True, history_limit: int = 30,
                  live: bool | None = None) -> None:
         _enable_colab_widgets()
         self._pipe = pipe
-        self.model = model or model_name(pipe) or ("your pipeline" if pipe is not None else DEFAULT_MODEL)
-        self.family = model_family(pipe) if pipe is not None else family_from_name(self.model)  # its defaults
+        self.model, self.family = _model_and_family(pipe, model)
         self.output_dir = Path(output_dir)
         self.history = HistoryStrip(history_limit)
-        self.result: ComposeResult | None = None
         self.edits, self.autosave = Edits(), (Autosave(autosave_dir) if autosave else None)
-        side = default_canvas(self.family)
-        self._layout = layout or Layout(side, side, "a blue background")
+        self.results = Results(self.history, self.autosave)
+        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background")
         self._slots = list(range(len(self._layout.regions)))  # each region's colour: kept when others go
         self.status = StatusBar()
-        self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width)
+        self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width,
+                               display_height=display_height)
         self.regions = RegionList()
-        self.controls = RunControls(self.family)
+        self.controls = RunControls(self.family, live=self.model in BUILTIN_MODELS if live is None else live)
         self.start = StartControls()
         self.toolbar = Toolbar(self.model)
         self.rendering = Rendering(self)
-        self.controls.live.value = self.model in BUILTIN_MODELS if live is None else live
-        self.saved_work = Autosave.newest_work(self.autosave.folder) if self.autosave and layout is None else None
-        self.restore_offer = w.Button(description=f"Restore work from {self.saved_work.when}" if self.saved_work
-                                      else "", icon="history", button_style="warning",
-                                      tooltip="bring back the layout, settings and last picture of an earlier "
-                                      "Studio (e.g. before a kernel restart)",
-                                      layout=w.Layout(width="max-content", display=None if self.saved_work else "none"))
+        self.frontend = FrontendCheck(lambda: self.boxes.client_seen, lambda text: self.status.say(text, error=True))
+        self.offer = RestoreOffer(Autosave.newest_work(self.autosave.folder) if self.autosave and not layout else None)
         self._wire()
         self.widget = assemble(self)
         self._show(self._layout, resized=False)
@@ -123,6 +120,11 @@ class Studio:
         self.toolbar.delete.disabled = index is None
 
     @property
+    def result(self) -> ComposeResult | None:
+        """The last finished (or restored) result."""
+        return self.results.current
+
+    @property
     def settings(self) -> Settings:
         """The settings the controls show."""
         return self.controls.settings
@@ -135,7 +137,7 @@ class Studio:
         return self._pipe
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return self.frontend.displayed(self.widget._repr_mimebundle_(**kwargs))
 
     def _commit(self, layout: Layout, slots: list[int], render: bool = True) -> None:
         """Every layout edit ends here: undoable, autosaved, shown, and rendered in live mode
@@ -154,21 +156,18 @@ class Studio:
             self.selected = None
         if self.autosave is not None:
             self.autosave.save(layout)
-            if self.status.sticky != self.autosave.failure:
-                self.status.sticky = self.autosave.failure
-                self.status.say("")
+            self.status.keep(self.autosave.failure)
         self._show(layout, resized)
 
     def _show(self, layout: Layout, resized: bool) -> None:
         if resized:
             self.boxes.resize(layout.width, layout.height)
             self.start.show(self.start.start, (layout.width, layout.height))  # its note names the new size
-        colours = [region_colour(slot) for slot in self._slots]
+        colours = outline_colours([r.prompt for r in layout.regions], self._slots, layout.background)
         with self.boxes.hold_trait_notifications():
             self.boxes.boxes, self.boxes.colours = [tuple(r.bounds) for r in layout.regions], colours
         self.regions.colours, self.regions.regions = colours, layout.regions
-        self.toolbar.show(layout, self.model, can_undo=bool(self.edits.undo_stack),
-                          can_redo=bool(self.edits.redo_stack))
+        self.toolbar.show(layout, self.model, self.edits)
 
     # -- edits -----------------------------------------------------------------------------------
     def undo(self) -> bool:
@@ -181,11 +180,10 @@ class Studio:
         return self._replay(self.edits.redo((self._layout, self._slots)))
 
     def _replay(self, state) -> bool:
-        if state is None:
-            return False
-        self._set(*state)
-        self.rendering.edited()
-        return True
+        if state is not None:
+            self._set(*state)
+            self.rendering.edited()
+        return state is not None
 
     def select(self, index: int | None) -> None:
         """Select region ``index`` (``None``: nothing), on the canvas and in the list."""
@@ -211,41 +209,32 @@ class Studio:
         self.selected = len(self._layout.regions) - 1
 
     def _moved(self, index: int, box: tuple) -> None:
-        if self._layout.regions[index].mask is None:  # a mask region can be selected, not dragged
-            self.edit_region(index, box=box)
-        else:
-            self.boxes.draw_boxes()
+        if self._layout.regions[index].mask is not None:  # a mask region can be selected, not dragged
+            return self.boxes.draw_boxes()
+        self.edit_region(index, box=box)
 
     def resize(self, width: int, height: int) -> None:
-        """Change the canvas size, scaling every box (and mask) with it."""
+        """Change the canvas size, scaling every box (and mask) with it (a warning above the
+        model's native size without windows: :func:`.exports.canvas_note`)."""
         self._commit(boxedit.scale_layout(self._layout, width, height, GRID), self._slots)
+        windowed = self.controls.windows.value != "whole canvas"
+        self.status.say(*canvas_note(self.model, default_canvas(self.family), width, height, windowed))
 
     def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
-        if key in ("Delete", "Backspace") and self.selected is not None:
+        action = shortcut(key, shift, ctrl or meta)
+        if action == "delete" and self.selected is not None:
             self.delete(self.selected)
-        elif (ctrl or meta) and key.lower() == "z" and not shift:
-            self.undo()
-        elif (ctrl or meta) and key.lower() in ("z", "y"):  # Ctrl+Shift+Z or Ctrl+Y
-            self.redo()
-
-    def _prompt_note(self, prompt: str) -> str | None:
-        tokenizer = getattr(self._pipe, "tokenizer", None)  # only once a model is loaded
-        return truncation(tokenizer, prompt) if tokenizer is not None and prompt else None
+        elif action in ("undo", "redo"):
+            getattr(self, action)()
 
     # -- files -----------------------------------------------------------------------------------
     def import_file(self, name: str, content: bytes) -> None:
         """Load a layout JSON or an mdwidgets PNG (its settings and picture too); on error nothing changes."""
         try:
-            layout, settings = load_layout_bytes(name, content)
-            picture = Image.open(io.BytesIO(content)).convert("RGB") if name.lower().endswith(".png") else None
-        except LayoutError as exc:  # it names the file
-            return self.status.say(f"Could not import {exc}", error=True)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # the PNG's pixels
-            return self.status.say(f"Could not import {name}: {exc}", error=True)
-        self.selected = None
-        self.layout = layout
-        if settings:
-            self.controls.apply(Settings.from_dict(settings))
+            layout, settings, picture = read_import(name, content)
+        except ValueError as exc:
+            return self.status.say(str(exc), error=True)
+        self._restore(layout, Settings.from_dict(settings) if settings else None, None)
         self.rendering.image = picture  # a PNG shows its picture; a JSON layout an empty canvas
         self.rendering.show_picture()
         self.status.say(f"Imported {name}{self.start.imported(settings)}")
@@ -253,92 +242,70 @@ class Studio:
     def export_png(self, path: str | Path | None = None) -> Path:
         """Save the last result as PNG with its layout and settings embedded (never overwrites);
         in a browser the panel also offers it as a download."""
-        if self.result is None:
+        if (r := self.result) is None:
             raise RuntimeError("nothing to export yet: Generate first")
-        r = self.result
-        return self._export(path or self.output_dir / f"mdwidgets-{time.strftime('%Y%m%d-%H%M%S')}.png",
+        return self._export(path or export_path(self.output_dir, "mdwidgets", ".png"),
                             lambda target: save_png(r.image, target, r.layout, r.settings))
 
     def export_layout(self, path: str | Path | None = None) -> Path:
         """Save the current layout as JSON (never overwrites; also offered as a download)."""
-        return self._export(path or self.output_dir / f"layout-{time.strftime('%Y%m%d-%H%M%S')}.json",
-                            self._layout.save)
+        return self._export(path or export_path(self.output_dir, "layout", ".json"), self._layout.save)
 
     def _export(self, path: str | Path, write) -> Path:
-        target = unique_path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write(target)
+        target = export(path, write)
         self.toolbar.offer_download(target)
         self.status.say(f"Saved {target.resolve()}")
         return target
 
+    def to_code(self) -> str:
+        """The Python that renders the current layout and settings with :func:`~mdwidgets.compose`
+        (the *Copy as code* button shows it)."""
+        model = None if self._pipe is not None and model_name(self._pipe) is None else self.model  # user's pipe
+        return script(self._layout, self.settings, model, getattr(self.start.start, "label", None))
+
     def load_example(self, name: str) -> None:
         """Replace the layout with a shipped example (undoable; see ``python -m mdwidgets example``)."""
-        self.selected = None
-        self.layout = Layout.load(example_layouts()[name])
+        self._restore(Layout.load(example_layouts()[name]), None, None)
         self.toolbar.example.value = EXAMPLE_PROMPT
         self.status.say(f"Loaded the example {name!r}; Ctrl+Z takes it back.")
 
     @classmethod
     def restore(cls, pipe=None, *, autosave_dir: str | Path | None = None, **kwargs: Any) -> Studio:
-        """A new Studio with the most recently autosaved work (e.g. after a kernel restart): its
-        layout, settings (seed included) and last picture, as :meth:`restore_work`.
+        """A new Studio with the newest autosaved work (:meth:`restore_work`), e.g. after a kernel
+        restart. (A Studio autosaves from its first edit: an untouched one never hides saved work.)"""
+        work = Autosave.newest(autosave_dir)
+        return cls(pipe, work.layout, autosave_dir=autosave_dir, **kwargs).restore_work(work)
 
-        A Studio autosaves only after its first edit, so re-running a ``Studio(pipe)`` cell never
-        puts an untouched default layout in front of the work saved before."""
-        work = Autosave.newest_work(autosave_dir)
-        if work is None:
-            raise FileNotFoundError(f"no autosaved Studio layout in {autosave_dir or default_autosave_dir()}")
-        studio = cls(pipe, work.layout, autosave_dir=autosave_dir, **kwargs)
-        studio.restore_work(work)
-        return studio
-
-    def restore_work(self, work: SavedWork | None = None) -> None:
-        """Bring back autosaved work (default: what the *Restore work* button offers): its layout
-        (undoable), settings and seed, and its last picture as ``studio.result``; nothing re-renders."""
-        work = work or self.saved_work
-        if work is None:
-            return
-        self.restore_offer.layout.display = "none"
+    def restore_work(self, work: SavedWork) -> Studio:
+        """Bring back autosaved work (the *Restore work* button's): its layout (undoable), settings,
+        seed and last picture as ``studio.result``; nothing re-renders. Returns the Studio."""
+        self.offer.hide()
         self._restore(work.layout, work.settings, work.result)
         self.status.say(f"Restored the work saved at {work.when} ({work.path.name}); Ctrl+Z takes the layout back.")
+        return self
 
     def _restore(self, layout: Layout, settings: Settings | None, result: ComposeResult | None,
                  start: Any = "unchanged") -> None:
         self.rendering.runner.cancel()  # a live render of the layout before must not replace the picture
         self.selected = None
         if settings is not None:
-            self.controls.apply(settings)
-            self._settings_changed()
+            self.controls.apply(settings)  # applying reports no change: saved here
+            self.autosave and self.autosave.save_settings(settings)
         if start != "unchanged":  # a history entry's start (None: noise)
             self.start.show(start, (layout.width, layout.height))
         slots = self._slots if len(layout.regions) == len(self._slots) else list(range(len(layout.regions)))
         self._commit(layout, slots, render=result is None)
         if result is not None:
-            self.finished(result, save=False)
+            self.results.show(result, save=False)
             self.rendering.show_picture(result.image)
-
-    def finished(self, result: ComposeResult, save: bool = True) -> None:
-        """``result`` is the Studio's result (a finished render, or one restored): Save PNG, *From
-        result* and *Redo selected* work on it; it is autosaved (``save``)."""
-        self.result = result
-        self.toolbar.save_png.disabled = False
-        if save and self.autosave is not None:
-            self.autosave.save_result(result)
-
-    def _settings_changed(self) -> None:
-        if self.autosave is not None:
-            self.autosave.save_settings(self.settings)
 
     # -- rendering (see rendering.py) ------------------------------------------------------------
     def generate(self, wait: bool = False):
-        """Render the current layout and settings in a background thread (ignored while one runs).
-        ``wait=True`` blocks until it ends (scripts and tests)."""
+        """Render the layout in a background thread (ignored while one runs); ``wait``: block until done."""
         return self.rendering.generate(wait)
 
     def compare_bootstrap(self, wait: bool = False):
-        """The same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's value, side by side,
-        scored."""
+        """The same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's value, scored."""
         return self.rendering.compare(wait)
 
     def redo_selected(self, wait: bool = False):
@@ -376,15 +343,20 @@ class Studio:
         self.regions.on_edit(lambda i, changes: self.edit_region(i, **changes))
         self.regions.on_select(self.select)
         self.regions.on_delete(self.delete)
-        self.regions.prompt_note = self._prompt_note
+        self.regions.prompt_note = lambda prompt: prompt_notes(getattr(self._pipe, "tokenizer", None), prompt)
         self.history.on_restore(self.restore_result)
         self.controls.on_change(self.rendering.edited)
-        self.controls.on_change(self._settings_changed)
-        self.controls.live.observe(lambda c: self.rendering.live_toggled(c["new"]), "value")
-        self.restore_offer.on_click(lambda _: self.restore_work())
+        self.controls.on_change(lambda: self.autosave and self.autosave.save_settings(self.settings))
+        self.offer.on_restore(self.restore_work)
         self.start.on_change(self.rendering.edited)
         self.start.wire(self)
         self.toolbar.wire(self)
+
+
+def _model_and_family(pipe, model: str | None) -> tuple[str, str]:
+    """The model's name as shown, and its family (whose defaults the controls take)."""
+    name = model or model_name(pipe) or ("your pipeline" if pipe is not None else DEFAULT_MODEL)
+    return name, model_family(pipe) if pipe is not None else family_from_name(name)
 
 
 def _enable_colab_widgets() -> None:

@@ -28,12 +28,13 @@ class Row:
         r, g, b = self.colour = colour
         self.select = w.ToggleButton(value=selected, description=f"{index + 1}", tooltip="select this box",
                                      layout=w.Layout(width="44px", border=f"3px solid rgb({r},{g},{b})"))
-        self.prompt = _text(region.prompt, "prompt", flex="3")
+        self.prompt = _text(region.prompt, "prompt", flex="3", width="auto", min_width="0")
         self.prompt.add_class("mdw-region-prompt")
-        self.negative = _text(region.negative_prompt or "", "negative (optional)", flex="2")
-        self.guidance = _text(_blank(region.guidance_scale), "guidance", width="80px")
-        self.seed = _text(_blank(region.seed), "seed", width="90px")
-        self.remove = w.Button(icon="times", tooltip="remove this box", layout=w.Layout(width="36px"))
+        self.negative = _text(region.negative_prompt or "", "negative (optional)", flex="2", width="auto",
+                              min_width="0")  # both shrink: the rows fit under the canvas
+        self.guidance = _text(_blank(region.guidance_scale), "guidance", width="72px", flex="0 0 auto")
+        self.seed = _text(_blank(region.seed), "seed", width="72px", flex="0 0 auto")
+        self.remove = w.Button(icon="times", tooltip="remove this box", layout=w.Layout(width="36px", flex="0 0 auto"))
         self.message = w.HTML("")
         self.message.add_class("mdw-region-message")
         fields = w.HBox([self.select, self.prompt, self.negative, self.guidance, self.seed, self.remove])

@@ -10,8 +10,7 @@ when the run is asked for).
 - **Live mode**: every layout or settings edit replaces the running render (it stops within a step)
   with a new one that first renders a draft of ``LIVE_DRAFT_STEPS`` steps, then the full settings;
   while the full pass runs the draft stays on screen (its early previews are further from the final
-  picture than the draft). A burst of edits keeps one history entry: a live render finished within
-  ``LIVE_BURST_SECONDS`` of the last live entry takes its place.
+  picture than the draft). A burst of edits keeps one history entry (:mod:`.results`).
 - Live mode **degrades instead of stopping**: once a full render takes over ``LIVE_MAX_SECONDS`` it
   renders drafts only (Generate still renders in full; a full render within the limit brings full
   live renders back); only a draft over the limit turns it off. Either state is said in a note
@@ -46,7 +45,6 @@ from .status import plural
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
 LIVE_DRAFT_STEPS = 6  # live mode's first pass: 0.3 s, 20/255 from the final (benchmarks/live_latency.py)
 LIVE_MAX_SECONDS = 3.0  # live renders in full while a full render takes at most this long; drafts up to it
-LIVE_BURST_SECONDS = 10.0  # live renders finished closer together than this are one burst: one history entry
 
 
 class Rendering:
@@ -65,7 +63,7 @@ class Rendering:
         self.drafts_only = False
         self.last_error: str | None = None
         self._kind = ""  # what runs or ran last: "live", "generate" or "compare"
-        self._last_live_entry = -LIVE_BURST_SECONDS  # when live mode last added a history entry
+        studio.controls.live.observe(lambda change: self.live_toggled(change["new"]), "value")
 
     # -- starting --------------------------------------------------------------------------------
     def generate(self, wait: bool = False) -> threading.Thread | None:
@@ -209,7 +207,7 @@ class Rendering:
             self.show_picture(result.image)
         s.status.stop(result.steps_done, total, result.cancelled)
         if record and not result.cancelled:
-            self._keep(result, settings, start, label, live=record == "live")
+            s.results.keep(result, settings, start, label, live=record == "live")
         done, seconds = result.steps_done, result.timings["total"]
         windows = result.settings["stride"] and (
             f", windows of {result.settings['window']} latent cells, stride {result.settings['stride']}")
@@ -218,19 +216,6 @@ class Rendering:
         origin = f", {start.label}" if start is not None else ""
         s.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}{origin}")
         return result
-
-    def _keep(self, result: ComposeResult, asked: Settings, start: Start | None, label: str, live: bool) -> None:
-        """A finished render becomes the result and joins the history (in a live burst: in the place of
-        the burst's last entry); its settings (and PNG) name its start."""
-        s = self.studio
-        if start is not None:
-            result.settings = {**result.settings, **start.record()}
-        now = time.monotonic()
-        burst = live and now - self._last_live_entry < LIVE_BURST_SECONDS
-        self._last_live_entry = now if live else -LIVE_BURST_SECONDS
-        s.history.add(result, label or (start.label if start is not None else ""), start, asked=asked,
-                      replace_last=burst)
-        s.finished(result)
 
     def _on_step(self, layout: Layout, previewer, cancelled, mark, what: str):
         shown = [0.0, 0.0]  # when the last preview was drawn, and what it cost

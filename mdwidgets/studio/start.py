@@ -92,6 +92,7 @@ class StartControls:
                                    tooltip="Generate starts from the current result, noised to Strength")
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="From file",
                                    tooltip="Generate starts from a picture of yours, noised to Strength")
+        self.upload.add_class("mdw-upload-file")  # the panel's style sheet hides the "(0)" counter
         self.clear = w.Button(description="From noise", icon="times", disabled=True, layout=w.Layout(width="auto"),
                               tooltip="Generate starts from noise again (text-to-image)")
         self.thumbnail = w.Image(format="png", layout=w.Layout(width=f"{THUMBNAIL}px", display="none"))

@@ -28,6 +28,12 @@ class StatusBar:
         text = html.escape(message, quote=False)
         self.line.value = f'<span style="color:{colour}">{text}</span>' if message else ""
 
+    def keep(self, error: str | None) -> None:
+        """Keep ``error`` in view until it is replaced (``None``: the problem is gone)."""
+        if self.sticky != error:
+            self.sticky = error
+            self.say("")
+
     def start(self, total: int, what: str) -> None:
         """A run of ``total`` steps begins: the bar and label start from zero, not from the last run."""
         self.progress.max, self.progress.value = max(total, 1), 0

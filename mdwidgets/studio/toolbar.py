@@ -26,6 +26,18 @@ SIZE_PRESETS = {
 # Presets far wider than any model's native size switch the sampler to sliding windows (paper §4.1).
 WINDOWED_PRESETS = {"512×128 (wide)", "1024×256 (wide)", "2048×512 (panorama)"}
 DOWNLOAD_MAX_BYTES = 50 * 2**20  # larger files are only written on the server
+CURSORS = ("crosshair", "pointer", "move", "ew-resize", "ns-resize", "nwse-resize", "nesw-resize")
+# The panel's style sheet: crisp enlarged pixels, the canvas' cursors (BoxCanvas sets a class per
+# cursor), FileUpload buttons without ipywidgets' "(0)" counter (the label is drawn by CSS), and the
+# marks of a stale comparison.
+STYLE = "<style>" + "".join(f".mdw-cursor-{c} {{cursor: {c}}}" for c in CURSORS) + """
+.mdw-canvas canvas {image-rendering: pixelated}
+.mdw-upload-import, .mdw-upload-file {font-size: 0 !important}
+.mdw-upload-import i, .mdw-upload-file i {font-size: 13px}
+.mdw-upload-import::after {content: " Import"; font-size: 13px}
+.mdw-upload-file::after {content: " From file"; font-size: 13px}
+.mdw-stale img {opacity: 0.45}
+</style>"""
 
 
 def _button(description: str = "", icon: str = "", tooltip: str = "", **kw) -> w.Button:
@@ -40,21 +52,31 @@ def _field(description: str, value: str = "", placeholder: str = "") -> w.Text:
 class Toolbar:
     def __init__(self, model: str) -> None:
         self.model_label = w.HTML()
-        self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas")
-        self.generate = _button("Generate", "play", button_style="primary")
-        self.cancel = _button("Cancel", "stop", disabled=True)
+        self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas",
+                               tooltip="the picture's size in pixels; boxes scale with it")
+        self.generate = _button("Generate", "play", "render the layout with these settings", button_style="primary")
+        self.cancel = _button("Cancel", "stop", "stop the render after the current step", disabled=True)
         self.compare = _button("Compare bootstrap", "th",
                                "the same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's",
                                layout=w.Layout(width="max-content"))
-        self.delete = _button("Delete box", "trash", disabled=True)
+        self.delete = _button("Delete box", "trash", "delete the selected box (Delete key on the canvas)",
+                              disabled=True)
         self.redo_box = _button("Redo selected", "refresh", "render the selected box again on the last result "
                                 "(a new seed, its current prompt), keeping the rest of the picture")
         self.undo = _button(icon="undo", tooltip="undo (Ctrl+Z)", disabled=True, layout=w.Layout(width="40px"))
         self.redo = _button(icon="repeat", tooltip="redo (Ctrl+Shift+Z)", disabled=True, layout=w.Layout(width="40px"))
-        self.overlay = w.Checkbox(False, description="Mask overlay", indent=False, layout=w.Layout(width="auto"))
-        self.save_png = _button("Save PNG", "download", disabled=True)
-        self.save_layout = _button("Save layout", "download")
-        self.upload = w.FileUpload(accept=".json,.png", multiple=False, description="Import")
+        self.overlay = w.Checkbox(False, description="Mask overlay", indent=False, layout=w.Layout(width="auto"),
+                                  tooltip="tint each region's area on the picture")
+        self.save_png = _button("Save PNG", "download", "save the picture with its layout and settings inside",
+                                disabled=True)
+        self.save_layout = _button("Save layout", "download", "save the boxes and prompts as JSON")
+        self.copy_code = _button("Copy as code", "code", "the Python script that renders this layout and these "
+                                 "settings with compose()")
+        self.code_view = w.Textarea(layout=w.Layout(width="100%", height="180px", display="none"))
+        self.code_view.add_class("mdw-code")
+        self.upload = w.FileUpload(accept=".json,.png", multiple=False, description="Import",
+                                   tooltip="open a layout JSON or an mdwidgets PNG (its settings too)")
+        self.upload.add_class("mdw-upload-import")  # the style sheet hides ipywidgets' "(0)" file counter
         examples = [n for n in example_layouts() if n in MODEL_EXAMPLES.get(model, example_layouts())]
         self.example = w.Dropdown(options=[EXAMPLE_PROMPT, *examples], description="Example",
                                   tooltip="start from an example layout this model draws")
@@ -69,9 +91,12 @@ class Toolbar:
         return (w.HBox([self.generate, self.cancel, live], layout=w.Layout(flex_flow="row wrap")),
                 w.HBox([self.delete, self.undo, self.redo, self.redo_box, self.compare],
                        layout=w.Layout(flex_flow="row wrap")),
-                w.HBox([self.save_png, self.save_layout, self.upload], layout=w.Layout(flex_flow="row wrap")))
+                w.HBox([self.save_png, self.save_layout, self.upload, self.copy_code],
+                       layout=w.Layout(flex_flow="row wrap")))
 
-    def show(self, layout, model: str, *, can_undo: bool, can_redo: bool) -> None:
+    def show(self, layout, model: str, edits) -> None:
+        """Show ``layout``'s fields, the model's name and whether ``edits`` (an :class:`.edits.Edits`)
+        can be undone or redone."""
         self._showing = True
         try:
             self.background.value, self.negative.value = layout.background, layout.negative_prompt
@@ -81,7 +106,7 @@ class Toolbar:
                 self.size.options = [*SIZE_PRESETS, label]
             self.size.value = label
             self.model_label.value = f"<b>Model:</b> {html.escape(str(model))}"
-            self.undo.disabled, self.redo.disabled = not can_undo, not can_redo
+            self.undo.disabled, self.redo.disabled = not edits.undo_stack, not edits.redo_stack
         finally:
             self._showing = False
 
@@ -108,11 +133,17 @@ class Toolbar:
         self.overlay.observe(lambda _: studio.rendering.show_picture(), "value")
         self.save_png.on_click(lambda _: studio.export_png())
         self.save_layout.on_click(lambda _: studio.export_layout())
+        self.copy_code.on_click(lambda _: self._show_code(studio.to_code()))
+        studio.results.on_result(lambda _: setattr(self.save_png, "disabled", False))
         self.upload.observe(lambda c: [studio.import_file(*f) for f in uploaded_files(c["new"])], "value")
         self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and studio.load_example(c["new"]), "value")
         self.size.observe(unless_showing(lambda c: self._size_chosen(studio, c["new"])), "value")
         for field, key in ((self.background, "background"), (self.negative, "negative_prompt")):
             field.observe(unless_showing(lambda c, k=key, f=field: self._layout_field(studio, f, k, c)), "value")
+
+    def _show_code(self, code: str) -> None:
+        self.code_view.value = code
+        self.code_view.layout.display = None
 
     @staticmethod
     def _size_chosen(studio, label: str) -> None:
@@ -133,7 +164,9 @@ class Toolbar:
 
 
 def assemble(studio) -> w.Widget:
-    """The panel: canvas and zoom beside the controls, then status, comparison, fields, regions, history."""
+    """The panel: the canvas with the status line, the layout's fields and the region rows under it
+    (together on a 1366×768 screen), the controls beside it; then the code, the comparison, the
+    negative prompt and the history."""
     t, c = studio.toolbar, studio.controls
     run_row, edit_row, file_row = t.rows(w.HBox([c.live, studio.rendering.live_note],
                                                  layout=w.Layout(align_items="center")))
@@ -142,9 +175,12 @@ def assemble(studio) -> w.Widget:
                    edit_row, file_row, t.example, t.download],
                   layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
     side.add_class("mdw-controls")
-    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay])])
-    top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
     hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "
                   "click a box to select it, then drag it or its handles")
-    return w.VBox([studio.restore_offer, top, studio.status.line, studio.rendering.comparison_box, t.background,
-                   t.negative, t.new_prompt, hint, studio.regions.widget, studio.history.widget])
+    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay]), studio.status.line,
+                     t.background, t.new_prompt, hint, studio.regions.widget],
+                    layout=w.Layout(flex="1 1 400px", min_width="0"))
+    style = w.HTML(STYLE, layout=w.Layout(display="none"))
+    top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
+    return w.VBox([style, studio.offer.button, top, t.code_view, studio.rendering.comparison_box, t.negative,
+                   studio.history.widget])

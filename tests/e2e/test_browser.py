@@ -125,6 +125,45 @@ threading.Thread(target=report, daemon=True).start()
 studio
 """
 
+TRUST_SETUP = """
+import json, os, threading, time
+os.environ["MDWIDGETS_AUTOSAVE_DIR"] = "autosave"
+from mdwidgets import Layout, Region, Studio
+from mdwidgets.models import tiny_random_pipeline
+from mdwidgets.studio import rendering
+
+pipe = tiny_random_pipeline()
+earlier = Studio(pipe, live=False)  # the work of an earlier kernel, autosaved
+earlier.layout = Layout(256, 256, "a blue background", [Region("a red circle", box=(24, 32, 120, 128)),
+                                                        Region("a yellow square", box=(144, 152, 232, 232))])
+earlier.controls.steps.value, earlier.controls.seed.value = 40, 42
+earlier.generate(wait=True)
+del earlier
+slow_step = rendering.Rendering._on_step
+
+def slowed(self, *args):  # 0.1 s a step: a person can press Cancel mid-run
+    inner = slow_step(self, *args)
+    return lambda event: (time.sleep(0.1), inner(event))
+
+rendering.Rendering._on_step = slowed
+rendering.LIVE_MAX_SECONDS = 1e9  # slowed on purpose: live mode must not fall back to drafts here
+studio = Studio(pipe, live=False)
+
+def report():
+    while True:
+        time.sleep(0.2)
+        r = studio.result
+        state = {"regions": len(studio.layout.regions), "history": len(studio.history.results),
+                 "result_seed": None if r is None else r.settings["seed"], "status": studio.status.line.value,
+                 "live": studio.controls.live.value, "running": studio.rendering.runner.running}
+        with open("state.tmp", "w") as fh:
+            json.dump(state, fh)
+        os.replace("state.tmp", "state.json")
+
+threading.Thread(target=report, daemon=True).start()
+studio
+"""
+
 PICTURE_PIXELS = """() => {  // the Studio's canvas (ipycanvas composites its layers into one), as RGB
   const c = document.querySelector('canvas.mdw-canvas');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -229,6 +268,7 @@ live_lab = _lab("live_lab", LIVE_SETUP)
 preview_lab = _lab("preview_lab", PREVIEW_SETUP)
 redo_lab = _lab("redo_lab", NOTEBOOK_SETUP)
 start_lab = _lab("start_lab", NOTEBOOK_SETUP)
+trust_lab = _lab("trust_lab", TRUST_SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -409,7 +449,7 @@ def test_history_strip_scrolls_instead_of_squeezing_thumbnails(lab, page):
 def test_builtin_model_in_the_browser_uses_its_own_guidance(shapes_lab, page):
     """The README picture: the built-in shapes model, two boxes, 25 steps at its default CFG 5."""
     box = _open_studio(page, shapes_lab["url"])
-    assert round(box["width"]) == 512  # the model's 128×128 canvas, enlarged 4× to fill the panel
+    assert round(box["width"]) == 384  # the model's 128×128 canvas, enlarged 3× (canvas and rows fit 1366×768)
     scale = box["width"] / 128
     _drag(page, box, 12 * scale, 14 * scale, 62 * scale, 64 * scale)
     _drag(page, box, 70 * scale, 60 * scale, 118 * scale, 108 * scale)
@@ -610,3 +650,57 @@ def test_start_from_an_uploaded_picture_of_another_size(start_lab, page, tmp_pat
     page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-start-image.png"))
     page.locator(".mdw-history").screenshot(path=str(SHOTS / "studio-start-history.png"))
     assert page.locator(".mdw-region-prompt input").count() == 1  # the layout is untouched
+
+
+def _kernel_state(folder: Path, until, seconds: float = 60) -> dict:
+    """The kernel's state.json once ``until(state)`` holds (fails after ``seconds``)."""
+    deadline, state = time.time() + seconds, {}
+    while time.time() < deadline:
+        try:
+            state = json.loads((folder / "state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state and until(state):
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"the kernel never got there: {state}")
+
+
+def test_restore_offer_cancel_and_live_toggle(trust_lab, page):
+    """After a "restart", the Studio offers the earlier work; restoring brings its boxes, seed and
+    picture; a cancelled Generate leaves result and history alone; ticking Live renders at once.
+    Then the panel at 1366×768: canvas and region rows in view together."""
+    import re
+
+    _open_studio(page, trust_lab["url"])
+    folder = trust_lab["dir"]
+    offer = page.get_by_role("button", name=re.compile("Restore work from"))
+    offer.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "studio-restore-offer.png"))
+    offer.click()
+    state = _kernel_state(folder, lambda s: s["regions"] == 2 and s["result_seed"] == 42)
+    assert state["history"] == 0 and "Restored the work saved at" in state["status"]
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "studio-restored.png"))
+
+    page.get_by_role("button", name="Generate").click()
+    _kernel_state(folder, lambda s: s["running"])
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Cancel").click()
+    state = _kernel_state(folder, lambda s: not s["running"] and "Cancelled after" in s["status"])
+    assert state["result_seed"] == 42 and state["history"] == 0  # a preview only: nothing recorded
+
+    page.get_by_text("Live", exact=True).click()  # ticking Live renders now, without an edit
+    state = _kernel_state(folder, lambda s: s["history"] == 1 and not s["running"], 120)
+    assert state["live"] and state["result_seed"] == 42  # the restored seed, rendered live
+    page.screenshot(path=str(SHOTS / "studio-live-toggle.png"))
+
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.evaluate("() => document.querySelector('canvas.mdw-canvas').scrollIntoView()")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "studio-1366x768.png"))
+    canvas = page.locator("canvas.mdw-canvas").last.bounding_box()
+    rows = page.locator(".mdw-region-prompt input")
+    last_row = rows.nth(rows.count() - 1).bounding_box()
+    assert canvas["y"] >= 0 and last_row["y"] + last_row["height"] <= 768, (canvas, last_row)
+    page.set_viewport_size({"width": 1400, "height": 1000})
