@@ -8,15 +8,17 @@ import json
 import os
 import shutil
 import sys
+import tempfile
+import time
 import warnings
 from pathlib import Path
 
 from . import __version__, progress
 from .catalog import BUILTIN_MODELS, DEFAULT_MODEL, FAMILIES, ModelError
-from .files import load_layout_file
-from .layout import EXAMPLES, LayoutError
+from .files import load_layout_file, write_atomic
+from .layout import EXAMPLES, LayoutError, open_regular
 from .schedulers import SCHEDULERS
-from .settings import Settings
+from .settings import Settings, check_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,14 +93,16 @@ def _add_image_flags(render: argparse.ArgumentParser) -> None:
 
 def _region_numbers(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        numbers = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: region numbers like 2 or 1,3") from None
+        numbers = []
+    if not numbers:
+        raise argparse.ArgumentTypeError(f"{text!r}: give region numbers (from 1) like 2 or 1,3")
+    return numbers
 
 
 def _image_inputs(args: argparse.Namespace, layout) -> dict:
     """compose's ``init_image``/``strength``/``keep``/``keep_image`` from the flags, checked."""
-    from PIL import Image
 
     from .redo import keep_all_but
 
@@ -110,14 +114,25 @@ def _image_inputs(args: argparse.Namespace, layout) -> dict:
     inputs: dict = {"strength": args.strength}
     for flag, path in (("--init-image", args.init_image), ("--keep-from", args.keep_from)):
         if path is not None:
-            try:
-                picture = Image.open(path).convert("RGB")
-            except OSError as exc:
-                raise ValueError(f"{flag} {path}: cannot read it as an image ({exc})") from None
-            inputs["init_image" if flag == "--init-image" else "keep_image"] = picture
+            inputs["init_image" if flag == "--init-image" else "keep_image"] = _picture(flag, path, layout)
     if args.redo:
         inputs["keep"] = keep_all_but(layout, [n - 1 for n in args.redo])
     return inputs
+
+
+def _picture(flag: str, path: str, layout):
+    """The picture a flag names, in RGB: a regular file whose header says the canvas size (checked before
+    any pixel is decoded, so a file declaring 20000x20000 costs nothing)."""
+    from PIL import Image
+
+    try:
+        with open_regular(path) as fh, Image.open(fh) as image:
+            if image.size != (layout.width, layout.height):
+                raise ValueError(f"{flag} {path} is {image.size[0]}x{image.size[1]} px but the canvas is "
+                                 f"{layout.width}x{layout.height}: resize or crop it first")
+            return image.convert("RGB")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:  # SyntaxError: PIL's broken-file error
+        raise ValueError(f"{flag} {path}: cannot read it as a picture ({exc})") from None
 
 
 def _window_arg(text: str) -> int | str:
@@ -156,9 +171,11 @@ def _example(name: str | None, folder: Path, overwrite: bool) -> int:
     clashes = [f for f in files if (folder / f).exists()]
     if clashes and not overwrite:
         raise ValueError(f"{', '.join(str(folder / f) for f in clashes)} exists; pass --overwrite to replace")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"-o {folder} is a file; give a folder to copy the example into")
     folder.mkdir(parents=True, exist_ok=True)
-    for file in files:
-        shutil.copyfile(EXAMPLES / file, folder / file)
+    for file in files:  # exclusive unless --overwrite: a file that appeared meanwhile is not replaced
+        write_atomic(folder / file, lambda tmp, f=file: shutil.copyfile(EXAMPLES / f, tmp), exclusive=not overwrite)
         print(f"copied {folder / file}")
     return 0
 
@@ -208,14 +225,16 @@ def _add_model_flags(render: argparse.ArgumentParser) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .files import save_png
+    from .files import png_info
     from .models import load_pipeline
     from .sampler import compose
 
     output = _checked_output(Path(args.output), args.overwrite)
     layout, previous = load_layout_file(args.layout)
     settings = _settings(args, Settings.from_dict(previous, args.layout))
+    check_settings(settings.to_dict(), "the command line and the PNG")  # the flags' values too, before a model loads
     inputs = _image_inputs(args, layout)  # checked before a model loads
+    png_info(layout)  # and that the PNG can carry the layout
     shown = progress.wanted(args.progress)
     with progress.loading_bars(shown):
         pipe = load_pipeline(_model_to_load(args, previous.get("model")), device=args.device, dtype=args.dtype,
@@ -223,7 +242,7 @@ def _render(args: argparse.Namespace) -> int:
                              family=args.family)
     with progress.bar(None, "render", enabled=shown) as steps:  # kept: its last state says the time
         result = compose(pipe, layout, settings=settings, callback=progress.step_callback(steps), **inputs)
-    save_png(result.image, output, layout, result.settings)  # atomic
+    _save_or_keep(result, output, args.overwrite)
     s = result.settings
     print(
         f"wrote {output} ({layout.width}x{layout.height}, {len(layout.regions)} regions) with {s['model']}: "
@@ -235,14 +254,47 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_or_keep(result, output: Path, overwrite: bool) -> None:
+    """Save the render (atomically; exclusively unless ``--overwrite``, so a file that appeared while it
+    rendered is not replaced). If that fails, the finished render is kept in the temporary folder (with its
+    layout and settings where they fit) and the error says where."""
+    from .files import save_png, write_new
+
+    try:
+        save_png(result.image, output, result.layout, result.settings, exclusive=not overwrite)
+        return
+    except (OSError, ValueError) as exc:
+        failure = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    kept = Path(tempfile.gettempdir()) / f"mdwidgets-render-{time.strftime('%Y%m%d-%H%M%S')}.png"
+    for write in (lambda tmp: save_png(result.image, tmp, result.layout, result.settings),
+                  lambda tmp: result.image.save(tmp, format="PNG")):  # without its layout, if that was the problem
+        try:
+            kept = write_new(kept, write)
+        except (OSError, LayoutError):
+            continue
+        raise ValueError(f"could not save {output} ({failure}); the finished render is kept in {kept}")
+    raise ValueError(f"could not save {output} ({failure}), nor keep the render in {kept.parent}")
+
+
+def _one_line(text: str) -> str:
+    """``text`` fit for one terminal line: line breaks as spaces, other control characters (a file name's
+    terminal escapes) shown escaped rather than sent to the terminal."""
+    text = " ".join(str(text).splitlines())
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     format_warning = warnings.formatwarning
-    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"  # one line each
+    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {_one_line(message)}\n"  # one line each
     try:
         return _run(args)
     except (LayoutError, ModelError, ValueError, FloatingPointError, MemoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder the checks above could not foresee (a full disk, a lost mount)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {_one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
     finally:
         warnings.formatwarning = format_warning  # main() called from Python leaves the process as it was
@@ -257,7 +309,7 @@ def _run(args: argparse.Namespace) -> int:
         from .sweep import load_spec, run_sweep
 
         run_sweep(load_spec(args.spec, output=args.output), clip=args.clip, dry_run=args.dry_run, batch=args.batch,
-                  progress=progress.wanted(args.progress))
+                  progress=progress.wanted(args.progress), log=lambda line: print(_one_line(line)))
         return 0
     layout, _ = load_layout_file(args.png)
     print(layout.to_json())

@@ -9,6 +9,10 @@ product of the axes. Each cell becomes ``<id>.png`` (layout and settings embedde
 ``<id>.json`` (its row: settings, timings, scores), both written atomically. Cells with both files
 are skipped, so an interrupted sweep continues where it stopped; ``results.csv`` is rebuilt from
 the sidecars at the end.
+
+The output folder is a sweep's own: it carries a marker file (:data:`MARKER`), and a folder with a
+``results.csv`` that no sweep wrote is refused rather than overwritten. A cell whose sidecar is not
+its readable row (a crash, a full disk, an edit) counts as missing and renders again.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .catalog import DEFAULT_MODEL
+from .catalog import DEFAULT_MODEL, ModelError
 from .files import load_layout_file, save_png, write_atomic
-from .layout import Layout, LayoutError
+from .layout import Layout, LayoutError, open_regular, read_limited
 from .sampler import compose_many
-from .schedulers import MIN_STEPS, SCHEDULERS
+from .schedulers import MAX_STEPS, SCHEDULERS, step_bounds
 from .settings import Settings, setting_problem
 
 #: The cell-id abbreviation of every :class:`~mdwidgets.Settings` field; this order (not the fields') is
@@ -42,6 +46,8 @@ _ID_PREFIX = {"seed": "s", "steps": "n", "bootstrap_steps": "b", "guidance_scale
 SETTINGS = tuple(_ID_PREFIX)
 META_KEYS = ("model", "layouts", "output")
 RESULTS = "results.csv"
+MARKER = ".mdwidgets-sweep"  #: in every sweep output folder: the folder's results.csv is the sweep's to rebuild
+MAX_SIDECAR_BYTES = 2**20  #: a cell's sidecar is its row, a few kB
 BARRIER_TIMEOUT = timedelta(days=1)  # processes wait this long at the end for the slowest one
 
 
@@ -123,11 +129,13 @@ def load_spec(source: str | Path | dict[str, Any], *, output: str | Path | None 
         path = Path(source)
         folder, where, stem = path.parent, str(path), path.stem
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_limited(path).decode("utf-8"))
         except OSError as exc:
             raise ValueError(f"cannot read sweep spec {path}: {exc.strerror}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply to be a sweep spec") from None
     if not isinstance(data, dict):
         raise ValueError(f"{where}: a sweep spec is a JSON object with 'layouts' and settings, "
                          f"not {type(data).__name__}")
@@ -182,9 +190,11 @@ def _check_axes(axes: dict[str, list[Any]], where: str) -> None:
                                                     axes.get("scheduler", [None])):
         if steps is not None and bootstrap is not None and bootstrap > steps:
             raise ValueError(f"{where}: bootstrap_steps {bootstrap} is more than steps {steps}")
-        least = MIN_STEPS.get(SCHEDULERS[name][0], 1) if name is not None else 1
+        least, most = step_bounds(SCHEDULERS[name][0]) if name is not None else (1, MAX_STEPS)
         if steps is not None and steps < least:
             raise ValueError(f"{where}: scheduler {name} needs at least {least} steps, not {steps}")
+        if steps is not None and steps > most:
+            raise ValueError(f"{where}: scheduler {name} runs at most {most} steps, not {steps}")
 
 
 def _load_layout(entry: Any, folder: Path, where: str) -> tuple[str, str, Layout]:
@@ -235,8 +245,47 @@ def current_processes() -> Processes:
 
 
 def is_done(output: Path, cell: Cell) -> bool:
-    """Whether the cell's PNG and sidecar both exist (each is written atomically)."""
-    return (output / f"{cell.id}.png").is_file() and (output / f"{cell.id}.json").is_file()
+    """Whether the cell's PNG exists and its sidecar is its row (each is written atomically; a sidecar that
+    is not readable JSON naming the cell makes it render again)."""
+    return (output / f"{cell.id}.png").is_file() and isinstance(_sidecar_row(output / f"{cell.id}.json"), dict)
+
+
+def _sidecar_row(sidecar: Path) -> dict[str, Any] | str:
+    """A cell's row from its sidecar, or why it is not one."""
+    try:
+        row = json.loads(read_limited(sidecar, MAX_SIDECAR_BYTES).decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        return str(exc)
+    return row if isinstance(row, dict) and row.get("cell") == sidecar.stem else "not this cell's row"
+
+
+def claim_output(output: Path) -> None:
+    """Make ``output`` a sweep's folder (its :data:`MARKER`), or check that it is one, before a model loads:
+    a file there, a folder that cannot be made or written, and a ``results.csv`` that no sweep wrote (it
+    would be rebuilt) are refused with a ``ValueError``. Folders of sweeps from before the marker (their
+    ``results.csv`` starts with the sweep's own columns) are claimed."""
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"sweep output {output} is a file; give a folder (-o or the spec's 'output')")
+    results = output / RESULTS
+    if not (output / MARKER).is_file() and results.exists() and not _a_sweeps_results(results):
+        raise ValueError(f"{results} was not written by a sweep (the folder has no {MARKER}) and a sweep "
+                         "rebuilds that file; choose another output folder, or move the file away")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        write_atomic(output / MARKER, lambda tmp: tmp.write_text("mdwidgets sweep output: results.csv is rebuilt "
+                                                                  "from the cells' sidecars\n"))
+    except OSError as exc:
+        raise ValueError(f"cannot write to the sweep output folder {output}: {exc.strerror or exc}") from None
+
+
+def _a_sweeps_results(path: Path) -> bool:
+    """Whether ``path`` looks like a results.csv a sweep wrote: empty, or its header the sweep's first columns."""
+    try:
+        with open_regular(path) as fh:
+            head = fh.read(64)
+    except OSError:
+        return False
+    return head.strip() == b"" or head.startswith(b"cell,layout,layout_source")
 
 
 @dataclass
@@ -290,17 +339,17 @@ def run_sweep(
                 log(f"  {'todo' if cell.id in todo else 'done'}  {cell.id}")
         return SweepReport(len(cells), skipped, 0, 0, time.perf_counter() - started)
 
-    output.mkdir(parents=True, exist_ok=True)
+    claim_output(output)
     procs.wait()  # everyone has listed the pending cells before anyone renders
     mine = pending[procs.index :: procs.count]
     if mine:
+        scorers = _scorers(clip, spec.model)  # a scorer that cannot load fails before the model loads
         if pipe is None:
             from .progress import loading_bars
 
             with loading_bars(progress):
                 pipe = _load_pipeline(spec.model, procs.device)
-        _render_share(pipe, mine, spec, scorers=_scorers(clip, spec.model), batch=batch, procs=procs, log=log,
-                      progress=progress)
+        _render_share(pipe, mine, spec, scorers=scorers, batch=batch, procs=procs, log=log, progress=progress)
     procs.wait()
     report = SweepReport(len(cells), skipped, 0, len(mine), 0.0)
     if main:
@@ -352,7 +401,10 @@ def _scorers(clip: str | None, model: str) -> list[tuple[str, Callable]]:
 
     scorers: list[tuple[str, Callable]] = [("shapes_", adherence_scorer(model))]
     if clip:
-        scorers.append(("", ClipScorer.from_pretrained(clip)))
+        try:
+            scorers.append(("", ClipScorer.from_pretrained(clip)))
+        except Exception as exc:  # noqa: BLE001 - transformers/hub raise many kinds (OSError offline)
+            raise ModelError(f"could not load the CLIP scorer {clip!r}: {type(exc).__name__}: {exc}") from None
     return scorers
 
 
@@ -406,18 +458,18 @@ def _batches(cells: list[Cell], size: int) -> list[list[Cell]]:
 def write_results(output: Path) -> tuple[Path, int]:
     """Rebuild ``results.csv`` from the sidecars of every finished cell in ``output`` (sorted by
     id) — this spec's and those of earlier specs that wrote there — and return it and the row count.
-    Text that a spreadsheet would run as a formula is written with a leading apostrophe."""
+    Text that a spreadsheet would run as a formula is written with a leading apostrophe, in the
+    header (a sidecar's keys) as in the values."""
     rows = []
     for sidecar in sorted(output.glob("*.json")):
         if not sidecar.with_suffix(".png").is_file():
             continue
-        try:
-            row = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:
-            warnings.warn(f"{sidecar}: unreadable sidecar left out of {RESULTS} ({exc})", stacklevel=2)
+        row = _sidecar_row(sidecar)
+        if not isinstance(row, dict):
+            warnings.warn(f"{sidecar}: unreadable sidecar left out of {RESULTS} ({row}); the cell renders again "
+                          "when the sweep runs", stacklevel=2)
             continue
-        if isinstance(row, dict) and row.get("cell") == sidecar.stem:
-            rows.append({key: _csv_safe(value) for key, value in row.items()})
+        rows.append({_csv_safe(str(key)): _csv_safe(value) for key, value in row.items()})  # header cells too
     columns = list(dict.fromkeys(key for row in rows for key in row))
 
     def write(tmp: Path) -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from mdwidgets import Layout, LayoutError, Settings, read_png_metadata, sweep
 from mdwidgets.cli import main
-from mdwidgets.sweep import allowed_keys, load_spec, run_sweep
+from mdwidgets.sweep import MARKER, allowed_keys, load_spec, run_sweep
 
 SMALL = {"mdwidgets_layout": 1, "width": 64, "height": 64, "background": "a blue background",
          "regions": [{"prompt": "a red circle", "box": [8, 8, 40, 40]}]}
@@ -79,7 +79,7 @@ def test_grid_cells_pngs_and_results(tmp_path, tiny_pipe, capsys):
         assert float(row["time_total"]) >= float(row["time_sample"]) > 0
         assert 0 <= float(row["shapes_in_box"]) <= 1 and row["shapes_iou"] and row["shapes_background"]
         assert json.loads((spec.output / f"{row['cell']}.json").read_text())["seed"] == int(row["seed"])
-    assert not [p for p in spec.output.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert [p.name for p in spec.output.iterdir() if p.name.startswith(".")] == [MARKER]  # no temporary files left
 
     # `render <id>.png` re-renders the cell exactly.
     png = spec.output / f"{cells[1].id}.png"
@@ -125,7 +125,7 @@ def test_interrupted_sweep_keeps_finished_cells_and_completes(tmp_path, tiny_pip
     counting_renders(monkeypatch, fail_at=2)
     with pytest.raises(RuntimeError, match="interrupted"):
         run_sweep(spec, pipe=tiny_pipe)
-    assert sorted(p.name for p in spec.output.iterdir()) == [f"{cells[0].id}.json", f"{cells[0].id}.png"]
+    assert sorted(p.name for p in spec.output.iterdir()) == [MARKER, f"{cells[0].id}.json", f"{cells[0].id}.png"]
 
     # Killed while writing a PNG: neither a half-written PNG nor a temporary file is left behind.
     def broken_save(image, path, *args, **kwargs):  # PIL runs out of disk midway through the PNG
@@ -137,7 +137,7 @@ def test_interrupted_sweep_keeps_finished_cells_and_completes(tmp_path, tiny_pip
     monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         run_sweep(spec, pipe=tiny_pipe)
-    assert sorted(p.name for p in spec.output.iterdir()) == [f"{cells[0].id}.json", f"{cells[0].id}.png"]
+    assert sorted(p.name for p in spec.output.iterdir()) == [MARKER, f"{cells[0].id}.json", f"{cells[0].id}.png"]
 
     monkeypatch.setattr(Image.Image, "save", real_save)
     report = run_sweep(spec, pipe=tiny_pipe)
