@@ -34,6 +34,7 @@ from .catalog import (
 )
 from .conditioning import guidance_dim, wants_time_ids
 from .images import vae_scale_factor
+from .layout import read_limited
 
 
 def default_device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -62,6 +63,30 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
         raise ValueError(f"dtype={dtype!r} is not known; use one of {sorted(_DTYPES)}") from None
 
 
+def available_devices() -> list[str]:
+    """The devices torch can use here: ``cpu``, then ``cuda:0``… and ``mps`` where present."""
+    found = ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0))]
+    mps = getattr(torch.backends, "mps", None)
+    return found + (["mps"] if mps is not None and mps.is_available() else [])
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, if torch has it here; else a ``ValueError`` naming the devices it has
+    (``"gpu"`` is no device name; ``"cuda"`` on a machine or a torch build without CUDA is not available)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        parsed = None
+    have = available_devices()
+    if parsed is None or parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r} is not a device mdwidgets runs on; this machine has {', '.join(have)}")
+    name = f"{parsed.type}:{parsed.index or 0}" if parsed.type == "cuda" else parsed.type
+    if name not in have:
+        raise ValueError(f"device={device!r} is not available here (torch {torch.__version__}); this machine has "
+                         f"{', '.join(have)}")
+    return parsed
+
+
 def load_pipeline(
     name_or_path: str | os.PathLike | None = DEFAULT_MODEL,
     *,
@@ -84,7 +109,7 @@ def load_pipeline(
         device: defaults to CUDA, then MPS, then CPU.
         dtype: defaults to float16 on CUDA and float32 elsewhere. The VAE always runs in float32
             so that decoding cannot overflow to NaN (black images) in half precision.
-        allow_pickle: load pickle checkpoints (``.ckpt``/``.bin``). Off by default: unpickling
+        allow_pickle: load pickle checkpoints and LoRAs (``.ckpt``/``.bin``). Off by default: unpickling
             can run arbitrary code.
         compile_unet: wrap the UNet in ``torch.compile`` (a dict: its keyword arguments). Off by
             default: the first step then compiles for minutes, and on this project's 2-core CPU it
@@ -103,7 +128,7 @@ def load_pipeline(
         raise ModelError(f"name_or_path must be a model name or a path, not {type(name_or_path).__name__}")
     name_or_path = os.fspath(name_or_path)
     auto_device, auto_dtype = default_device_and_dtype()
-    device = torch.device(device) if device is not None else auto_device
+    device = check_device(device) if device is not None else auto_device
     dtype = parse_dtype(dtype) or (auto_dtype if device == auto_device else torch.float32)
 
     if name_or_path.startswith(BUILTIN_PREFIX):
@@ -118,7 +143,7 @@ def load_pipeline(
     pipe.set_progress_bar_config(disable=True)
     pipe.mdwidgets_model_name = name_or_path
     if lora is not None:
-        _load_lora(pipe, os.fspath(lora))
+        _load_lora(pipe, os.fspath(lora), allow_pickle=allow_pickle)
     pipe.mdwidgets_family = family or model_family(pipe)
     if compile_unet:
         pipe.unet = torch.compile(pipe.unet, **(compile_unet if isinstance(compile_unet, dict) else {}))
@@ -148,10 +173,16 @@ def model_family(pipe) -> str:
     return few_step_variant(base, f"{name or ''} {lora} {type(pipe.scheduler).__name__}")  # LCMScheduler: lcm
 
 
-def _load_lora(pipe, lora: str) -> None:
-    """``lora``'s weights loaded into ``pipe`` and fused (sampling then costs what it did without)."""
+def _load_lora(pipe, lora: str, *, allow_pickle: bool) -> None:
+    """``lora``'s weights loaded into ``pipe`` and fused (sampling then costs what it did without). Without
+    ``allow_pickle`` only safetensors: a file must be one, and a folder or hub id is read with
+    ``use_safetensors=True`` (diffusers then refuses its pickles instead of falling back to them)."""
+    path = Path(os.path.expanduser(lora))
+    if not allow_pickle and path.is_file() and path.suffix != ".safetensors":
+        raise ModelError(f"the LoRA {path.name} is a pickle file, which can run code when loaded; convert it to "
+                         "safetensors, or pass allow_pickle=True if you trust its source")
     try:
-        pipe.load_lora_weights(lora)
+        pipe.load_lora_weights(lora, **({} if allow_pickle else {"use_safetensors": True}))
         pipe.fuse_lora()
     except Exception as exc:  # noqa: BLE001 - peft/diffusers/hub raise many kinds
         hint = " (LoRAs need `pip install peft`)" if "peft" in str(exc).lower() else ""
@@ -272,10 +303,13 @@ def _model_index(folder: Path) -> dict:
     index = folder / "model_index.json"
     if not index.is_file():
         raise ModelError(f"{folder} has no model_index.json: it is not a diffusers pipeline folder")
-    info = _read_json_object(index)
+    info = read_config(index)
+    for component in _COMPONENT_CONFIGS:  # every config diffusers will read, checked before it allocates
+        if (folder / component).is_file():
+            read_config(folder / component)
     unet_config = folder / "unet" / "config.json"
     if unet_config.is_file():
-        config = _read_json_object(unet_config)
+        config = read_config(unet_config)
         channels, latent = config.get("in_channels", 4), config.get("out_channels", 4)
         if unet_input_kind(channels, latent) is None:
             runs = unet_input_channels(latent)
@@ -293,9 +327,10 @@ def _hub_index(name: str) -> dict | None:
     from diffusers import DiffusionPipeline
 
     try:
-        return dict(DiffusionPipeline.load_config(name))
+        info = dict(DiffusionPipeline.load_config(name))
     except Exception:  # noqa: BLE001 - offline, private, missing: loading says which
         return None
+    return check_config(info, f"{name}'s model_index.json")
 
 
 def _family_kind(info: dict | None, name: str) -> str:
@@ -397,10 +432,44 @@ def word_tokenizer(words, model_max_length: int = 77):
     )
 
 
+_COMPONENT_CONFIGS = ("vae/config.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+                      "text_encoder_2/config.json")
+MAX_CONFIG_BYTES = 2**20  #: a model config (JSON) is a few kB; more is not a config
+#: Whole numbers a model config may hold, and their most: far above every SD/SDXL checkpoint's, far below what
+#: would allocate gigabytes while loading (``num_train_timesteps: 1e9`` makes a 1e9-entry noise schedule).
+_CONFIG_WHOLE = {"in_channels": 64, "out_channels": 64, "latent_channels": 64, "num_train_timesteps": 10_000,
+                 "norm_num_groups": 1024, "vocab_size": 1_000_000, "hidden_size": 16_384, "intermediate_size": 65_536,
+                 "num_hidden_layers": 256, "max_position_embeddings": 65_536, "projection_dim": 16_384}
+#: the same, where diffusers also takes one per block (a list)
+_CONFIG_WHOLE_OR_LIST = {"sample_size": 16_384, "block_out_channels": 16_384, "layers_per_block": 64,
+                         "cross_attention_dim": 16_384, "attention_head_dim": 1024, "num_attention_heads": 1024}
+
+
+def read_config(path: Path) -> dict:
+    """A model's config file (``model_index.json``, a component's ``config.json``): a regular file of at
+    most :data:`MAX_CONFIG_BYTES` holding a JSON object whose known values have the right types and sizes
+    (:func:`check_config`). Every problem is a :class:`ModelError` naming the file and the key."""
+    return check_config(_read_json_object(path), str(path))
+
+
+def check_config(config: dict, where: str) -> dict:
+    """``config`` if ``_class_name`` is a string and every number in :data:`_CONFIG_WHOLE` (and
+    :data:`_CONFIG_WHOLE_OR_LIST`, which may also be lists of them) is a whole number from 1 to its most."""
+    if not isinstance(config.get("_class_name", ""), str):
+        raise ModelError(f"{where}: _class_name={config['_class_name']!r:.60} must be a class name (a string)")
+    for key, most in (*_CONFIG_WHOLE.items(), *_CONFIG_WHOLE_OR_LIST.items()):
+        value = config.get(key)
+        values = value if key in _CONFIG_WHOLE_OR_LIST and isinstance(value, list) and len(value) <= 64 else [value]
+        if value is not None and not all(type(v) is int and 1 <= v <= most for v in values):
+            kind = " (or a list of them)" if key in _CONFIG_WHOLE_OR_LIST else ""
+            raise ModelError(f"{where}: {key}={value!r:.60} must be a whole number from 1 to {most}{kind}")
+    return config
+
+
 def _read_json_object(path: Path) -> dict:
     """A config file as a dict, or a ModelError naming it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_limited(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise ModelError(f"{path} is not readable JSON: {exc}") from None
     if not isinstance(data, dict):
