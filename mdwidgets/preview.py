@@ -416,6 +416,7 @@ def overlay_regions(
     ``colours``: one RGB per region (default :func:`region_colour` of its index). Each outline sits
     on a halo that contrasts with the picture under the region (black on light, white on dark), so
     a region stays visible where its colour matches the picture."""
+    _check_colours(colours, len(layout.regions))
     base = image.convert("RGBA").resize((layout.width, layout.height))
     grey = np.asarray(base.convert("L"), np.float32)
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
@@ -441,3 +442,17 @@ def overlay_regions(
             ink = (255, 255, 255, 255) if 0.299 * r + 0.587 * g + 0.114 * b < 150 else (0, 0, 0, 255)
             draw.text(anchor, text, fill=ink, font=font)
     return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def _check_colours(colours, regions: int) -> None:
+    """``overlay_regions``' ``colours``: ``None`` or one (r, g, b) of whole numbers 0–255 per region."""
+    if colours is None:
+        return
+    if isinstance(colours, (str, bytes)) or not isinstance(colours, Sequence) or len(colours) < regions:
+        given = f"{len(colours)} colours" if isinstance(colours, Sequence) else type(colours).__name__
+        raise ValueError(f"overlay_regions: colours must give one (r, g, b) per region: {regions} regions, {given}")
+    for i, colour in enumerate(colours[:regions]):
+        if (not isinstance(colour, Sequence) or len(colour) != 3
+                or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255
+                           for c in colour)):
+            raise ValueError(f"overlay_regions: colours[{i}]={colour!r:.40} must be (r, g, b), whole numbers 0-255")

@@ -47,24 +47,27 @@ class PromptCache:
         self._lock = threading.Lock()
 
     def encode(self, pipe, prompts: Sequence[str]) -> PromptEmbeds:
-        """The conditioning of ``prompts`` by ``pipe``'s text encoder(s)."""
-        missing = [p for p in dict.fromkeys(prompts) if p not in self._entries]
+        """The conditioning of ``prompts`` by ``pipe``'s text encoder(s).
+
+        What is cached is taken under the lock in the same step as the look-up, and what is encoded
+        here is used from this call's own hands: another thread filling the cache meanwhile (and
+        evicting these prompts) cannot take them away. Encoding runs outside the lock."""
+        unique = list(dict.fromkeys(prompts))
         with self._lock:
+            found = {p: self._entries[p] for p in unique if p in self._entries}
+            missing = [p for p in unique if p not in found]
             self.hits += len(prompts) - len(missing)
             self.misses += len(missing)
         if missing:
             embeds, pooled = _encode(pipe, missing)
-            with self._lock:
-                for k, prompt in enumerate(missing):
-                    self._entries[prompt] = (embeds[k], None if pooled is None else pooled[k])
+            found.update({p: (embeds[k], None if pooled is None else pooled[k]) for k, p in enumerate(missing)})
         with self._lock:
-            out = []
             for prompt in prompts:
+                self._entries[prompt] = found[prompt]
                 self._entries.move_to_end(prompt)
-                out.append(self._entries[prompt])
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-        embeds, pooled = zip(*out)
+        embeds, pooled = zip(*(found[p] for p in prompts))
         return PromptEmbeds(torch.stack(embeds), None if pooled[0] is None else torch.stack(pooled))
 
     def clear(self) -> None:

@@ -68,13 +68,14 @@ def image_inputs(vae, layout: Layout, shape: tuple[int, ...], *, init_image=None
         raise ValueError("keep and keep_image go together: a mask of what to keep and the image to keep it from")
     if strength < 1 and init_image is None and keep_image is None:
         raise ValueError(f"strength={strength} needs an init_image (or a keep_image) to start from")
+    mask = _keep_mask(keep, layout, shape)  # checked before any image is encoded
     init = _latents(vae, layout, shape, init_image, "init_image")
     kept = _latents(vae, layout, shape, keep_image, "keep_image")
     if init is None and strength < 1:
         init = kept  # redo at a strength: start from the kept image too
     picture = keep_image if isinstance(keep_image, Image.Image) else None
     pixels = None if keep is None else np.asarray(keep, dtype=np.float32)
-    return ImageInputs(init, float(strength), _keep_mask(keep, layout, shape), kept, pixels, picture)
+    return ImageInputs(init, float(strength), mask, kept, pixels, picture)
 
 
 def _latents(vae, layout: Layout, shape, image, name: str) -> torch.Tensor | None:
@@ -83,6 +84,8 @@ def _latents(vae, layout: Layout, shape, image, name: str) -> torch.Tensor | Non
     if isinstance(image, torch.Tensor):
         if tuple(image.shape) != tuple(shape):
             raise ValueError(f"{name} latents must have shape {tuple(shape)} for this canvas, got {tuple(image.shape)}")
+        if not torch.isfinite(image).all():
+            raise ValueError(f"{name} latents hold NaN or inf values (a result of a run that overflowed?)")
         return image.float()
     if not isinstance(image, Image.Image):
         raise TypeError(f"{name} must be a PIL image or a latent tensor, not {type(image).__name__}")
@@ -95,7 +98,11 @@ def _latents(vae, layout: Layout, shape, image, name: str) -> torch.Tensor | Non
 def _keep_mask(keep, layout: Layout, shape) -> torch.Tensor | None:
     if keep is None:
         return None
-    mask = torch.as_tensor(np.asarray(keep, dtype=np.float32))
+    try:
+        mask = torch.as_tensor(np.asarray(keep, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise ValueError(f"keep must be a ({layout.height}, {layout.width}) pixel mask of numbers in [0, 1] "
+                         f"(1 = keep); this {type(keep).__name__} holds something else") from None
     if tuple(mask.shape) != (layout.height, layout.width):
         raise ValueError(f"keep must be a ({layout.height}, {layout.width}) pixel mask for this canvas, "
                          f"got shape {tuple(mask.shape)}")
@@ -121,9 +128,25 @@ def inpainting_channels(vae, inputs: ImageInputs, shape: tuple[int, ...]) -> tor
 def keep_all_but(layout: Layout, regions: Sequence[int], scale: int = 8) -> np.ndarray:
     """The pixel ``keep`` mask that redoes ``regions`` (indices) and keeps everything else: 1
     outside the union of their latent cells (so the redone area is whole cells), 0 inside."""
+    _check_redo_arguments(layout, regions, scale)
     height, width = layout.height // scale, layout.width // scale
     redo = torch.zeros(height, width)
     for index in regions:
         redo = torch.maximum(redo, (region_mask(layout.regions[index], height, width, scale) > 0).float())
     pixels = redo.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
     return (1 - pixels).numpy()
+
+
+def _check_redo_arguments(layout: Layout, regions: Sequence[int], scale: int) -> None:
+    if not isinstance(layout, Layout):
+        raise TypeError(f"keep_all_but: layout must be a mdwidgets.Layout, not {type(layout).__name__}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"keep_all_but: scale={scale!r} must be a whole number >= 1 (the VAE's factor, 8 for SD)")
+    if isinstance(regions, (str, bytes)) or not isinstance(regions, Sequence):
+        raise TypeError(f"keep_all_but: regions must be a list of region indices, not {type(regions).__name__}")
+    count = len(layout.regions)
+    for index in regions:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -count <= index < count:
+            raise ValueError(f"keep_all_but: region index {index!r} is not one of this layout's "
+                             f"{count} regions (0 to {count - 1})" if count else
+                             f"keep_all_but: region index {index!r}: this layout has no regions")
