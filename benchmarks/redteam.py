@@ -3,7 +3,8 @@
     python -m benchmarks.redteam [--out benchmarks/results/redteam.json]
 
 Each try feeds one input to one boundary (``Layout.from_json``, ``read_png_metadata``,
-``Studio.import_file``, the CLI's ``render``) and is classed as
+``Studio.import_file``, the CLI's ``render``), and issue #36's root causes are tried where they lived
+(``benchmarks/redteam_causes.py``: compose, the CLI, sweeps, model loading, files, threads). Each is classed as
 
 - **clean**: refused with the boundary's own error (``LayoutError``; exit code 2 for the CLI)
   and, in the Studio, the layout and settings left as they were, the message shown as text;
@@ -11,7 +12,7 @@ Each try feeds one input to one boundary (``Layout.from_json``, ``read_png_metad
   line, the user's layout or settings changed by a refused file, a file overwritten.
 
 The inputs are built here (``hostile_layouts``, ``hostile_pngs``) and reused by
-``tests/test_redteam.py``. 0 bad outcomes is the target.
+``tests/test_redteam.py``. 0 bad outcomes is the target. The report counts the outcomes per cause.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from benchmarks.redteam_causes import cause_tries
 from mdwidgets.files import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY
 from mdwidgets.layout import Layout, LayoutError
 
@@ -101,6 +103,13 @@ def hostile_settings() -> dict[str, object]:
         "scheduler a dict": {"scheduler": {"name": "ddim"}},
         "model a list": {"model": ["x"]},
         "window 'wide'": {"window": "wide"},
+        # issue #36: eta was never checked, steps had no upper bound
+        "eta NaN": {"eta": float("nan")},
+        "eta 1e308": {"eta": 1e308},
+        "eta 50": {"eta": 50},
+        "eta -1": {"eta": -1},
+        "eta 'abc'": {"eta": "abc"},
+        "steps 10**9": {"steps": 10**9},
     }
 
 
@@ -174,9 +183,12 @@ def main() -> None:
         for name, content in files:
             tries.append(("Studio.import_file", name, *studio_try(studio, name, content)))
         tries += cli_tries(cli, Path(folder))
+    tries = [("files", *t) for t in tries]  # the hostile files above; then issue #36's root causes
+    with tempfile.TemporaryDirectory() as folder:
+        tries += cause_tries(Path(folder))
     print_report(tries, time.perf_counter() - started)
     if args.out:
-        Path(args.out).write_text(json.dumps([dict(zip(("boundary", "input", "outcome", "detail"), t))
+        Path(args.out).write_text(json.dumps([dict(zip(("cause", "boundary", "input", "outcome", "detail"), t))
                                               for t in tries], indent=1) + "\n")
 
 
@@ -212,11 +224,19 @@ def _quiet(run):
 
 
 def print_report(tries, seconds: float) -> None:
-    for boundary, name, outcome, detail in tries:
+    """The bad tries, the count by outcome for each cause, and the totals."""
+    from benchmarks.redteam_causes import CAUSES
+
+    for cause, boundary, name, outcome, detail in tries:
         if outcome == "bad":
-            print(f"BAD  {boundary:20s} {name}: {detail}")
-    bad = sum(t[2] == "bad" for t in tries)
-    print(f"{len(tries)} tries in {seconds:.1f} s: {len(tries) - bad} clean errors, {bad} bad outcomes")
+            print(f"BAD  {cause:5s} {boundary:20s} {name}: {detail}")
+    print(f"{'cause':5s} {'':40s} {'clean':>5s} {'bad':>4s}")
+    for cause in dict.fromkeys(t[0] for t in tries):
+        outcomes = [t[3] for t in tries if t[0] == cause]
+        title = CAUSES.get(cause, "hostile files (layouts, PNGs, Studio imports, CLI)")
+        print(f"{cause:5s} {title[:40]:40s} {outcomes.count('clean'):5d} {outcomes.count('bad'):4d}")
+    bad = sum(t[3] == "bad" for t in tries)
+    print(f"{len(tries)} tries in {seconds:.1f} s: {len(tries) - bad} clean, {bad} bad")
 
 
 if __name__ == "__main__":
