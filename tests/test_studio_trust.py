@@ -301,3 +301,41 @@ def test_a_canvas_that_answers_gets_no_warning(tiny_pipe, monkeypatch):
     studio.boxes.canvas._canvases[-1]._handle_frontend_event(None, {"event": "client_ready"}, [])
     time.sleep(0.6)
     assert "has not answered" not in studio.status.line.value
+
+
+def test_a_failing_save_button_says_why_in_the_panel(tiny_pipe, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    studio = Studio(tiny_pipe, output_dir=blocker, live=False)
+    studio.toolbar.save_layout.click()
+    assert "Save layout failed" in studio.status.line.value and blocker.read_text() == "mine"
+
+
+def test_an_imported_png_applies_its_settings_whole_and_says_what_changed(studio, tmp_path):
+    from PIL import Image
+
+    from mdwidgets import save_png
+
+    layout = Layout(256, 256, "a blue background", [Region("a red circle", box=(8, 8, 64, 64))])
+    path = save_png(Image.new("RGB", (256, 256)), tmp_path / "x.png", layout,
+                    {"seed": 5, "steps": 150, "guidance_scale": 20.0})
+    studio.import_file("x.png", path.read_bytes())
+    assert studio.layout == layout
+    assert (studio.settings.steps, studio.settings.guidance_scale, studio.settings.seed) == (150, 20.0, 5)  # no clamp
+    assert "steps 8 → 150" in studio.status.line.value and "seed 0 → 5" in studio.status.line.value
+    only_seed = save_png(Image.new("RGB", (256, 256)), tmp_path / "s.png", layout, {"seed": 9})
+    studio.import_file("s.png", only_seed.read_bytes())  # a seed alone: the other settings stay
+    assert studio.settings.seed == 9 and studio.settings.steps == 150
+
+
+def test_live_mode_pauses_on_a_canvas_far_over_the_models_size(studio, calls):  # noqa: F811
+    studio.controls.live.value = True
+    studio.rendering.runner.join()
+    calls.clear()
+    studio.layout = Layout(1088, 256, "a blue background")  # over 4× the tiny model's 256×256
+    studio.rendering.runner.join()
+    assert calls == [] and "Live paused: a 1088×256 canvas" in studio.rendering.live_note.value
+    studio.controls.live.value = False
+    studio.controls.steps.value = 1
+    studio.generate(wait=True)  # Generate still renders it
+    assert calls and studio.result.layout.width == 1088

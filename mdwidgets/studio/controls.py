@@ -97,24 +97,30 @@ class RunControls:
             window=window, circular=circular, stride=self.stride.value,
         )
 
-    def apply(self, settings: Settings, partial: bool = False) -> None:
-        """Show ``settings``; ``None`` fields (model defaults) leave their control as it is.
-        ``partial``: only remember the fields without a control."""
+    def apply(self, settings: Settings, partial: bool = False) -> list[str]:
+        """Show ``settings``; ``None`` fields (model defaults) leave their control as it is, and a
+        slider widens to a value past its end (never clamps it). Returns what changed, e.g.
+        ``["steps 25 → 150"]``. ``partial``: only remember the fields without a control."""
+        before = self.settings.to_dict()
         self._base = settings
         if partial:
-            return
+            return []
         self._applying = True
         try:
-            self.steps.value = settings.steps
-            for control, value in ((self.guidance, settings.guidance_scale), (self.bootstrap, settings.bootstrap_steps),
-                                   (self.seed, settings.seed)):
+            for control, value in ((self.steps, settings.steps), (self.guidance, settings.guidance_scale),
+                                   (self.bootstrap, settings.bootstrap_steps), (self.seed, settings.seed)):
                 if value is not None:
+                    if hasattr(control, "max") and value > control.max:
+                        control.max = value  # a valid setting past the slider's usual range (a PNG's)
                     control.value = value
             self.scheduler.value = settings.scheduler if settings.scheduler in SCHEDULERS else DEFAULT_SCHEDULER
             windowed = settings.window is not None
             mode = ("native" if windowed else None, settings.circular and windowed)
             self.windows.value = next(label for label, value in WINDOW_MODES.items() if value == mode)
             if settings.stride:
+                self.stride.max = max(self.stride.max, settings.stride)
                 self.stride.value = settings.stride
         finally:
             self._applying = False
+        after = self.settings.to_dict()
+        return [f"{k} {before[k]} → {after[k]}" for k in after if after[k] != before.get(k)]

@@ -234,10 +234,10 @@ class Studio:
             layout, settings, picture = read_import(name, content)
         except ValueError as exc:
             return self.status.say(str(exc), error=True)
-        self._restore(layout, Settings.from_dict(settings) if settings else None, None)
+        changed = self._restore(layout, Settings.from_dict(settings) if settings else None, None)
         self.rendering.image = picture  # a PNG shows its picture; a JSON layout an empty canvas
         self.rendering.show_picture()
-        self.status.say(f"Imported {name}{self.start.imported(settings)}")
+        self.status.say(f"Imported {name}{self.start.imported(settings)}" + "".join(f"; {c}" for c in changed))
 
     def export_png(self, path: str | Path | None = None) -> Path:
         """Save the last result as PNG with its layout and settings embedded (never overwrites);
@@ -285,12 +285,13 @@ class Studio:
         return self
 
     def _restore(self, layout: Layout, settings: Settings | None, result: ComposeResult | None,
-                 start: Any = "unchanged") -> None:
+                 start: Any = "unchanged") -> list[str]:
+        """Show ``layout`` (undoable), ``settings`` and ``result``'s picture; returns the settings changed."""
         self.rendering.runner.cancel()  # a live render of the layout before must not replace the picture
         self.selected = None
-        if settings is not None:
-            self.controls.apply(settings)  # applying reports no change: saved here
-            self.autosave and self.autosave.save_settings(settings)
+        changed = self.controls.apply(settings) if settings is not None else []  # reports no change: saved here
+        if changed and self.autosave is not None:
+            self.autosave.save_settings(self.settings)
         if start != "unchanged":  # a history entry's start (None: noise)
             self.start.show(start, (layout.width, layout.height))
         slots = self._slots if len(layout.regions) == len(self._slots) else list(range(len(layout.regions)))
@@ -298,6 +299,7 @@ class Studio:
         if result is not None:
             self.results.show(result, save=False)
             self.rendering.show_picture(result.image)
+        return changed
 
     # -- rendering (see rendering.py) ------------------------------------------------------------
     def generate(self, wait: bool = False):

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import ipywidgets as w
 from PIL import Image
 
+from ..catalog import default_canvas
 from ..images import vae_scale_factor
 from ..layout import Layout
 from ..preview import overlay_regions, previewer_for
@@ -43,6 +44,7 @@ from .start import Start
 from .status import plural
 
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
+LIVE_MAX_AREA = 4  # live mode renders canvases up to 4× the model's native area (a 4096² import would hang it)
 LIVE_DRAFT_STEPS = 6  # live mode's first pass: 0.3 s, 20/255 from the final (benchmarks/live_latency.py)
 LIVE_MAX_SECONDS = 3.0  # live renders in full while a full render takes at most this long; drafts up to it
 
@@ -115,6 +117,11 @@ class Rendering:
         if self.runner.running and self._kind == "compare":
             return  # a comparison is not cut short by an edit
         layout, settings, start, edited_at = s.layout, s.settings, s.start.start, time.perf_counter()
+        native = default_canvas(s.family)
+        if layout.width * layout.height > LIVE_MAX_AREA * native * native:
+            self.runner.cancel()
+            return self._note(f"Live paused: a {layout.width}×{layout.height} canvas is over {LIVE_MAX_AREA}× the "
+                              f"model's {native}×{native}; press Generate to render it.")
         draft = _draft(settings, start)
 
         def live(cancelled: Callable[[], bool]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from pathlib import Path
 
 import ipywidgets as w
@@ -38,6 +39,17 @@ STYLE = "<style>" + "".join(f".mdw-cursor-{c} {{cursor: {c}}}" for c in CURSORS)
 .mdw-upload-file::after {content: " From file"; font-size: 13px}
 .mdw-stale img {opacity: 0.45}
 </style>"""
+
+
+def shown(status, what: str, action: Callable) -> Callable:
+    """``action`` for a button: a failure (a full disk, a read-only folder) is said in the panel
+    instead of vanishing into the browser's console."""
+    def run(*args) -> None:
+        try:
+            action(*args)
+        except Exception as exc:  # noqa: BLE001 - any failure of a button is shown, the panel stays usable
+            status.say(f"{what} failed: {type(exc).__name__}: {exc}", error=True)
+    return run
 
 
 def _button(description: str = "", icon: str = "", tooltip: str = "", **kw) -> w.Button:
@@ -131,9 +143,9 @@ class Toolbar:
         self.undo.on_click(lambda _: studio.undo())
         self.redo.on_click(lambda _: studio.redo())
         self.overlay.observe(lambda _: studio.rendering.show_picture(), "value")
-        self.save_png.on_click(lambda _: studio.export_png())
-        self.save_layout.on_click(lambda _: studio.export_layout())
-        self.copy_code.on_click(lambda _: self._show_code(studio.to_code()))
+        self.save_png.on_click(shown(studio.status, "Save PNG", lambda _: studio.export_png()))
+        self.save_layout.on_click(shown(studio.status, "Save layout", lambda _: studio.export_layout()))
+        self.copy_code.on_click(shown(studio.status, "Copy as code", lambda _: self._show_code(studio.to_code())))
         studio.results.on_result(lambda _: setattr(self.save_png, "disabled", False))
         self.upload.observe(lambda c: [studio.import_file(*f) for f in uploaded_files(c["new"])], "value")
         self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and studio.load_example(c["new"]), "value")
