@@ -286,7 +286,8 @@ def reader_tries(folder: Path) -> list[Try]:
     os.mkfifo(fifo)
     png_fifo = folder / "pipe.png"
     os.mkfifo(png_fifo)
-    return [("P", "cli layout", name, *bounded_cli(["layout", path], "not a regular file")) for name, path in (
+    irregular = "not a regular file|Is a directory"  # a folder was refused by open() already
+    return [("P", "cli layout", name, *bounded_cli(["layout", path], irregular)) for name, path in (
         ("/dev/zero", "/dev/zero"), ("a FIFO (.json)", str(fifo)), ("a FIFO (.png)", str(png_fifo)),
         ("a folder", str(folder)))]
 
