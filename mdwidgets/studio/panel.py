@@ -290,8 +290,7 @@ class Studio:
         self.rendering.runner.cancel()  # a live render of the layout before must not replace the picture
         self.selected = None
         changed = self.controls.apply(settings) if settings is not None else []  # reports no change: saved here
-        if changed and self.autosave is not None:
-            self.autosave.save_settings(self.settings)
+        changed and self.autosave is not None and self.autosave.save_settings(self.settings)
         if start != "unchanged":  # a history entry's start (None: noise)
             self.start.show(start, (layout.width, layout.height))
         slots = self._slots if len(layout.regions) == len(self._slots) else list(range(len(layout.regions)))
