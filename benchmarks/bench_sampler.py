@@ -86,16 +86,35 @@ def median_step(result) -> float:
     return statistics.median(steps[1:] if len(steps) > 1 else steps)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a clock read after it counts that work (CUDA runs
+    kernels asynchronously; on the CPU there is nothing to wait for)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class UNetTimer:
-    """Times every UNet call inside a run (forward hooks), so the floor is measured in the same steps."""
+    """Times every UNet call inside a run (forward hooks), so the floor is measured in the same steps;
+    ``rows`` holds each call's batch (UNet rows)."""
 
     def __init__(self, unet) -> None:
         self.seconds: list[float] = []
+        self.rows: list[int] = []
         self._started = 0.0
         self._hooks = [
-            unet.register_forward_pre_hook(lambda *_: setattr(self, "_started", time.perf_counter())),
-            unet.register_forward_hook(lambda *_: self.seconds.append(time.perf_counter() - self._started)),
+            unet.register_forward_pre_hook(self._start, with_kwargs=True),
+            unet.register_forward_hook(self._stop),
         ]
+
+    def _start(self, unet, args, kwargs) -> None:
+        sample = args[0] if args else kwargs["sample"]
+        self.rows.append(len(sample))
+        synchronize(sample.device)
+        self._started = time.perf_counter()
+
+    def _stop(self, unet, args, output) -> None:
+        synchronize(unet.device)
+        self.seconds.append(time.perf_counter() - self._started)
 
     def close(self) -> None:
         for hook in self._hooks:
@@ -115,6 +134,7 @@ def bench_model(name: str, pipe, size: int, regions: list[int], steps: int) -> d
         t = time.perf_counter()
         ref = plain_multidiffusion(pipe, layout, num_inference_steps=steps, guidance_scale=7.5, latents=noise,
                                    scheduler="ddim")
+        synchronize(ref.device)
         ref_step = (time.perf_counter() - t) / steps
         # One UNet call per step here (no max_batch): its time is the floor of that step.
         steps_s, unet_s = ours.timings["steps"][1:], timer.seconds[1:]

@@ -135,11 +135,7 @@ def load_pipeline(
         pipe = _load_builtin(name_or_path)
     else:
         pipe = _load_external(name_or_path, dtype=dtype, allow_pickle=allow_pickle)
-    text_encoders = [e for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
-    for module, wanted in ((pipe.unet, dtype), *((e, dtype) for e in text_encoders), (pipe.vae, torch.float32)):
-        module.to(device=device)
-        if module.dtype != wanted:
-            module.to(dtype=wanted)
+    place_pipeline(pipe, device, dtype)
     pipe.set_progress_bar_config(disable=True)
     pipe.mdwidgets_model_name = name_or_path
     if lora is not None:
@@ -147,6 +143,19 @@ def load_pipeline(
     pipe.mdwidgets_family = family or model_family(pipe)
     if compile_unet:
         pipe.unet = torch.compile(pipe.unet, **(compile_unet if isinstance(compile_unet, dict) else {}))
+    return pipe
+
+
+def place_pipeline(pipe, device: str | torch.device, dtype: str | torch.dtype):
+    """Move ``pipe``'s UNet and text encoders to ``device`` in ``dtype`` and its VAE to ``device`` in
+    float32 (decoding in half precision can overflow to NaN); returns ``pipe``. :func:`load_pipeline`
+    places what it loads this way, the tests and benchmarks the pipelines they build."""
+    dtype = parse_dtype(dtype)
+    text_encoders = [e for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
+    for module, wanted in ((pipe.unet, dtype), *((e, dtype) for e in text_encoders), (pipe.vae, torch.float32)):
+        module.to(device=device)
+        if module.dtype != wanted:
+            module.to(dtype=wanted)
     return pipe
 
 

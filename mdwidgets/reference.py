@@ -47,16 +47,21 @@ def plain_multidiffusion(
     schedulers (every path draws the same step noise).
     """
     unet = pipe.unet
+    # Latents, weights and the fusion stay float32 on the UNet's device; only the UNet's rows are in its
+    # dtype (as compose runs it), so a float16 GPU run is compared step for step with compose's.
+    device, latents = unet.device, latents.to(unet.device, torch.float32)
     scale = vae_scale_factor(pipe.vae)
-    weights = fusion_weights(layout, scale)  # W_i: (N + 1, 1, h, w), summing to 1
+    weights = fusion_weights(layout, scale).to(device)  # W_i: (N + 1, 1, h, w), summing to 1
     embeds = _prompt_embeddings(pipe, layout)
     base = make_scheduler(scheduler, pipe.scheduler)
-    base.set_timesteps(num_inference_steps)
+    base.set_timesteps(num_inference_steps, device=device)
     height, width = latents.shape[-2:]
     windows = window_grid(height, width, window or max(height, width), stride, circular)
     paths = [(w, v) for w in windows for v in range(len(embeds)) if _crop(weights[v], w).any()]
     schedulers = [copy.deepcopy(base) for _ in paths]  # one scheduler state per path
     boot = 0 if bootstrap_backgrounds is None else len(bootstrap_backgrounds)
+    if boot:
+        bootstrap_backgrounds = bootstrap_backgrounds.to(device)
     x = latents * base.init_noise_sigma
     for i, t in enumerate(base.timesteps):
         state = generator.get_state() if generator is not None else None
@@ -67,11 +72,12 @@ def plain_multidiffusion(
                 flat = sched.add_noise(bootstrap_backgrounds[i, v - 1 : v].expand_as(x), latents, t.reshape(1))
                 view = torch.where(weights[v] > 0, x, flat)
             view = _crop(view, w)
-            model_in = sched.scale_model_input(torch.cat([view, view]), t)
+            model_in = sched.scale_model_input(torch.cat([view, view]), t).to(unet.dtype)
             context, pooled = embeds[v]
-            added = None if pooled is None else {"text_embeds": pooled, "time_ids": _time_ids(w, x, scale)}
+            added = None if pooled is None else {"text_embeds": pooled,
+                                                 "time_ids": _time_ids(w, x, scale).to(unet.dtype)}
             uncond, cond = unet(model_in, t, encoder_hidden_states=context, added_cond_kwargs=added,
-                                return_dict=False)[0].chunk(2)
+                                return_dict=False)[0].float().chunk(2)
             guided = uncond + guidance_scale * (cond - uncond)
             kwargs = {}
             if generator is not None and "generator" in inspect.signature(sched.step).parameters:
@@ -106,7 +112,7 @@ def _prompt_embeddings(pipe, layout) -> list[tuple[torch.Tensor, torch.Tensor | 
 def _time_ids(w, x: torch.Tensor, scale: int) -> torch.Tensor:
     """SDXL's (original size, crop corner, target size) of window ``w``: the canvas, its corner, its size."""
     height, width = x.shape[-2:]
-    return torch.tensor([[height, width, w.top, w.left, w.height, w.width]] * 2, dtype=x.dtype) * scale
+    return torch.tensor([[height, width, w.top, w.left, w.height, w.width]] * 2, dtype=x.dtype, device=x.device) * scale
 
 
 def _crop(tensor: torch.Tensor, w) -> torch.Tensor:
@@ -116,6 +122,6 @@ def _crop(tensor: torch.Tensor, w) -> torch.Tensor:
 
 def _uncrop(tensor: torch.Tensor, w, height: int, width: int) -> torch.Tensor:
     """A window's values placed back on an otherwise zero canvas."""
-    canvas = torch.zeros(*tensor.shape[:-2], height, width)
+    canvas = tensor.new_zeros(*tensor.shape[:-2], height, width)
     canvas[..., w.top : w.top + w.height, : w.width] = tensor
     return torch.roll(canvas, w.left, dims=-1)

@@ -10,9 +10,12 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 @pytest.fixture(scope="session")
 def tiny_pipe():
+    """The tiny random SD pipeline on the device and dtype MDWIDGETS_TEST_DEVICE / _DTYPE choose
+    (tests/devices.py; CPU float32 by default)."""
     from mdwidgets.models import tiny_random_pipeline
+    from tests.devices import on_test_device
 
-    return tiny_random_pipeline()
+    return on_test_device(tiny_random_pipeline())
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mdwidgets import Layout, compose, load_pipeline
+from mdwidgets import Layout, compose
 from mdwidgets.shapes.adherence import shapes_adherence
 from mdwidgets.shapes.evaluate import analyse, prompt_for
+from tests.devices import load_test_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,7 @@ SEEDS = (0, 1)
 
 @pytest.fixture(scope="module")
 def shapes_pipe():
-    return load_pipeline("builtin:shapes")
+    return load_test_pipeline("builtin:shapes")
 
 
 def test_single_prompts_come_out_in_their_colours(shapes_pipe):

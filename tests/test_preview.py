@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 from mdwidgets.images import decode_latents
 from mdwidgets.layout import Layout, example_layouts
-from mdwidgets.models import load_pipeline
 from mdwidgets.preview import (
     DecodePreviewer,
     LatentPreviewer,
@@ -30,6 +29,7 @@ from mdwidgets.preview import (
     previewer_for,
 )
 from mdwidgets.sampler import compose
+from tests.devices import load_test_pipeline
 
 STEPS = 10
 FRACTIONS = (0.2, 0.4, 0.6, 0.8)  # x0 kept after 2, 4, 6 and 8 of the 10 steps
@@ -61,7 +61,7 @@ def render(pipe, layout):
 
 @pytest.fixture(scope="module")
 def shapes_pipe():
-    return load_pipeline("builtin:shapes")
+    return load_test_pipeline("builtin:shapes")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from mdwidgets.cli import main
 from mdwidgets.files import load_layout_bytes, load_layout_file
 from mdwidgets.settings import RUN_KEYS
 from mdwidgets.sweep import _ID_PREFIX, allowed_keys
+from tests.devices import tolerance
 
 LAYOUT = Layout(64, 32, "a blue background", [Region("a red circle", box=(8, 0, 40, 32))])
 # Every field away from its default; 8x4 latent cells in windows of 4 moved by 2, wrapped: several views.
@@ -51,7 +52,8 @@ def test_the_keywords_and_settings_render_the_same(tiny_pipe):
     runs = [{"layout": LAYOUT, "settings": CHANGED.replace(max_batch=None), "output_type": "latent"},
             {"layout": LAYOUT, **CHANGED.replace(max_batch=None).compose_kwargs(), "output_type": "latent"}]
     for one in compose_many(tiny_pipe, runs, max_batch=5):
-        assert torch.allclose(one.latents, by_settings.latents, atol=1e-5) and one.settings == by_settings.settings
+        assert torch.allclose(one.latents, by_settings.latents, atol=tolerance(tiny_pipe))
+        assert one.settings == by_settings.settings
 
 
 def test_compose_takes_its_defaults_from_settings():

@@ -218,7 +218,7 @@ def test_a_bootstrapped_state_target_is_drawn_on_the_colour_its_path_saw():
     from mdwidgets.models import load_pipeline
     from mdwidgets.shapes.states import _surround_rgb
 
-    pipe = load_pipeline("builtin:shapes")
+    pipe = load_pipeline("builtin:shapes", device="cpu")  # the trainer's states are built on the CPU, as here
     gen = torch.Generator().manual_seed(0)
     shared, noise = torch.randn(4, 16, 16, generator=gen), torch.randn(4, 16, 16, generator=gen)
     outside = torch.ones(16, 16, dtype=torch.bool)
