@@ -212,9 +212,12 @@ def native_size(pipe) -> int:
 
 def _load_builtin(name: str):
     if name == SHAPES:
-        return _stable_diffusion_pipeline_class().from_pretrained(
-            SHAPES_DIR, safety_checker=None, requires_safety_checker=False, use_safetensors=True
-        )
+        from .progress import loading_bars
+
+        with loading_bars(False):  # it loads in about a second: no bars on a notebook's stderr
+            return _stable_diffusion_pipeline_class().from_pretrained(
+                SHAPES_DIR, safety_checker=None, requires_safety_checker=False, use_safetensors=True
+            )
     if name == TINY_RANDOM:
         warnings.warn(
             "builtin:tiny-random has random weights: its images are noise. It exercises the "
@@ -238,9 +241,11 @@ def _stable_diffusion_pipeline_class(kind: str = "sd"):
     transformers.logging.set_verbosity_error()
     try:
         import diffusers
+
+        # diffusers imports lazily: the notice comes when the class is first looked up, not at import
+        return diffusers.StableDiffusionXLPipeline if kind == "sdxl" else diffusers.StableDiffusionPipeline
     finally:
         transformers.logging.set_verbosity(level)
-    return diffusers.StableDiffusionXLPipeline if kind == "sdxl" else diffusers.StableDiffusionPipeline
 
 
 def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool):

@@ -15,6 +15,7 @@ chosen per model by :func:`previewer_for` from measurements (see its docstring f
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 import weakref
@@ -40,6 +41,26 @@ BACKGROUND_COLOUR = (128, 128, 128)
 def region_colour(index: int) -> tuple[int, int, int]:
     """The display colour of region ``index`` (0-based, background excluded)."""
     return REGION_COLOURS[index % len(REGION_COLOURS)]
+
+
+REGION_COLOUR_NAMES = ("red", "green", "yellow", "blue", "orange", "purple", "cyan", "magenta", "brown", "teal")
+OUTLINE_FOR_WORD = {**dict(zip(REGION_COLOUR_NAMES, REGION_COLOURS)), "pink": (240, 50, 230), "violet": (145, 30, 180),
+                    "white": (250, 250, 250), "black": (20, 20, 20), "grey": (128, 128, 128), "gray": (128, 128, 128)}
+_COLOUR_WORD = re.compile(r"\b(" + "|".join(OUTLINE_FOR_WORD) + r")\b", re.IGNORECASE)
+
+
+def outline_colours(prompts: Sequence[str], slots: Sequence[int] | None = None,
+                    background: str = "") -> list[tuple[int, int, int]]:
+    """One outline colour per region that never contradicts a prompt: a prompt that names a colour
+    ("a yellow square") is outlined in it; the others take their slot's :func:`region_colour`
+    (``slots``: each region's own colour index, default its position), skipping colours that any
+    prompt or the ``background`` prompt names, so "a green triangle" is never beside a green outline
+    of another region."""
+    named = [_COLOUR_WORD.search(p) for p in prompts]
+    taken = {m.group(1).lower() for m in [*named, _COLOUR_WORD.search(background)] if m}
+    free = [c for name, c in zip(REGION_COLOUR_NAMES, REGION_COLOURS) if name not in taken] or list(REGION_COLOURS)
+    slots = range(len(prompts)) if slots is None else slots
+    return [OUTLINE_FOR_WORD[m.group(1).lower()] if m else free[slot % len(free)] for m, slot in zip(named, slots)]
 
 
 # The rule of previewer_for (its docstring explains it; README "Seeing inside" has the numbers).
@@ -413,17 +434,18 @@ def overlay_regions(
 ) -> Image.Image:
     """``image`` with each region drawn in its colour (filled and/or outlined) and numbered.
 
-    ``colours``: one RGB per region (default :func:`region_colour` of its index). Each outline sits
+    ``colours``: one RGB per region (default :func:`outline_colours` of the prompts). Each outline sits
     on a halo that contrasts with the picture under the region (black on light, white on dark), so
     a region stays visible where its colour matches the picture."""
     _check_colours(colours, len(layout.regions))
+    default_colours = outline_colours([r.prompt for r in layout.regions], background=layout.background)
     base = image.convert("RGBA").resize((layout.width, layout.height))
     grey = np.asarray(base.convert("L"), np.float32)
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     font = ImageFont.load_default()
     for i, region in enumerate(layout.regions):
-        r, g, b = colours[i] if colours is not None else region_colour(i)
+        r, g, b = colours[i] if colours is not None else default_colours[i]
         x0, y0, x1, y1 = (int(round(v)) for v in region.bounds)
         halo = (0, 0, 0, 200) if grey[y0:y1, x0:x1].mean() > 110 else (255, 255, 255, 220)
         if region.box is not None:

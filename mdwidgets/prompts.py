@@ -133,3 +133,30 @@ def truncation(tokenizer, prompt: str) -> str | None:
     dropped = tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).strip()
     return (f"prompt {prompt[:40]!r}... is longer than the model's {limit} tokens; "
             f"these words are ignored: {dropped!r}")
+
+
+VOCABULARY_SHOWN = 60  # a note lists the model's words when its vocabulary is this small (a word-level tokenizer)
+
+
+def unknown_words(tokenizer, prompt: str) -> str | None:
+    """A note naming the words of ``prompt`` that ``tokenizer`` reads as unknown (its unk token:
+    the model sees nothing there), with the model's vocabulary when it is small; ``None`` when
+    every word is known. Subword tokenizers (CLIP's BPE) know every word: they never warn."""
+    unk = getattr(tokenizer, "unk_token", None)
+    if unk is None:
+        return None
+    words = [w for w in prompt.split() if w.strip()]
+    unknown = [w for w in words if unk in tokenizer.tokenize(w)]
+    if not unknown:
+        return None
+    vocabulary = sorted(w for w in tokenizer.get_vocab() if w.isalpha())
+    known = f" It knows: {', '.join(vocabulary)}." if len(vocabulary) <= VOCABULARY_SHOWN else ""
+    return f"the model does not know {', '.join(map(repr, unknown))}: it reads nothing there.{known}"
+
+
+def prompt_notes(tokenizer, prompt: str) -> str | None:
+    """What a region row says under a prompt: words past the tokenizer's limit and words it does not
+    know (``None``: nothing to say, or no model loaded yet: ``tokenizer`` ``None``)."""
+    if tokenizer is None or not prompt:
+        return None
+    return "; ".join(filter(None, [truncation(tokenizer, prompt), unknown_words(tokenizer, prompt)])) or None

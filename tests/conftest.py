@@ -29,3 +29,10 @@ def autosave_dir(tmp_path, monkeypatch):
     folder = tmp_path / "autosave"
     monkeypatch.setenv("MDWIDGETS_AUTOSAVE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def live_mode_never_degrades(monkeypatch):
+    """Live mode's switch to drafts on slow renders reads the clock: a loaded test machine must not
+    trip it (the tests of that switch set the limit themselves)."""
+    monkeypatch.setattr("mdwidgets.studio.rendering.LIVE_MAX_SECONDS", 1e9)
