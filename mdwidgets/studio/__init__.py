@@ -5,18 +5,23 @@
 - :class:`RegionList` — one row of fields per region.
 - :class:`RunControls` — the sliders and menus that make a :class:`~mdwidgets.Settings`.
 - :class:`StartControls` — what a render starts from: noise, or a picture and a strength.
-- :class:`HistoryStrip` — thumbnails of finished renders.
+- :class:`HistoryStrip` — thumbnails of finished renders; :class:`Results` — the current result,
+  the history and its autosave.
+- :class:`RestoreOffer`, :class:`FrontendCheck` — the *Restore work* button, and the check for a
+  canvas front end that never answers.
 - :class:`Runner` — background runs, one at a time, cancellable (no widgets).
 """
 
 from .boxcanvas import BoxCanvas
 from .controls import RunControls
-from .edits import Autosave, Edits, default_autosave_dir
+from .edits import Autosave, Edits, SavedWork, default_autosave_dir
 from .history import HistoryStrip
 from .panel import Studio
+from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
+from .results import Results
 from .runner import Runner
 from .start import Start, StartControls
 
-__all__ = ["Autosave", "BoxCanvas", "Edits", "HistoryStrip", "RegionList", "RunControls", "Runner", "Start",
-           "StartControls", "Studio", "default_autosave_dir"]
+__all__ = ["Autosave", "BoxCanvas", "Edits", "FrontendCheck", "HistoryStrip", "RegionList", "RestoreOffer", "Results",
+           "RunControls", "Runner", "SavedWork", "Start", "StartControls", "Studio", "default_autosave_dir"]

@@ -266,8 +266,7 @@ class Rendering:
         self.comparison.image.save(buf, format="PNG")
         self.comparison_image.value = buf.getvalue()
         self.comparison_box.remove_class("mdw-stale")
-        legend = getattr(self.comparison, "legend", "")
-        self.comparison_note.value = f"<small>{html.escape(legend)}</small>"
+        self.comparison_note.value = ""  # the grid's own footer explains its scores
         self.comparison_box.layout.display = None
         s.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, bootstrap steps "
                      + ", ".join(map(str, self.comparison.values)) + " (the grid is below)")

@@ -68,6 +68,7 @@ LIVE_SETUP = """
 import json, threading, time
 from mdwidgets import Layout, Studio
 from mdwidgets.layout import example_layouts
+from mdwidgets.studio import rendering
 
 studio = Studio(layout=Layout.load(example_layouts()["shapes"]), live=True)  # the built-in model
 
@@ -83,6 +84,7 @@ def report():  # the kernel's own live timings, once per finished live render
                            "result_box": studio.result.layout.regions[0].box}, fh)
 
 threading.Thread(target=report, daemon=True).start()
+rendering.LIVE_MAX_SECONDS = 1e9  # this test times live renders: a busy CI machine must not turn them to drafts
 studio.controls.steps.value = 24  # a settings edit: the first live render
 studio
 """
@@ -392,7 +394,7 @@ def test_compare_bootstrap_button_shows_the_scored_grid(lab, page):
     page.get_by_role("button", name="Compare bootstrap").click()
     page.get_by_text("Comparison done in").wait_for(timeout=120_000)
     page.wait_for_timeout(500)
-    grid = page.locator(".jp-OutputArea .mdw-comparison").last
+    grid = page.locator(".jp-OutputArea .mdw-comparison img").last
     grid.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "studio-compare.png"), full_page=True)
     assert page.get_by_text("same seed, bootstrap steps 0, 1, 2").is_visible()
@@ -426,14 +428,14 @@ def test_history_strip_scrolls_instead_of_squeezing_thumbnails(lab, page):
     page.wait_for_timeout(500)
     strip = page.locator(".mdw-history")
     for _ in range(12):
-        if strip.locator("img").count() >= 12:
+        if strip.locator(".mdw-thumb").count() >= 12:
             break
         generate.click()
         page.wait_for_function(
             "() => [...document.querySelectorAll('button')].some(b => b.textContent.trim() === 'Generate' "
             "&& !b.disabled)", timeout=60_000)
         page.wait_for_timeout(200)
-    thumbnails = strip.locator("img")
+    thumbnails = strip.locator(".mdw-thumb")  # each thumbnail is a button showing its picture
     assert thumbnails.count() >= 12
     widths = {round(thumbnails.nth(i).bounding_box()["width"]) for i in range(thumbnails.count())}
     assert widths == {96}, f"thumbnails were squeezed to {widths} px"
@@ -613,8 +615,8 @@ def test_redo_selected_keeps_every_pixel_outside_the_box(redo_lab, page):
     prompt.press("Enter")
     page.wait_for_timeout(300)
     page.get_by_role("button", name="Redo selected").click()
-    strip = page.locator(".mdw-history img")
-    page.wait_for_function("() => document.querySelectorAll('.mdw-history img').length >= 2", timeout=120_000)
+    strip = page.locator(".mdw-history .mdw-thumb")
+    page.wait_for_function("() => document.querySelectorAll('.mdw-history .mdw-thumb').length >= 2", timeout=120_000)
     page.wait_for_timeout(800)
     after = page.evaluate(PICTURE_PIXELS)
     page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "studio-redo.png"))
