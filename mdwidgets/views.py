@@ -92,16 +92,21 @@ def image_grid(
     cell_notes: Sequence[Sequence[str]] | None = None,
     cell_size: int = 192,
     gap: int = 6,
+    footer: str = "",
 ) -> Image.Image:
     """A labelled grid of images (rows × columns), each scaled to fit its cell (enlarged too: a 128 px
-    picture fills a 192 px cell); ``None`` leaves a cell blank."""
+    picture fills a 192 px cell); ``None`` leaves a cell blank. Notes may have several lines;
+    ``footer`` is a line under the grid (wrapped to its width)."""
     rows, cols = len(cells), max(len(r) for r in cells)
     font, small = _font(max(11, cell_size // 14)), _font(max(10, cell_size // 16))
     top = (cell_size // 7 + 8) if column_titles else gap
     left = (cell_size // 2 + 20) if row_titles else gap
-    note_h = (cell_size // 8 + 6) if cell_notes else 0
+    lines = max((n.count("\n") + 1 for row in (cell_notes or []) for n in row if n), default=1)
+    line_h = max(10, cell_size // 16) + 4
+    note_h = (max(cell_size // 8, lines * line_h) + 6) if cell_notes else 0
     width = left + cols * (cell_size + gap)
-    height = top + rows * (cell_size + note_h + gap)
+    footer_lines = _wrap(footer, small, width - 2 * gap) if footer else []
+    height = top + rows * (cell_size + note_h + gap) + len(footer_lines) * line_h + (gap if footer_lines else 0)
     grid = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(grid)
     for c, title in enumerate(column_titles):
@@ -116,9 +121,24 @@ def image_grid(
                 thumb = ImageOps.contain(image, (cell_size, cell_size), Image.Resampling.LANCZOS)  # up or down
                 grid.paste(thumb, (x + (cell_size - thumb.width) // 2, y + (cell_size - thumb.height) // 2))
             if cell_notes and r < len(cell_notes) and c < len(cell_notes[r]) and cell_notes[r][c]:
-                draw.text((x + cell_size / 2, y + cell_size + note_h / 2), cell_notes[r][c], fill="black",
-                          font=small, anchor="mm")
+                draw.multiline_text((x + cell_size / 2, y + cell_size + note_h / 2), cell_notes[r][c], fill="black",
+                                    font=small, anchor="mm", align="center")
+    y = top + rows * (cell_size + note_h + gap)
+    for line in footer_lines:
+        draw.text((gap, y), line, fill="black", font=small)
+        y += line_h
     return grid
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` pixels in ``font`` (at spaces)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def filmstrip(
@@ -194,6 +214,8 @@ class Comparison:
     image: Image.Image | None = None
     seconds: float = 0.0  #: wall-clock time of all cells
     batched: bool = False  #: cells were sampled together (their ``timings`` overlap)
+    default: Any = None  #: the model's own value of the setting (its cell's title says "default")
+    titles: list[str] = field(default_factory=list)  #: the cells' titles, as in the picture
 
     def table(self) -> list[dict[str, Any]]:
         """One row per cell: the value and its scores."""
@@ -212,7 +234,7 @@ def adherence_scorer(model: str | None) -> Callable[[Image.Image, Layout], dict[
 
 def bootstrap_values(steps: int, current: int | None = None) -> list[int]:
     """The default bootstrap sweep: 0, 10%, 20% and 40% of ``steps`` and the ``current`` setting (the
-    model's default, or the Studio's slider: builtin:shapes bootstraps 80%), duplicates dropped."""
+    model's default, or the Studio's slider), duplicates dropped."""
     return sorted({round(f * steps) for f in (0, 0.1, 0.2, 0.4)} | ({current} if current is not None else set()))
 
 
@@ -235,9 +257,12 @@ def compare(
     results side by side with titles and, per cell, an adherence score.
 
     The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps (default: the model's)
-    and at the model's default share (:func:`bootstrap_values`). ``score(image, layout)`` returns
-    named numbers (the first two are shown under the cell); the default is :func:`adherence_scorer`
-    for the pipeline's model (no score for prompts without palette colours) — pass a
+    and at the model's default share (:func:`bootstrap_values`); the cell of the model's own value
+    of the setting says "(default)" in its title. ``score(image, layout)`` returns named numbers;
+    the default is :func:`adherence_scorer` for the pipeline's model (no score for prompts without
+    palette colours), whose cells read "right 2/3 · in box 3/3" (objects in their prompt's colour
+    and shape inside their box; objects inside their box) and "IoU 0.52", explained in a line under
+    the grid. Other scorers show their first two numbers. Pass a
     :class:`mdwidgets.scoring.ClipScorer` for real models.
 
     Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
@@ -247,10 +272,12 @@ def compare(
     ``timings`` are then its own). Both give the same images up to float rounding.
     """
     compose_kwargs.setdefault("seed", 0)
+    fixed = {k: v for k, v in compose_kwargs.items() if k in Settings().compose_kwargs() and k != setting}
+    resolved = Settings.from_compose_kwargs(fixed).resolved(model_family(pipe))
+    default = resolved.compose_kwargs().get(setting)
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
-        resolved = Settings(steps=compose_kwargs.get("num_inference_steps")).resolved(model_family(pipe))
         values = bootstrap_values(resolved.steps, resolved.bootstrap_steps)
     if setting in compose_kwargs:
         raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
@@ -276,7 +303,26 @@ def compare(
         cell_score = score(result.image, result.layout) if score else None
         scores.append(cell_score)
         cells.append(overlay_regions(result.image, result.layout, fill=False) if overlay else result.image)
-        notes.append(", ".join(f"{k} {v:.2f}" for k, v in list(cell_score.items())[:2]) if cell_score else "")
-    titles = [f"{setting} = {v}" for v in values]
-    image = image_grid([cells], column_titles=titles, cell_notes=[notes], cell_size=cell_size)
-    return Comparison(setting, list(values), results, scores, image, seconds, batch)
+        notes.append(score_note(cell_score, result.layout))
+    titles = [f"{setting} = {v}" + (" (default)" if v == default else "") for v in values]
+    legend = SCORE_LEGEND if any(s and "object_right" in s for s in scores) else ""
+    image = image_grid([cells], column_titles=titles, cell_notes=[notes], cell_size=cell_size, footer=legend)
+    return Comparison(setting, list(values), results, scores, image, seconds, batch, default, titles)
+
+
+#: the line under a comparison scored by the shapes judge (:func:`score_note`)
+SCORE_LEGEND = ("right: objects in their prompt's colour and shape, inside their box · in box: objects inside "
+                "their box, any shape · IoU: overlap of each box with its colour's pixels (a blob filling its "
+                "box scores high whatever its shape)")
+
+
+def score_note(cell_score: dict[str, float] | None, layout: Layout) -> str:
+    """The note under a cell: for the shapes judge's scores "right 2/3 · in box 3/3" and "IoU 0.52"
+    (counts of the layout's boxes), for any other scorer its first two numbers."""
+    if not cell_score:
+        return ""
+    if "object_right" in cell_score:
+        n = sum(r.box is not None for r in layout.regions)
+        return (f"right {round(cell_score['object_right'] * n)}/{n} · in box {round(cell_score['in_box'] * n)}/{n}"
+                f"\nIoU {cell_score['iou']:.2f}")
+    return ", ".join(f"{k} {v:.2f}" for k, v in list(cell_score.items())[:2])

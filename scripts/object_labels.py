@@ -37,6 +37,8 @@ DATA = ROOT / "tests" / "data" / "object_labels"
 LABEL_STREAM = 20261130  # random layouts of their own, not the benchmark's (random.Random(seed) there)
 RANDOM_LAYOUTS, RANDOM_BOOTSTRAPS = 12, (0, 5, 10, 20)
 QUICKSTART_SEEDS, QUICKSTART_BOOTSTRAPS = (0, 1, 2), (0, 5, 10, 15, 20)
+# batch 2, labelled after the judge was written and not used to fit it: 8 more layouts of another stream
+HELD_OUT_STREAM, HELD_OUT_LAYOUTS, HELD_OUT_BOOTSTRAPS = 20261206, 8, (5, 10, 15)
 STEPS = 25
 
 
@@ -55,33 +57,56 @@ def small_file(image: Image.Image) -> Image.Image:
     return Image.fromarray((np.asarray(image.convert("RGB")) >> 3 << 3 | 4).astype("uint8"))
 
 
-def make_crops(out: Path) -> None:
-    from mdwidgets import Layout, compose, load_pipeline
+def batch_runs(batch: int) -> list[tuple]:
+    """(source, layout, seed, bootstrap) of every picture of a batch of crops."""
+    from mdwidgets import Layout
     from mdwidgets.shapes.compositions import random_layout
 
-    pipe = load_pipeline()
-    rng = random.Random(LABEL_STREAM)
     runs = []
-    for k in range(RANDOM_LAYOUTS):
-        layout, _ = random_layout(rng, 128)
-        runs += [(f"random{k:02d}", layout, k, b) for b in RANDOM_BOOTSTRAPS]
-    quick = Layout.load(ROOT / "mdwidgets" / "examples" / "shapes.json")
-    runs += [("quickstart", quick, s, b) for s in QUICKSTART_SEEDS for b in QUICKSTART_BOOTSTRAPS]
+    if batch == 1:
+        rng = random.Random(LABEL_STREAM)
+        for k in range(RANDOM_LAYOUTS):
+            layout, _ = random_layout(rng, 128)
+            runs += [(f"random{k:02d}", layout, k, b) for b in RANDOM_BOOTSTRAPS]
+        quick = Layout.load(ROOT / "mdwidgets" / "examples" / "shapes.json")
+        runs += [("quickstart", quick, s, b) for s in QUICKSTART_SEEDS for b in QUICKSTART_BOOTSTRAPS]
+    else:
+        rng = random.Random(HELD_OUT_STREAM)
+        for k in range(HELD_OUT_LAYOUTS):
+            layout, _ = random_layout(rng, 128)
+            runs += [(f"heldout{k:02d}", layout, 100 + k, b) for b in HELD_OUT_BOOTSTRAPS]
+    return runs
+
+
+def make_crops(out: Path, batch: int) -> None:
+    """Render a batch's pictures and add every object's crop to ``out`` (index.json: one crop a line)."""
+    from mdwidgets import compose, load_pipeline
+
+    pipe = load_pipeline()
     out.mkdir(parents=True, exist_ok=True)
-    index = []
-    for source, layout, seed, boot in runs:
+    index = [e for e in (json.loads((out / "index.json").read_text()) if (out / "index.json").exists() else [])
+             if e.get("batch", 1) != batch]
+    for source, layout, seed, boot in batch_runs(batch):
         image = compose(pipe, layout, num_inference_steps=STEPS, bootstrap_steps=boot, seed=seed).image
         for r, region in enumerate(layout.regions):
             cx0, cy0, cx1, cy1 = crop_box(region.box, image.size)
             name = f"{len(index):03d}.png"
             small_file(image.crop((cx0, cy0, cx1, cy1))).save(out / name, optimize=True)
             x0, y0, x1, y1 = (int(round(v)) for v in region.box)
-            index.append({"id": len(index), "file": name, "source": source, "seed": seed, "bootstrap": boot,
-                          "steps": STEPS, "region": r, "prompt": region.prompt, "background": layout.background,
-                          "canvas_box": [x0, y0, x1, y1], "crop": [cx0, cy0, cx1, cy1],
-                          "box": [x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0]})
+            index.append({"id": len(index), "batch": batch, "file": name, "source": source, "seed": seed,
+                          "bootstrap": boot, "steps": STEPS, "region": r, "prompt": region.prompt,
+                          "background": layout.background, "canvas_box": [x0, y0, x1, y1],
+                          "crop": [cx0, cy0, cx1, cy1], "box": [x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0],
+                          "others": _others(layout, r, cx0, cy0)})
         print(source, seed, boot, len(index), flush=True)
-    (out / "index.json").write_text(json.dumps(index, indent=0) + "\n")
+    (out / "index.json").write_text("[\n" + ",\n".join(json.dumps(e) for e in index) + "\n]\n")  # a crop a line
+
+
+def _others(layout, r: int, cx0: int, cy0: int) -> list[dict]:
+    """The layout's other boxes, in the crop's coordinates (the judge keeps their pixels out of an object)."""
+    return [{"prompt": o.prompt, "box": [int(round(o.box[0])) - cx0, int(round(o.box[1])) - cy0,
+                                         int(round(o.box[2])) - cx0, int(round(o.box[3])) - cy0]}
+            for k, o in enumerate(layout.regions) if k != r]
 
 
 def load(data: Path = DATA) -> tuple[list[dict], dict[str, dict]]:
@@ -109,8 +134,10 @@ def _cell(entry: dict, data: Path, cell: int, note: str) -> Image.Image:
     return tile
 
 
-def sheets(data: Path, out: Path, judged: bool, per_sheet: int = 24, cols: int = 6, cell: int = 180) -> None:
+def sheets(data: Path, out: Path, judged: bool, batch: int = 1, per_sheet: int = 24, cols: int = 6,
+           cell: int = 180) -> None:
     index, labels = load(data)
+    index = [e for e in index if e.get("batch", 1) == batch]
     verdicts = _judge_all(index, data) if judged else {}
     out.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(index), per_sheet):
@@ -126,7 +153,7 @@ def sheets(data: Path, out: Path, judged: bool, per_sheet: int = 24, cols: int =
                 if lab is not None and _abbrev(lab) != _abbrev(j):
                     note += " / label " + _abbrev(lab)
             sheet.paste(_cell(entry, data, cell, note), ((i % cols) * (cell + 6), (i // cols) * (cell + 40)))
-        sheet.save(out / f"sheet{start // per_sheet:02d}.png")
+        sheet.save(out / f"batch{batch}-sheet{start // per_sheet:02d}.png")
     print(f"wrote {(len(index) + per_sheet - 1) // per_sheet} sheets to {out}")
 
 
@@ -147,26 +174,45 @@ def _abbrev(v: dict) -> str:
 def _judge_all(index: list[dict], data: Path) -> dict[int, dict]:
     from mdwidgets.shapes.adherence import judge_crop
 
-    return {e["id"]: judge_crop(Image.open(data / e["file"]), e["box"], e["prompt"], e["background"])
-            for e in index}
+    verdicts = {}
+    for e in index:
+        v = judge_crop(Image.open(data / e["file"]), e["box"], e["prompt"], [o["box"] for o in e["others"]])
+        verdicts[e["id"]] = {"colour": v.colour, "shape": bool(v.shape), "inside": v.inside, "right": v.right,
+                             "found": v.found}
+    return verdicts
 
 
-def agreement(data: Path = DATA) -> dict:
-    """Agreement of the judge with the labels per question, and confusion tables (label × judge)."""
+def agreement(data: Path = DATA, batch: int | None = None) -> dict:
+    """The judge against the labels: per question the share of crops where the two agree and the confusion
+    table (label × judge). ``colour`` and ``right`` (colour, shape and inside all right) over every
+    crop; ``shape`` and ``inside`` over the crops whose label says the colour is right (the judge looks
+    for the object in the prompt's colour, so without one its shape and place are no question); and
+    per asked shape, how often the judge agrees on the shape. ``batch``: that batch only (1: the
+    crops the judge was fitted to, 2: held out)."""
     index, labels = load(data)
+    index = [e for e in index if batch is None or e.get("batch", 1) == batch]
     verdicts = _judge_all(index, data)
     labelled = [e for e in index if str(e["id"]) in labels]
     out: dict = {"n": len(labelled)}
     for key in ("colour", "shape", "inside", "right"):
+        crops = [e for e in labelled if key in ("colour", "right") or labels[str(e["id"])]["colour"]]
         table = {"label yes, judge yes": 0, "label yes, judge no": 0, "label no, judge yes": 0,
                  "label no, judge no": 0}
-        for e in labelled:
+        for e in crops:
             lab, j = labels[str(e["id"])], verdicts[e["id"]]
             a = (lab["colour"] and lab["shape"] and lab["inside"]) if key == "right" else lab[key]
-            b = j["right"] if key == "right" else j[key]
-            table[f"label {'yes' if a else 'no'}, judge {'yes' if b else 'no'}"] += 1
+            table[f"label {'yes' if a else 'no'}, judge {'yes' if j[key] else 'no'}"] += 1
         agree = table["label yes, judge yes"] + table["label no, judge no"]
-        out[key] = {"agreement": round(agree / max(len(labelled), 1), 4), **table}
+        out[key] = {"n": len(crops), "agreement": round(agree / max(len(crops), 1), 4), **table}
+    by_shape: dict = {}
+    for e in labelled:
+        lab, j = labels[str(e["id"])], verdicts[e["id"]]
+        if lab["colour"]:
+            row = by_shape.setdefault(e["prompt"].split()[-1], {"n": 0, "agree": 0, "judge saw": {}})
+            row["n"] += 1
+            row["agree"] += j["shape"] == lab["shape"]
+            row["judge saw"][str(j["found"])] = row["judge saw"].get(str(j["found"]), 0) + 1
+    out["shape by asked shape"] = by_shape
     return out
 
 
@@ -176,13 +222,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "object_labels")
     parser.add_argument("--judged", action="store_true", help="sheets: print the judge's answer under each crop")
+    parser.add_argument("--batch", type=int, default=1, choices=[1, 2], help="crops, sheets: which batch")
     args = parser.parse_args()
     if args.what == "crops":
-        make_crops(args.data)
+        make_crops(args.data, args.batch)
     elif args.what == "sheets":
-        sheets(args.data, args.out, args.judged)
+        sheets(args.data, args.out, args.judged, args.batch)
     else:
-        print(json.dumps(agreement(args.data), indent=1))
+        print(json.dumps({"all": agreement(args.data), "batch 1 (fitted)": agreement(args.data, 1),
+                          "batch 2 (held out)": agreement(args.data, 2)}, indent=1))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def test_the_asked_pictures_score_what_a_perfect_model_would():
     scores = ceiling("builtin:shapes", samples=4)["scores_mean_and_stderr"]
     drawn, through_vae = scores["drawn"], scores["vae_round_trip"]
     assert drawn["background"][0] == 1.0  # every shape inside its box
-    assert 0.3 < drawn["in_box"][0] < 1.0 and 0.3 < drawn["iou"][0] < 1.0  # shapes fill part of their boxes
+    assert drawn["object_right"][0] == drawn["in_box"][0] == 1.0  # the judge sees every asked object right
+    assert 0.3 < drawn["iou"][0] < 1.0  # shapes fill part of their boxes
     assert through_vae["background"][0] > 0.95
-    assert through_vae["in_box"][0] <= drawn["in_box"][0] + 0.05
+    assert through_vae["iou"][0] <= drawn["iou"][0] + 0.05 and through_vae["object_right"][0] <= 1.0

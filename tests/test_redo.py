@@ -143,7 +143,7 @@ def test_redo_on_the_builtin_model_keeps_the_rest_of_the_picture(shapes_pipe):
     assert change <= 2.0, f"the kept area changed by {change:.2f}/255"
     latent_only = np.asarray(decode_latents(shapes_pipe.vae, again.latents), np.float32)
     assert np.abs(latent_only - before)[outside].mean() < 10  # the decoder's own mixing, pasted over
-    assert inside["in_box"] > 0.3, inside
+    assert inside["colour"] == 1.0 and inside["iou"] > 0.3, inside
 
 
 def test_bad_image_inputs_are_refused_with_the_sizes(tiny_pipe):

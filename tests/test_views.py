@@ -66,15 +66,19 @@ def test_compare_bootstrap_default_sweep(tiny_pipe):
     assert [r.settings["bootstrap_steps"] for r in result.results] == [0, 1, 2, 4]
     assert len({r.settings["seed"] for r in result.results}) == 1
     assert not torch.equal(result.results[0].latents, result.results[-1].latents)
-    assert set(result.scores[0]) == {"in_box", "iou", "background", "shape"}
+    assert set(result.scores[0]) == {"object_right", "colour", "shape", "in_box", "iou", "background"}
     assert result.image.width > 4 * 64
     assert [row["bootstrap_steps"] for row in result.table()] == [0, 1, 2, 4]
+    # the model's own value is marked (tiny-random bootstraps 20%: 2 of 10 steps)
+    assert result.default == 2
+    assert result.titles == ["bootstrap_steps = 0", "bootstrap_steps = 1", "bootstrap_steps = 2 (default)",
+                             "bootstrap_steps = 4"]
 
 
 def test_compare_sweeps_the_models_own_steps_and_bootstrap_share(tiny_pipe, monkeypatch):
     from mdwidgets.views import bootstrap_values
 
-    assert bootstrap_values(25, 20) == [0, 2, 5, 10, 20]  # builtin:shapes bootstraps 80%
+    assert bootstrap_values(25, 20) == [0, 2, 5, 10, 20]  # a slider at 20 among them
     default = compare(tiny_pipe, LAYOUT, score=lambda i, lay: None, cell_size=32)  # no steps given: the model's
     assert default.values == [0, 2, 5, 10] and {r.settings["steps"] for r in default.results} == {25}
     monkeypatch.setattr(tiny_pipe, "mdwidgets_family", "shapes", raising=False)
@@ -85,6 +89,7 @@ def test_compare_sweeps_the_models_own_steps_and_bootstrap_share(tiny_pipe, monk
 def test_compare_other_setting_and_errors(tiny_pipe):
     result = compare(tiny_pipe, LAYOUT, "guidance_scale", [1.0, 7.5], num_inference_steps=2, score=lambda i, lay: None)
     assert [r.settings["guidance_scale"] for r in result.results] == [1.0, 7.5]
+    assert result.titles == ["guidance_scale = 1.0", "guidance_scale = 7.5 (default)"]  # tiny-random: SD's 7.5
     with pytest.raises(ValueError, match=r"cannot compare 'bootstrap': choose a compose\(\) keyword .*seed"):
         compare(tiny_pipe, LAYOUT, "bootstrap", [0, 1])
     with pytest.raises(ValueError, match="give the values"):
@@ -106,13 +111,15 @@ def paint(layout, colours):
 def test_shapes_adherence_scores():
     filled = shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT)
     # a box filled edge to edge is a square: right for the yellow square, wrong for the red circle
-    assert filled == {"in_box": 1.0, "iou": 1.0, "background": 1.0, "shape": 0.5}
+    assert filled == {"object_right": 0.5, "colour": 1.0, "shape": 0.5, "in_box": 1.0, "iou": 1.0, "background": 1.0}
     swapped = shapes_adherence(paint(LAYOUT, ["blue", "yellow", "red"]), LAYOUT)
-    assert swapped["in_box"] == 0.0 and swapped["iou"] == 0.0 and swapped["background"] == 1.0
+    assert swapped["object_right"] == swapped["colour"] == swapped["in_box"] == swapped["iou"] == 0.0
+    assert swapped["background"] == 1.0
     half = np.asarray(paint(LAYOUT, ["blue", "red", "yellow"])).copy()
     half[0:16, 0:32] = COLOURS["blue"]
     score = shapes_adherence(Image.fromarray(half), LAYOUT)
-    assert score["in_box"] == pytest.approx((0.5 + 1.0) / 2)
+    # the red half box still lies inside its box, but covers half of it
+    assert score["in_box"] == 1.0 and score["iou"] == pytest.approx((0.5 + 1.0) / 2)
     assert shapes_adherence(paint(LAYOUT, ["blue", "red", "yellow"]), LAYOUT.replace(background="a sky")) is None
     assert prompt_colour("A Purple star") == "purple" and prompt_colour("a cat") is None
 
@@ -126,12 +133,15 @@ def test_shapes_adherence_judges_the_shape_in_each_box():
     ])
     drawn = [Obj(r.prompt.split()[1], r.prompt.split()[2], tuple(v / 128 for v in r.box)) for r in layout.regions]
     right = shapes_adherence(render(Scene("blue", drawn), 128), layout)
-    assert right["shape"] == 1.0 and right["background"] > 0.99
-    assert 0.3 < right["iou"] < 0.8  # shapes fill only part of their boxes
-    # the objects drawn a little outside their boxes still count: a margin of 1/8 of the box side
-    shifted = [Obj(o.colour, o.shape, (o.box[0] + 0.03, o.box[1] + 0.03, o.box[2] + 0.03, o.box[3] + 0.03))
-               for o in drawn]
-    assert shapes_adherence(render(Scene("blue", shifted), 128), layout)["shape"] == 1.0
+    assert right["object_right"] == right["shape"] == right["in_box"] == 1.0 and right["background"] > 0.99
+    assert 0.3 < right["iou"] < 0.8  # shapes fill only part of their boxes: in-box and IoU differ
+    # objects drawn a little outside their boxes still count (up to 15% of the side), farther ones do not
+    def moved(by):
+        return [Obj(o.colour, o.shape, (o.box[0] + by, o.box[1] + by, o.box[2] + by, o.box[3] + by)) for o in drawn]
+    near = shapes_adherence(render(Scene("blue", moved(0.03)), 128), layout)  # 4 px of 48
+    assert near["object_right"] == near["in_box"] == 1.0
+    far = shapes_adherence(render(Scene("blue", moved(0.1)), 128), layout)  # 13 px of 48
+    assert far["in_box"] <= 0.25 and far["colour"] == 1.0  # (a star's thin arms may reach out: not its body)
     swapped = [Obj(o.colour, shape, o.box) for o, shape in zip(drawn, ["square", "circle", "ring", "star"])]
     assert shapes_adherence(render(Scene("blue", swapped), 128), layout)["shape"] == 0.0
     wordless = layout.replace(regions=[r.replace(prompt=r.prompt.rsplit(" ", 1)[0]) for r in layout.regions])
@@ -182,3 +192,35 @@ def test_small_vaes_preview_by_their_true_decode(tiny_pipe):
     assert np.array_equal(np.asarray(previewer(latents)), np.asarray(truth))
     linear = np.asarray(LatentPreviewer(tiny_pipe.vae)(latents, truth.size), dtype=np.float32)
     assert np.abs(linear - np.asarray(truth, dtype=np.float32)).mean() > 1  # what a decode preview saves
+
+
+def test_compare_cells_show_the_judges_scores(tiny_pipe, monkeypatch):
+    """Each cell's note is its own scores: objects right and inside their box as counts of the boxes, and the
+    IoU; a line under the grid says what they mean. Pictures of the asked shapes stand in for the model's."""
+    from mdwidgets import views
+    from mdwidgets.sampler import ComposeResult
+    from mdwidgets.shapes.compositions import layout_scene
+    from mdwidgets.shapes.data import Obj, Scene, render
+
+    layout = Layout(128, 128, "a blue background", [Region("a red circle", box=(8, 16, 56, 64)),
+                                                     Region("a yellow square", box=(72, 16, 120, 64)),
+                                                     Region("a green triangle", box=(40, 72, 88, 120))])
+    asked = render(layout_scene(layout), 128)
+    blobs = render(Scene("blue", [Obj(o.colour, "square", o.box) for o in layout_scene(layout).objects]), 128)
+    pictures = iter([asked, blobs])
+
+    def fake_compose_many(pipe, runs, max_batch=None):
+        return [ComposeResult(image=next(pictures), latents=None, layout=run["layout"], settings={}) for run in runs]
+
+    monkeypatch.setattr(views, "compose_many", fake_compose_many)
+    result = compare(tiny_pipe, layout, "bootstrap_steps", [3, 5], num_inference_steps=25, cell_size=96)
+    good, filled = result.scores
+    assert good["object_right"] == 1.0 and good["in_box"] == 1.0 and good["iou"] < 0.8  # in-box is not the IoU
+    assert filled["object_right"] == pytest.approx(1 / 3) and filled["iou"] > good["iou"]  # blobs: only the square
+    assert views.score_note(good, layout) == f"right 3/3 · in box 3/3\nIoU {good['iou']:.2f}"
+    assert views.score_note(filled, layout).startswith("right 1/3 · in box 3/3")
+    assert result.titles == ["bootstrap_steps = 3", "bootstrap_steps = 5 (default)"]  # tiny-random: 20% of 25
+    assert "right: objects in their prompt's colour and shape" in views.SCORE_LEGEND
+    no_legend = compare(tiny_pipe, layout, "bootstrap_steps", [0], num_inference_steps=2, cell_size=96,
+                        score=lambda image, lay: {"clip": 0.3}, batch=False)
+    assert result.image.height > no_legend.image.height  # the legend's line(s)

@@ -1,20 +1,26 @@
-"""Evaluate region composition on the shapes model: do objects land in their boxes?
+"""Evaluate region composition on the shapes model: do objects land in their boxes, in their colours and shapes?
 
-    python -m mdwidgets.shapes.compositions [--model builtin:shapes] [--samples 64] [--steps 25] [--ceiling]
+    python -m mdwidgets.shapes.compositions [--model builtin:shapes] [--samples 96] [--steps 25]
+        [--bootstrap 0 5 10 15 20 25] [--guidance 5] [--no-baseline] [--examples 16]
+        [--save DIR [--reuse]] [--ceiling]
 
 Prints JSON. Each sample is a random layout (2–4 boxes of distinct colours and random shapes on a
-background of another colour, at the model's native canvas size), rendered three ways with the
-same seed:
+background of another colour, at the model's native canvas size), rendered with the same seed:
 
-- MultiDiffusion without bootstrapping (``bootstrap_steps=0``);
-- MultiDiffusion with the model's default bootstrapping (builtin:shapes: 80% of the steps);
-- the baseline: plain single-prompt generation of the whole scene as one sentence
-  ("a red circle and a yellow square on a blue background"), which knows no boxes.
+- MultiDiffusion at each ``--bootstrap`` value (bootstrapped steps of ``--steps``; default: 0 and the
+  model's default, builtin:shapes: 40% of the steps);
+- the baseline (unless ``--no-baseline``): plain single-prompt generation of the whole scene as one
+  sentence ("a red circle and a yellow square on a blue background"), which knows no boxes.
 
-Scores (:func:`mdwidgets.shapes.adherence.shapes_adherence`), each as [mean, standard error]
-over layouts: ``in_box`` (share of each box's pixels in its colour), ``iou`` (that colour's pixels
-vs the box), ``shape`` (the asked shape found in the box) and ``background`` (share of the pixels
-outside the boxes in the background colour). Speed: ``python -m benchmarks.shapes_speed``.
+``--examples N`` scores the model's example layouts too, at the same bootstrap values: the
+quick-start layout (``mdwidgets/examples/shapes.json``) at seeds 0 to N-1 and the panorama at seeds
+0 to N/4-1 (windows of the native size, stride 8, circular, as its picture in the model card).
+
+Scores (:func:`mdwidgets.shapes.adherence.shapes_adherence`), each as [mean, standard error] over
+layouts: ``object_right`` (share of the boxes whose object has the prompt's colour and shape and lies
+inside its box: the judge checked against objects labelled by eye), ``colour``, ``shape``,
+``in_box`` (each of the three alone), ``iou`` (that colour's pixels vs the box) and ``background``
+(share of the pixels outside the boxes in the background colour). Speed: ``python -m benchmarks.shapes_speed``.
 
 ``--ceiling`` scores, for the same layouts, the picture each one asks for (:func:`layout_scene`:
 every shape filling its box) as drawn and after the model's VAE round trip: no UNet can score
@@ -28,6 +34,8 @@ import json
 import math
 import random
 import statistics
+from collections.abc import Sequence
+from pathlib import Path
 
 from ..layout import Layout, Region
 from ..models import DEFAULT_MODEL, load_pipeline, model_name, native_size
@@ -76,24 +84,76 @@ def mean_and_error(values: list[float]) -> tuple[float, float]:
 
 
 def evaluate(model: str, samples: int, steps: int, guidance: float | None = None, seed: int = 0,
-             pipe=None) -> dict:
-    """Score ``samples`` random layouts at the model's native size (see the module docstring)."""
+             pipe=None, bootstraps: Sequence[int | None] = (0, None), baseline: bool = True,
+             examples: int = 0, save: Path | None = None, reuse: bool = False) -> dict:
+    """Score ``samples`` random layouts at the model's native size (see the module docstring).
+    ``bootstraps``: bootstrapped steps to render each layout with (``None``: the model's default);
+    ``save``: a folder to keep every picture in (``<layout>_bootstrap_<b>.png``, ``<layout>_baseline.png``);
+    ``reuse``: score the pictures already in ``save`` instead of rendering them again."""
     pipe = pipe or load_pipeline(model)
     size = native_size(pipe)
+    used = Settings(steps=steps, guidance_scale=guidance).resolved(model_name(pipe))
+    values = list(dict.fromkeys(used.bootstrap_steps if b is None else b for b in bootstraps))
     rng = random.Random(seed)
-    runs: dict[str, list[dict]] = {"bootstrap_0": [], "bootstrap_default": [], "baseline_single_prompt": []}
+    runs: dict[str, list[dict]] = {f"bootstrap_{b}": [] for b in values}
+    if baseline:
+        runs["baseline_single_prompt"] = []
     for k in range(samples):
         layout, sentence = random_layout(rng, size)
         common = dict(num_inference_steps=steps, guidance_scale=guidance, seed=seed + k)
-        for name, kwargs in (("bootstrap_0", {"bootstrap_steps": 0}), ("bootstrap_default", {})):
-            runs[name].append(shapes_adherence(compose(pipe, layout, **common, **kwargs).image, layout))
-        plain = compose(pipe, Layout(layout.width, layout.height, sentence), **common)
-        runs["baseline_single_prompt"].append(shapes_adherence(plain.image, layout))
-    summary = _summary(runs)
-    used = Settings(steps=steps, guidance_scale=guidance).resolved(model_name(pipe))
-    return {"model": model, "samples": samples, "size": size, "steps": steps,
-            "guidance_scale": used.guidance_scale, "default_bootstrap_steps": used.bootstrap_steps,
-            "scores_mean_and_stderr": summary}
+        for b in values:
+            image = _picture(save, reuse, f"{k:03d}_bootstrap_{b}.png", pipe, layout, bootstrap_steps=b, **common)
+            runs[f"bootstrap_{b}"].append(shapes_adherence(image, layout))
+        if baseline:
+            plain = _picture(save, reuse, f"{k:03d}_baseline.png", pipe,
+                             Layout(layout.width, layout.height, sentence), **common)
+            runs["baseline_single_prompt"].append(shapes_adherence(plain, layout))
+    result = {"model": model, "samples": samples, "size": size, "steps": steps,
+              "guidance_scale": used.guidance_scale, "default_bootstrap_steps": used.bootstrap_steps,
+              "scores_mean_and_stderr": _summary(runs)}
+    if examples:
+        result["examples"] = score_examples(pipe, values, examples, steps, guidance, save, reuse)
+    return result
+
+
+def _picture(folder: Path | None, reuse: bool, name: str, pipe, layout: Layout, **kwargs):
+    """``compose(pipe, layout, **kwargs)``'s picture, kept as ``folder/name``; or, with ``reuse``, the
+    picture already there."""
+    from PIL import Image
+
+    if folder is not None and reuse and (folder / name).exists():
+        with Image.open(folder / name) as image:
+            return image.convert("RGB")
+    image = compose(pipe, layout, **kwargs).image
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / name)
+    return image
+
+
+def score_examples(pipe, bootstraps: Sequence[int], seeds: int, steps: int, guidance: float | None = None,
+                   save: Path | None = None, reuse: bool = False) -> dict:
+    """The model's example layouts at each bootstrap value: the quick-start layout at seeds 0 to
+    ``seeds``-1 and the panorama (native windows, stride 8, circular) at seeds 0 to ``seeds``/4-1;
+    [mean, standard error] over pictures of each score, per layout and bootstrap value."""
+    from ..layout import example_layouts
+
+    paths = example_layouts()
+    panorama = {"window": "native", "stride": 8, "circular": True}
+    out = {}
+    for name, extra, count in (("shapes", {}, seeds), ("panorama", panorama, max(1, seeds // 4))):
+        if name not in paths:
+            continue
+        layout = Layout.load(paths[name])
+        common = dict(num_inference_steps=steps, guidance_scale=guidance, **extra)
+        runs: dict[str, list[dict]] = {f"bootstrap_{b}": [] for b in bootstraps}
+        for b in bootstraps:
+            for s in range(count):
+                image = _picture(save, reuse, f"{name}_seed{s}_bootstrap_{b}.png", pipe, layout,
+                                 bootstrap_steps=b, seed=s, **common)
+                runs[f"bootstrap_{b}"].append(shapes_adherence(image, layout))
+        out[name] = {"pictures": count, **_summary(runs)}
+    return out
 
 
 def ceiling(model: str, samples: int, seed: int = 0, pipe=None) -> dict:
@@ -121,10 +181,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's own")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bootstrap", type=int, nargs="*", default=None,
+                        help="bootstrapped steps to compare (default: 0 and the model's default; none: baseline only)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the whole scene as one sentence")
+    parser.add_argument("--examples", type=int, default=0,
+                        help="also score the example layouts at this many seeds (the panorama at a quarter)")
+    parser.add_argument("--save", type=Path, default=None, help="a folder to keep every picture in")
+    parser.add_argument("--reuse", action="store_true", help="score the pictures already in --save, render the rest")
     parser.add_argument("--ceiling", action="store_true", help="instead: the asked pictures, drawn and through the VAE")
     args = parser.parse_args(argv)
     result = (ceiling(args.model, args.samples, args.seed) if args.ceiling
-              else evaluate(args.model, args.samples, args.steps, args.guidance, args.seed))
+              else evaluate(args.model, args.samples, args.steps, args.guidance, args.seed,
+                            bootstraps=(0, None) if args.bootstrap is None else args.bootstrap,
+                            baseline=not args.no_baseline, examples=args.examples, save=args.save,
+                            reuse=args.reuse))
     print(json.dumps(result, indent=2))
 
 
