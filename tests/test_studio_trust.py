@@ -145,12 +145,18 @@ def test_a_script_that_edits_a_live_studio_and_exits_returns_0(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_new_studio_offers_the_work_of_an_earlier_kernel(tiny_pipe, autosave_dir):
-    before = Studio(tiny_pipe, live=False)
+def earlier_work(pipe, **controls) -> Studio:
+    """A Studio with one box, ``controls`` set (e.g. ``seed=42``) and a finished render: autosaved work."""
+    before = Studio(pipe, live=False)
     drag(before, (16, 16), (96, 96))
-    before.controls.seed.value = 42
-    before.controls.guidance.value = 3.5
+    for name, value in controls.items():
+        getattr(before.controls, name).value = value
     before.generate(wait=True)
+    return before
+
+
+def test_a_new_studio_offers_the_work_of_an_earlier_kernel(tiny_pipe, autosave_dir):
+    before = earlier_work(tiny_pipe, seed=42, guidance=3.5)
     picture = before.result.image
     del before  # the kernel restarts; the notebook's cell runs again
     after = Studio(tiny_pipe, live=False)
@@ -175,11 +181,7 @@ def test_no_offer_without_earlier_work_or_with_a_layout_given(tiny_pipe, autosav
 
 
 def test_restore_brings_back_settings_and_picture(tiny_pipe, autosave_dir):
-    before = Studio(tiny_pipe, live=False)
-    drag(before, (16, 16), (96, 96))
-    before.controls.steps.value = 5
-    before.controls.seed.value = 9
-    before.generate(wait=True)
+    before = earlier_work(tiny_pipe, steps=5, seed=9)
     restored = Studio.restore(tiny_pipe, live=False)
     assert restored.settings == before.settings and isinstance(restored.settings, Settings)
     assert restored.result.layout == before.result.layout and restored.result.settings["steps"] == 5
