@@ -215,16 +215,17 @@ def _check_mask(field_name: str, mask: Any) -> np.ndarray:
     if array.dtype == bool:
         array = array.astype(np.float32)
     elif np.issubdtype(array.dtype, np.number):
-        array = array.astype(np.float32)
+        array = array.astype(np.float32, copy=False)
         if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
             raise _fail(field_name, "array", "values must be finite and within [0, 1]")
     else:
         raise _fail(field_name, f"array of dtype {array.dtype}", "must be bool or numeric")
     if not array.any():
         raise _fail(field_name, "array", "is empty (all zero); paint at least one pixel")
-    array = array.copy()
-    array.setflags(write=False)
-    return array
+    if array.flags.writeable or array.base is not None:  # the caller's: a copy no later write can change
+        array = array.copy()
+        array.setflags(write=False)
+    return array  # a region's own read-only mask is shared, not copied: edits and undo states cost no memory
 
 
 @dataclass(frozen=True, eq=True)

@@ -341,3 +341,17 @@ def test_live_mode_pauses_on_a_canvas_far_over_the_models_size(studio, calls):  
     studio.controls.steps.value = 1
     studio.generate(wait=True)  # Generate still renders it
     assert calls and studio.result.layout.width == 1088
+
+
+def test_mask_regions_share_their_mask_across_edits_and_undo_states(studio):
+    """Issue #36 I: a prompt edit of a mask region copied its mask into every undo state."""
+    mask = np.zeros((256, 256), np.float32)
+    mask[32:96, 40:120] = 1
+    studio.layout = Layout(256, 256, "a blue background", [Region("a red circle", mask=mask)])
+    shared = studio.layout.regions[0].mask
+    mask[:] = 0  # the caller's array: writing to it later changes nothing in the layout
+    assert shared.any() and not shared.flags.writeable
+    for k in range(20):
+        studio.edit_region(0, prompt=f"a red circle {k}")
+    states = [state[0] for state in studio.edits.undo_stack] + [studio.layout]
+    assert all(s.regions[0].mask is shared for s in states[1:])  # one array for all 21 layouts
