@@ -160,8 +160,8 @@ def compose(
             UNet takes it as an input instead (default 8.5; still one row per prompt).
         bootstrap_steps: bootstrapped steps; default the family's
             (:func:`mdwidgets.catalog.default_bootstrap_steps`): 20% of ``num_inference_steps``, the
-            paper's ~20% (the official code uses 40%; fewer keeps objects better blended), 80% for
-            the built-in shapes model, the first step for Turbo/LCM models (none in a 1-step run).
+            paper's ~20% (the official code uses 40%; fewer keeps objects better blended), 32% for
+            the built-in shapes model (8 of 25), the first step for Turbo/LCM models (none in a 1-step run).
             For second-order schedulers (Heun) it is scaled to the number of UNet evaluations.
         seed: seed of the initial noise and bootstrap colours; drawn at random (and reported in
             ``result.settings``) when neither ``seed`` nor ``generator`` is given.

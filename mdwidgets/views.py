@@ -312,8 +312,7 @@ def compare(
 
 #: the line under a comparison scored by the shapes judge (:func:`score_note`)
 SCORE_LEGEND = ("right: objects in their prompt's colour and shape, inside their box · in box: objects inside "
-                "their box, any shape · IoU: overlap of each box with its colour's pixels (a blob filling its "
-                "box scores high whatever its shape)")
+                "their box, any shape · IoU: box vs its colour's pixels (box-filling blobs score high)")
 
 
 def score_note(cell_score: dict[str, float] | None, layout: Layout) -> str:

@@ -42,7 +42,9 @@ def test_the_example_composition_keeps_colours_in_their_boxes(shapes_pipe):
     layout = Layout.load(EXAMPLE)
     scores = [shapes_adherence(compose(shapes_pipe, layout, num_inference_steps=25, seed=seed).image, layout)
               for seed in SEEDS]
-    # measured on seeds 0-5: in-box 0.66-0.79, background 0.97-0.98, IoU 0.66-0.79 (v3; v2: in-box
-    # 0.36-0.49); a model that ignores the boxes scores about 0.15 in-box (the one-sentence baseline)
-    assert all(s["in_box"] >= 0.5 and s["background"] >= 0.85 for s in scores), scores
-    assert sum(s["iou"] for s in scores) / len(scores) >= 0.5, scores
+    # measured at the default (8 of 25 bootstrapped) on seeds 0-5: every object right (its colour and shape,
+    # inside its box), background 0.98-0.99, IoU 0.48-0.58; at 20 of 25 (the default before) the circle is a
+    # rounded square on every seed (1/3 right on 4 of 5); the one-sentence baseline gets about 1% right
+    assert all(s["colour"] == 1.0 and s["in_box"] == 1.0 and s["background"] >= 0.85 for s in scores), scores
+    assert sum(s["object_right"] for s in scores) / len(scores) >= 2 / 3, scores
+    assert sum(s["iou"] for s in scores) / len(scores) >= 0.4, scores

@@ -171,7 +171,7 @@ def test_family_defaults_come_from_one_table():
     assert Settings().resolved("sd-turbo") == Settings(steps=4, guidance_scale=0.0, bootstrap_steps=1)
     assert Settings(steps=1).resolved("sdxl-turbo").bootstrap_steps == 0  # nothing to blend after one step
     assert Settings(steps=8).resolved("lcm").scheduler == "lcm"
-    assert Settings().resolved("builtin:shapes") == Settings(steps=25, guidance_scale=5.0, bootstrap_steps=20)
+    assert Settings().resolved("builtin:shapes") == Settings(steps=25, guidance_scale=5.0, bootstrap_steps=8)
     assert Settings().resolved("sdxl").guidance_scale == 5.0 and FAMILIES["sdxl"].canvas == 1024
     names = {"stabilityai/sdxl-turbo": "sdxl-turbo", "stabilityai/sd-turbo": "sd-turbo",
              "stabilityai/stable-diffusion-xl-base-1.0": "sdxl", "latent-consistency/lcm-lora-sdv1-5": "lcm",

@@ -176,13 +176,13 @@ def test_default_guidance_bootstrap_and_canvas_are_the_models_own(tiny_pipe):
     kwargs = dict(num_inference_steps=5, seed=0, output_type="latent")
     shapes_default = compose(as_shapes, layout, **kwargs)
     assert shapes_default.settings["guidance_scale"] == 5.0
-    assert shapes_default.settings["bootstrap_steps"] == 4  # 80% of 5
-    same = compose(tiny_pipe, layout, guidance_scale=5.0, bootstrap_steps=4, **kwargs)
+    assert shapes_default.settings["bootstrap_steps"] == 2  # 32% of 5
+    same = compose(tiny_pipe, layout, guidance_scale=5.0, bootstrap_steps=2, **kwargs)
     assert torch.equal(shapes_default.latents, same.latents)
     other = compose(tiny_pipe, layout, **kwargs).settings  # any other model
     assert other["guidance_scale"] == 7.5 and other["bootstrap_steps"] == 1  # 20% of 5
     shapes_studio = Studio(model="builtin:shapes", autosave=False, live=False)  # before the model loads
-    assert shapes_studio.controls.guidance.value == 5.0 and shapes_studio.controls.bootstrap.value == 20
+    assert shapes_studio.controls.guidance.value == 5.0 and shapes_studio.controls.bootstrap.value == 8
     assert (shapes_studio.layout.width, shapes_studio.layout.height) == (128, 128)
     studio = Studio(tiny_pipe, autosave=False, live=False)
     assert studio.controls.guidance.value == 7.5 and studio.controls.bootstrap.value == 5

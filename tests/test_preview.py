@@ -300,7 +300,7 @@ def test_the_preview_at_40_percent_already_shows_the_final_picture(shapes_pipe, 
     error, noise_error = np.abs(preview - final), np.abs(noise_picture - final)
     # Measured at 40% of the steps: the layout and the blue background are there (15.3/255 off
     # outside the boxes; a decode of noise: 95.2). Inside the boxes the shapes' colours still change
-    # while they are bootstrapped (80% of the steps, the built-in model's default): 94.4 there at
+    # while they are bootstrapped (80% of the steps, the built-in model's default then; 32% now): 94.4 there at
     # 40%, 48.7 over the whole picture (noise: 85.8); at 60% the whole picture is 21.4 off.
     assert np.abs(at_60 - final).mean() <= 28 and np.abs(at_60 - final).mean() < noise_error.mean() / 3
     assert error[outside].mean() <= 22 and error[outside].mean() < noise_error[outside].mean() / 4

@@ -116,7 +116,7 @@ def test_any_dict_reads_as_settings_or_a_layout_error(data):
 
 
 def test_resolved_fills_only_the_models_defaults():
-    assert Settings().resolved("builtin:shapes") == Settings(steps=25, guidance_scale=5.0, bootstrap_steps=20)  # 80%
+    assert Settings().resolved("builtin:shapes") == Settings(steps=25, guidance_scale=5.0, bootstrap_steps=8)  # 32%
     assert Settings(steps=10).resolved("some/model") == Settings(steps=10, guidance_scale=7.5, bootstrap_steps=2)
     given = Settings(steps=25, guidance_scale=1.0, bootstrap_steps=0)
     assert given.resolved("builtin:shapes") == given

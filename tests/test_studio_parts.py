@@ -212,7 +212,7 @@ def test_run_controls_show_settings_and_report_only_user_changes():
     controls = RunControls("builtin:shapes")
     changed = []
     controls.on_change(lambda: changed.append(controls.settings))
-    assert (controls.settings.guidance_scale, controls.settings.bootstrap_steps) == (5.0, 20)  # the model's own
+    assert (controls.settings.guidance_scale, controls.settings.bootstrap_steps) == (5.0, 8)  # the model's own
     chosen = Settings(steps=12, guidance_scale=3.5, bootstrap_steps=4, scheduler="euler", seed=7, eta=0.3,
                       window=16, stride=4, circular=True, max_batch=2)
     controls.apply(chosen)

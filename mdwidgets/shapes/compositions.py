@@ -8,7 +8,7 @@ Prints JSON. Each sample is a random layout (2–4 boxes of distinct colours and
 background of another colour, at the model's native canvas size), rendered with the same seed:
 
 - MultiDiffusion at each ``--bootstrap`` value (bootstrapped steps of ``--steps``; default: 0 and the
-  model's default, builtin:shapes: 40% of the steps);
+  model's default, builtin:shapes: 32% of the steps, 8 of 25);
 - the baseline (unless ``--no-baseline``): plain single-prompt generation of the whole scene as one
   sentence ("a red circle and a yellow square on a blue background"), which knows no boxes.
 
