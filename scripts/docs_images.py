@@ -1,6 +1,6 @@
 """Regenerate the pictures in docs/img/ from the shipped built-in model (about a minute on 2 CPU cores).
 
-    python scripts/docs_images.py [--only samples compositions panorama failures paths] [--model FOLDER --out DIR]
+    python scripts/docs_images.py [--only samples compositions panorama failures paths seeds] [--model FOLDER --out DIR]
 
 Everything at the model's native 128×128 canvas, DDIM 25 steps, its default guidance (5), shown at 2×.
 
@@ -11,7 +11,10 @@ Everything at the model's native 128×128 canvas, DDIM 25 steps, its default gui
 - ``shapes-panorama.png``: ``mdwidgets/examples/panorama.json`` (512×128) with 360° windows.
 - ``shapes-failures.png``: the first single prompts of the evaluator (seed 0) that it scores wrong,
   each with what was asked and what the checker saw.
-- ``shapes-paths.png``: the quick-start layout (``mdwidgets/examples/shapes.json``, seed 0) step by step:
+- ``shapes-seeds.png``: the quick-start layout at seeds 0-4, at the default bootstrap and at 20 of 25 (the
+  default before the object judge), each picture with the judge's counts (:func:`mdwidgets.views.score_note`).
+- ``shapes-paths.png``: the quick-start layout (``mdwidgets/examples/shapes.json``, seed 0, 20 of 25 steps
+  bootstrapped) step by step:
   each prompt's own x0 over the whole canvas (:func:`mdwidgets.views.prompt_paths`, VAE-decoded) and the fused
   x0, which shows why a box's object takes the box's shape.
 """
@@ -117,16 +120,35 @@ def failures(pipe, out: Path, wanted: int = 8) -> None:
 
 
 def paths(pipe, out: Path) -> None:
-    """The quick-start layout: every prompt's own x0 at six steps, and the fusion."""
+    """The quick-start layout: every prompt's own x0 at six steps, and the fusion, at 20 of 25 bootstrapped steps
+    (the default before the object judge: the model card's *Why boxes fill up* reads it)."""
     layout = Layout.load(ROOT / "mdwidgets" / "examples" / "shapes.json")
     recorder = Recorder(steps=[0, 6, 12, 18, 21, 24])
-    compose(pipe, layout, num_inference_steps=25, seed=0, callback=recorder, region_x0=True)
+    compose(pipe, layout, num_inference_steps=25, bootstrap_steps=20, seed=0, callback=recorder, region_x0=True)
     prompt_paths(recorder, layout, pipe, decode=True).save(out / "shapes-paths.png")
+
+
+def seeds(pipe, out: Path) -> None:
+    """The quick-start layout at seeds 0-4: the default bootstrap against 20 of 25 (the default until the judge)."""
+    from mdwidgets.shapes.adherence import shapes_adherence
+    from mdwidgets.views import score_note
+
+    layout = Layout.load(ROOT / "mdwidgets" / "examples" / "shapes.json")
+    rows, notes, titles = [], [], []
+    for boot in (None, 20):
+        results = [compose(pipe, layout, num_inference_steps=25, bootstrap_steps=boot, seed=s) for s in range(5)]
+        rows.append([big(overlay_regions(r.image, layout, fill=False)) for r in results])
+        notes.append([score_note(shapes_adherence(r.image, layout), layout) for r in results])
+        used = results[0].settings["bootstrap_steps"]
+        titles.append(f"bootstrap {used}\n" + ("(default)" if boot is None else "(default before)"))
+    grid = image_grid(rows, column_titles=[f"seed {s}" for s in range(5)], row_titles=titles, cell_notes=notes,
+                      cell_size=2 * layout.width)
+    grid.save(out / "shapes-seeds.png")
 
 
 def main() -> None:
     jobs = {"samples": samples, "compositions": compositions, "panorama": panorama, "failures": failures,
-            "paths": paths}
+            "paths": paths, "seeds": seeds}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=list(jobs), default=list(jobs))
     parser.add_argument("--model", default=None, help="an exported shapes model folder (default: the shipped one)")
