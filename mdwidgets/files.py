@@ -154,13 +154,3 @@ def write_new(path: str | Path, write: Callable[[Path], Any]) -> Path:
         except FileExistsError:
             n += 1
             candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-
-
-def unique_path(path: str | Path) -> Path:
-    """``path``, or ``name-1.ext``, ``name-2.ext``… if it exists: exports never overwrite."""
-    path = Path(path)
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
