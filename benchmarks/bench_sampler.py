@@ -23,9 +23,11 @@ import torch
 
 from benchmarks.procmem import reset_rss_peak, rss_peak_mb
 from mdwidgets import Layout, Region, compose, load_pipeline
-from mdwidgets.models import DEFAULT_MODEL, native_size, word_tokenizer
-from mdwidgets.prompts import prompt_cache_for
-from mdwidgets.reference import plain_multidiffusion
+from mdwidgets.pipelines.facts import native_size
+from mdwidgets.pipelines.loading import DEFAULT_MODEL
+from mdwidgets.pipelines.tiny import word_tokenizer
+from mdwidgets.sampling.prompts import prompt_cache_for
+from mdwidgets.sampling.reference import plain_multidiffusion
 from mdwidgets.studio import Studio
 
 PROMPTS = ["a red circle", "a yellow square", "a green triangle", "a white circle",
@@ -49,7 +51,8 @@ def sd15_pipeline():
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from mdwidgets.models import SD_SCHEDULER_CONFIG, _stable_diffusion_pipeline_class
+    from mdwidgets.pipelines.loading import stable_diffusion_pipeline_class
+    from mdwidgets.pipelines.tiny import SD_SCHEDULER_CONFIG
 
     torch.manual_seed(0)
     tokenizer = word_tokenizer(" ".join(PROMPTS + ["background"]).split())
@@ -72,7 +75,7 @@ def sd15_pipeline():
     scheduler = DDIMScheduler(**SD_SCHEDULER_CONFIG)
     for module in (unet, vae, text_encoder):
         module.eval().requires_grad_(False)
-    pipe = _stable_diffusion_pipeline_class()(
+    pipe = stable_diffusion_pipeline_class()(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )

@@ -2,7 +2,7 @@
 
     python -m benchmarks.compare_cells [--models builtin sd15] [--repeats 2] [--out FILE.json]
 
-For each model: the default bootstrap comparison (:func:`mdwidgets.views.compare`, 4 cells: 0,
+For each model: the default bootstrap comparison (:func:`mdwidgets.render.figures.compare`, 4 cells: 0,
 10%, 20%, 40% of the steps) of a 3-region layout with ``batch=False`` (cells in turn) and
 ``batch=True`` (cells in lock-step, UNet rows concatenated: :func:`mdwidgets.compose_many`), and
 four seeds of one setting the same two ways. Wall-clock seconds (best of ``--repeats``, decoding
@@ -16,9 +16,9 @@ import argparse
 import time
 
 from benchmarks.bench_sampler import benchmark_pipelines, layout_with, machine, write_report
-from mdwidgets import compose, compose_many
-from mdwidgets.models import native_size
-from mdwidgets.views import compare
+from mdwidgets import Run, Settings, compose, compose_many
+from mdwidgets.pipelines.facts import native_size
+from mdwidgets.render.figures import compare
 
 
 def difference(a, b) -> tuple[float, float]:
@@ -50,8 +50,8 @@ def bench(pipe, size: int, steps: int, repeats: int) -> dict:
         "speedup": alone_s / together_s, "max_abs_diff": diff, "max_rel_diff": rel,
     }
 
-    runs = [dict(layout=layout, num_inference_steps=steps, seed=seed) for seed in range(4)]
-    alone_s, alone = best_of(repeats, lambda: [compose(pipe, **run) for run in runs])
+    runs = [Run(layout, Settings(steps=steps, seed=seed)) for seed in range(4)]
+    alone_s, alone = best_of(repeats, lambda: [compose(pipe, run.layout, settings=run.settings) for run in runs])
     together_s, together = best_of(repeats, lambda: compose_many(pipe, runs))
     diff, rel = difference(together, alone)
     entry["four_seeds"] = {"one_after_another_s": alone_s, "together_s": together_s,

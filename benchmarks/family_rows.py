@@ -3,7 +3,7 @@
     python -m benchmarks.family_rows [--regions 4] [--steps 8]
 
 A step's cost is its UNet rows (each row is one latent through the UNet). The rows are counted by
-wrapping the UNet of tiny random pipelines of each family (``mdwidgets.tiny``; same conditioning
+wrapping the UNet of tiny random pipelines of each family (``mdwidgets.pipelines.tiny``; same conditioning
 as the real checkpoints, so the row plan is theirs) while a layout with ``--regions`` boxes renders
 at each family's default settings. Guided models (SD 1.5, SDXL) pay one unconditional row per
 bootstrapped prompt while bootstrapping, then one shared row; guidance-free models (Turbo at
@@ -18,8 +18,7 @@ import argparse
 
 from benchmarks.bench_sampler import machine, write_report
 from mdwidgets import Layout, Region, Settings, compose
-from mdwidgets.models import tiny_random_pipeline
-from mdwidgets.tiny import tiny_random_lcm_pipeline, tiny_random_sdxl_pipeline
+from mdwidgets.pipelines.tiny import tiny_random_lcm_pipeline, tiny_random_pipeline, tiny_random_sdxl_pipeline
 
 
 def layout_with(regions: int, size: int = 128) -> Layout:

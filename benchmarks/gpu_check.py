@@ -7,10 +7,10 @@ For each model (random weights: they cost what trained ones cost) it measures
 
 - ``compose`` at N = 1, 2, 4, 8 regions: seconds per step (median after the first), UNet rows per
   step, the UNet call's share of a step, and the run's peak memory against the estimate
-  ``mdwidgets.budget`` makes before a run (CUDA: allocator peak; CPU: peak RSS growth);
+  ``mdwidgets.sampling.budget`` makes before a run (CUDA: allocator peak; CPU: peak RSS growth);
 - ``compose_many``: four seeds together vs one after another, and the default bootstrap
   comparison, as ``benchmarks.compare_cells`` runs them;
-- the plain algorithm (``mdwidgets/reference.py``) vs ``compose`` at N = 4, as
+- the plain algorithm (``mdwidgets/sampling/reference.py``) vs ``compose`` at N = 4, as
   ``benchmarks.bench_sampler`` runs them (same noise; the largest latent difference);
 - region methods: none exist in this version; the report says so.
 
@@ -48,8 +48,8 @@ from benchmarks.bench_sampler import (
 )
 from benchmarks.procmem import reset_rss_peak, rss_peak_mb
 from mdwidgets import compose
-from mdwidgets.budget import estimate_bytes
-from mdwidgets.models import parse_dtype, place_pipeline
+from mdwidgets.pipelines.loading import parse_dtype, place_pipeline
+from mdwidgets.sampling.budget import estimate_bytes
 
 REGIONS = (1, 2, 4, 8)
 MB = 2**20
@@ -73,7 +73,7 @@ def sdxl_pipeline():
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from benchmarks.bench_sampler import PROMPTS
-    from mdwidgets.models import SD_SCHEDULER_CONFIG, word_tokenizer
+    from mdwidgets.pipelines.tiny import SD_SCHEDULER_CONFIG, word_tokenizer
 
     torch.manual_seed(0)
     tokenizer = word_tokenizer(" ".join(PROMPTS + ["background"]).split())
@@ -107,13 +107,13 @@ def sdxl_pipeline():
 
 
 def _tiny_sd():
-    from mdwidgets.models import tiny_random_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_pipeline
 
     return tiny_random_pipeline()
 
 
 def _tiny_sdxl():
-    from mdwidgets.tiny import tiny_random_sdxl_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_sdxl_pipeline
 
     return tiny_random_sdxl_pipeline()
 

@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.bench_sampler import layout_with
 from mdwidgets import compose, load_pipeline
-from mdwidgets.models import native_size
+from mdwidgets.pipelines.facts import native_size
 
 
 def channels_last(pipe):

@@ -60,7 +60,7 @@ def draft_quality(steps: int, drafts: list[int]) -> dict[str, float]:
 
     from mdwidgets import compose, load_pipeline
     from mdwidgets.catalog import default_bootstrap_steps
-    from mdwidgets.images import decode_latents
+    from mdwidgets.sampling.images import decode_latents
 
     pipe = load_pipeline()
     layout = Layout.load(example_layouts()["shapes"])

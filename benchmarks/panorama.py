@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from mdwidgets import Layout, compose, load_pipeline
-from mdwidgets.schedulers import make_scheduler
-from mdwidgets.windows import window_grid
+from mdwidgets.sampling.schedulers import make_scheduler
+from mdwidgets.sampling.windows import window_grid
 
 PROMPT = "a blue background"
 

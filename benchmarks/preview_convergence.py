@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from mdwidgets.catalog import default_bootstrap_steps, default_steps
-from mdwidgets.images import decode_latents
 from mdwidgets.layout import Layout, example_layouts
-from mdwidgets.models import load_pipeline
-from mdwidgets.sampler import compose
+from mdwidgets.pipelines.loading import load_pipeline
+from mdwidgets.sampling.images import decode_latents
+from mdwidgets.sampling.sampler import compose
 
 POINTS = (0.25, 0.5, 0.75)
 

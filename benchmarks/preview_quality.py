@@ -3,7 +3,7 @@
     python -m benchmarks.preview_quality [--steps 10] [--sd15] [--out benchmarks/results/preview_quality.json]
 
 For each model the shapes example layout is rendered (seed 0) and the fused x0 prediction is kept
-at 20/40/60/80% of the steps. Every preview kind of mdwidgets.preview renders those x0, and is
+at 20/40/60/80% of the steps. Every preview kind of mdwidgets.render.preview renders those x0, and is
 compared with ``decode_latents`` of the same x0 (the true decode): mean absolute error in /255
 and PSNR (dB). Costs are the median of 5 calls at the canvas size, and their share of the median
 step of that render (the real step: N + 2 UNet rows for N regions, 2N + 2 while bootstrapping).
@@ -27,16 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mdwidgets.images import decode_latents, encode_flat_colours
 from mdwidgets.layout import Layout, example_layouts
-from mdwidgets.models import load_pipeline, tiny_random_pipeline
-from mdwidgets.preview import (
-    DecodePreviewer,
-    LatentPreviewer,
-    TinyDecoderPreviewer,
-    choose_previewer,
-)
-from mdwidgets.sampler import compose
+from mdwidgets.pipelines.loading import load_pipeline
+from mdwidgets.pipelines.tiny import tiny_random_pipeline
+from mdwidgets.render.preview import DecodePreviewer, LatentPreviewer, TinyDecoderPreviewer, choose_previewer
+from mdwidgets.sampling.images import decode_latents, encode_flat_colours
+from mdwidgets.sampling.sampler import compose
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8)
 

@@ -164,9 +164,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the tries as JSON")
     args = parser.parse_args()
 
-    from mdwidgets.cli import main as cli
+    from mdwidgets.apps.cli import main as cli
     from mdwidgets.files import read_png_metadata
-    from mdwidgets.models import tiny_random_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_pipeline
     from mdwidgets.studio import Studio
 
     tries = []

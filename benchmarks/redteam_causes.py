@@ -94,8 +94,8 @@ def holds(check: Callable[[], str | None]) -> tuple[str, str]:
 
 
 def cli(args: list[str]) -> tuple[int | str, str]:
-    """``mdwidgets.cli.main(args)`` in this process: (exit code, stderr)."""
-    from mdwidgets.cli import main
+    """``mdwidgets.apps.cli.main(args)`` in this process: (exit code, stderr)."""
+    from mdwidgets.apps.cli import main
 
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
@@ -135,9 +135,9 @@ def compose_tries(pipe) -> list[Try]:
     from PIL import Image
 
     from mdwidgets import compose, compose_many
-    from mdwidgets.preview import overlay_regions
-    from mdwidgets.redo import keep_all_but
-    from mdwidgets.sweep import load_spec
+    from mdwidgets.apps.sweep import load_spec
+    from mdwidgets.render.preview import overlay_regions
+    from mdwidgets.sampling.img2img import keep_all_but
 
     def run(**kwargs):
         return lambda: compose(pipe, layout(), **{"num_inference_steps": 1, "output_type": "latent", **kwargs})
@@ -249,20 +249,20 @@ def cli_tries(folder: Path) -> list[Try]:
 
 def clip_offline_try(spec: Path, folder: Path) -> tuple[str, str]:
     """``--clip ./missing`` with no network: transformers raises OSError (simulated: this machine may be online)."""
-    import mdwidgets.scoring
+    import mdwidgets.render.scoring
 
-    real = mdwidgets.scoring.ClipScorer.from_pretrained
+    real = mdwidgets.render.scoring.ClipScorer.from_pretrained
 
     def offline(name):
         raise OSError(f"We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them "
                       f"in the cached files ({name})")
 
-    mdwidgets.scoring.ClipScorer.from_pretrained = offline
+    mdwidgets.render.scoring.ClipScorer.from_pretrained = offline
     try:
         return cli_clean(["sweep", str(spec), "-o", str(folder / "clip-out"), "--clip", "./missing"],
                          "could not load the CLIP scorer")
     finally:
-        mdwidgets.scoring.ClipScorer.from_pretrained = real
+        mdwidgets.render.scoring.ClipScorer.from_pretrained = real
 
 
 def no_cuda_try() -> tuple[str, str]:
@@ -312,7 +312,7 @@ def bounded_cli(args: list[str], says: str, seconds: float = 20) -> tuple[str, s
 
 def sweep_folder_tries(folder: Path) -> list[Try]:
     """N: the sweep's output folder and what it prints."""
-    from mdwidgets.sweep import write_results
+    from mdwidgets.apps.sweep import write_results
 
     (folder / "l.json").write_text(json.dumps(GOOD))
     own = folder / "mine"
@@ -343,7 +343,7 @@ def sweep_folder_tries(folder: Path) -> list[Try]:
 
 def corrupt_sidecar_try(folder: Path, pipe) -> tuple[str, str]:
     """N: a cell whose sidecar is corrupt renders again, and the summary counts it."""
-    from mdwidgets.sweep import load_spec, run_sweep
+    from mdwidgets.apps.sweep import load_spec, run_sweep
 
     spec = load_spec({"model": "builtin:tiny-random", "layouts": [GOOD], "steps": 1, "output": str(folder / "c")})
     run_sweep(spec, pipe=pipe, log=lambda line: None)
@@ -488,7 +488,7 @@ def concurrent_exports(folder: Path, writers: int = 2) -> str | None:
 
 def prompt_cache_race(pipe) -> str | None:
     """O: while one thread encodes, another brings more than the cache holds; the first must still get its prompts."""
-    import mdwidgets.prompts as prompts
+    import mdwidgets.sampling.prompts as prompts
 
     cache = prompts.PromptCache(max_entries=256)
     cache.encode(pipe, ["a red circle"])
@@ -528,7 +528,7 @@ def cause_tries(folder: Path) -> list[Try]:
     """Every try of every cause, in ``folder`` (a fresh temporary folder)."""
     import warnings
 
-    from mdwidgets.models import tiny_random_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_pipeline
 
     warnings.simplefilter("ignore")
     pipe = tiny_random_pipeline()

@@ -4,7 +4,7 @@
 
 The previous built-in model (256 px native, a 32×32 latent) is taken out of git history with
 ``git archive`` into a temporary folder, so both models are timed in the same run on the same
-machine: each renders random 4-box layouts (:func:`mdwidgets.shapes.compositions.random_layout`)
+machine: each renders random 4-box layouts (:func:`training.compositions.random_layout`)
 at its own native canvas, one warm-up, then ``--repeats`` timed runs (median reported). Writes
 ``benchmarks/results/shapes_speed.json``.
 """
@@ -25,8 +25,9 @@ import torch
 
 from benchmarks.bench_sampler import machine, write_report
 from mdwidgets import Settings, compose, load_pipeline
-from mdwidgets.models import SHAPES_DIR, model_family, native_size
-from mdwidgets.shapes.compositions import random_layout
+from mdwidgets.pipelines.facts import model_family, native_size
+from mdwidgets.pipelines.loading import SHAPES_DIR
+from training.compositions import random_layout
 
 REPO = Path(__file__).resolve().parents[1]
 

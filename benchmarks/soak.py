@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.procmem import rss_mb
 from mdwidgets import Layout, Region, Studio, load_pipeline
-from mdwidgets.models import DEFAULT_MODEL
+from mdwidgets.pipelines.loading import DEFAULT_MODEL
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     python -m benchmarks.unet_memory
 
 Run it in a fresh process: the peak-RSS reset only sees growth beyond what the process already
-touched. These numbers calibrate mdwidgets.budget.
+touched. These numbers calibrate mdwidgets.sampling.budget.
 """
 
 from __future__ import annotations

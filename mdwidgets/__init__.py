@@ -13,11 +13,12 @@ Public API::
 - :class:`Layout`, :class:`Region` — the composition as data (JSON round trip).
 - :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
   ``window=`` / ``stride=`` / ``circular=`` turn on sliding windows for panoramas and canvases
-  larger than the model (:mod:`mdwidgets.windows`).
-- :func:`compose_many` — several compositions (seeds, settings, layouts) sampled together, their
-  UNet rows sharing calls; :func:`mdwidgets.views.compare` uses it for comparison grids.
+  larger than the model (:mod:`mdwidgets.sampling.windows`).
+- :func:`compose_many` — several compositions (:class:`Run`: a layout, its settings and callback)
+  sampled together, their UNet rows sharing calls; :func:`mdwidgets.render.figures.compare` uses it
+  for comparison grids.
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.
-- :func:`mdwidgets.reference.plain_multidiffusion` — the paper's algorithm written literally (one
+- :func:`mdwidgets.sampling.reference.plain_multidiffusion` — the paper's algorithm written literally (one
   scheduler per path, step, then average): read it first; ``compose`` is tested equal to it.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.
 - :class:`Settings` — the one home of the rendering settings (steps, guidance, bootstrap,
@@ -26,12 +27,13 @@ Public API::
 - :func:`save_png`, :func:`read_png_metadata` — PNGs that carry their layout and settings
   (:mod:`mdwidgets.files`: also ``load_layout_file`` / ``load_layout_bytes`` for a layout JSON
   or an mdwidgets PNG).
-- :mod:`mdwidgets.sweep` — render grids from a JSON spec (``python -m mdwidgets sweep``), resumable.
+- :mod:`mdwidgets.apps.sweep` — render grids from a JSON spec (``python -m mdwidgets sweep``), resumable.
 - :class:`Studio` — the notebook panel: draw boxes, prompt them, generate with a live preview,
   live mode, undo; made of small widgets in :mod:`mdwidgets.studio` (``BoxCanvas``,
   ``RegionList``, ``RunControls``, ``HistoryStrip``, ``Runner``).
 - :func:`overlay_regions` — draw a layout's regions over any image.
-- Errors: :class:`LayoutError`, :class:`ModelError`; warnings: :class:`LayoutWarning`,
+- Errors: :class:`InputError` (anything a user can fix) with :class:`LayoutError` and
+  :class:`SettingsError` under it, :class:`ModelError`; warnings: :class:`LayoutWarning`,
   :class:`PromptTruncatedWarning`.
 """
 
@@ -45,10 +47,12 @@ __version__ = "0.1.0"
 _HOMES = {
     "read_png_metadata": "files", "save_png": "files",
     "Layout": "layout", "LayoutError": "layout", "LayoutWarning": "layout", "Region": "layout",
-    "fusion_weights": "masks", "DEFAULT_MODEL": "catalog", "ModelError": "catalog", "load_pipeline": "models",
-    "overlay_regions": "preview", "PromptTruncatedWarning": "prompts", "ComposeResult": "sampler",
-    "StepEvent": "sampler", "compose": "sampler", "compose_many": "sampler", "SCHEDULERS": "schedulers",
-    "Settings": "settings", "Studio": "studio",
+    "fusion_weights": "sampling.masks", "DEFAULT_MODEL": "catalog", "ModelError": "catalog",
+    "load_pipeline": "pipelines.loading", "overlay_regions": "render.preview",
+    "PromptTruncatedWarning": "sampling.prompts", "ComposeResult": "sampling.sampler", "StepEvent": "sampling.sampler",
+    "compose": "sampling.sampler", "compose_many": "sampling.sampler", "Run": "sampling.sampler",
+    "SCHEDULERS": "settings", "Settings": "settings", "SettingsError": "settings", "InputError": "errors",
+    "Studio": "studio",
 }
 
 
@@ -66,28 +70,31 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as if imported eagerly
     from .catalog import DEFAULT_MODEL, ModelError
+    from .errors import InputError
     from .files import read_png_metadata, save_png
     from .layout import Layout, LayoutError, LayoutWarning, Region
-    from .masks import fusion_weights
-    from .models import load_pipeline
-    from .preview import overlay_regions
-    from .prompts import PromptTruncatedWarning
-    from .sampler import ComposeResult, StepEvent, compose, compose_many
-    from .schedulers import SCHEDULERS
-    from .settings import Settings
+    from .pipelines.loading import load_pipeline
+    from .render.preview import overlay_regions
+    from .sampling.masks import fusion_weights
+    from .sampling.prompts import PromptTruncatedWarning
+    from .sampling.sampler import ComposeResult, Run, StepEvent, compose, compose_many
+    from .settings import SCHEDULERS, Settings, SettingsError
     from .studio import Studio
 
 __all__ = [
     "DEFAULT_MODEL",
     "SCHEDULERS",
     "ComposeResult",
+    "InputError",
     "Layout",
     "LayoutError",
     "LayoutWarning",
     "ModelError",
     "PromptTruncatedWarning",
     "Region",
+    "Run",
     "Settings",
+    "SettingsError",
     "StepEvent",
     "Studio",
     "compose",

@@ -3,7 +3,7 @@
 Rules:
 
 - A *family* is what a checkpoint is, detected from its components when it loads
-  (:func:`mdwidgets.models.model_family`): ``sd`` (Stable Diffusion 1.x/2.x), ``sdxl``, their
+  (:func:`mdwidgets.pipelines.facts.model_family`): ``sd`` (Stable Diffusion 1.x/2.x), ``sdxl``, their
   few-step variants ``sd-turbo``, ``sdxl-turbo`` (adversarially distilled: no guidance, 1–4 steps),
   ``lcm``, ``sdxl-lcm`` (latent consistency: a distilled UNet, or an LCM-LoRA), and the built-in ones.
 - Every per-model default (steps, guidance, bootstrapped share, scheduler, canvas) lives in one table,
@@ -75,7 +75,7 @@ class ModelError(RuntimeError):
 def family_from_name(name: str | None) -> str:
     """The family a model name suggests: a family's own name, a built-in name, or a guess from words
     in a hub id or path ("turbo", "lcm", "xl"); ``sd`` otherwise. A loaded pipeline's family comes
-    from its components instead (:func:`mdwidgets.models.model_family`)."""
+    from its components instead (:func:`mdwidgets.pipelines.facts.model_family`)."""
     if name in FAMILIES:
         return name
     if name in BUILTIN_FAMILIES:

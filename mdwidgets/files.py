@@ -1,8 +1,10 @@
 """Files: PNGs that carry the layout and settings that made them, loading a layout from a file,
 and writes that never leave half a file.
 
-Every reader here raises :class:`~mdwidgets.LayoutError` naming the file for every problem
-(unreadable, not a PNG, hostile JSON, a bad setting), so callers catch one error type.
+Every reader here raises an :class:`~mdwidgets.InputError` naming the file for every problem, so
+callers catch one error type: :class:`~mdwidgets.LayoutError` for the layout (hostile JSON, a bad
+field), :class:`~mdwidgets.SettingsError` for a bad setting, the base itself for a file that cannot
+be read (missing, not a PNG).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any, BinaryIO
 
 from PIL import Image, PngImagePlugin
 
+from .errors import InputError
 from .layout import Layout, LayoutError, open_regular, read_limited
-from .settings import Settings, check_settings
+from .settings import Settings, SettingsError, check_settings
 
 PNG_LAYOUT_KEY = "mdwidgets_layout"
 PNG_SETTINGS_KEY = "mdwidgets_settings"
@@ -62,27 +65,27 @@ def read_png_metadata(path: str | Path | BinaryIO) -> tuple[Layout, dict[str, An
     (``model``, ``device``, ``dtype``); :meth:`Settings.from_dict` turns it into :class:`Settings`.
     Only the PNG's header and text chunks are read, never its pixels, and every problem (not a
     PNG, a decompression bomb, malformed or hostile JSON, settings of the wrong type) raises
-    :class:`LayoutError` naming the file."""
+    :class:`~mdwidgets.InputError` naming the file."""
     if isinstance(path, (str, os.PathLike)):
         try:
             with open_regular(path) as fh:
                 return _png_metadata(fh, str(path))
         except OSError as exc:
-            raise LayoutError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     return _png_metadata(path, str(getattr(path, "name", path)))
 
 
 def load_layout_file(path: str | Path) -> tuple[Layout, dict[str, Any]]:
     """The layout in a layout JSON file or an mdwidgets PNG (``.png``), and the settings dict the
     PNG carries (``{}`` for JSON). Every failure, an unreadable file included, is a
-    :class:`LayoutError` naming the file."""
+    :class:`~mdwidgets.InputError` naming the file."""
     try:
         if not str(path).lower().endswith(".png"):
             return _load_layout(str(path), io.BytesIO(read_limited(path)))
         with open_regular(path) as fh:
             return _load_layout(str(path), fh)
     except OSError as exc:
-        raise LayoutError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def load_layout_bytes(name: str, content: bytes) -> tuple[Layout, dict[str, Any]]:
@@ -105,7 +108,7 @@ def _png_metadata(source: str | Path | BinaryIO, name: str) -> tuple[Layout, dic
         with Image.open(source, formats=["PNG"]) as image:
             text = {k: v for k, v in image.info.items() if isinstance(v, str)}  # chunks before the pixels
     except Exception as exc:  # noqa: BLE001 - OSError, DecompressionBombError, ValueError (huge chunk)…
-        raise LayoutError(f"{name}: cannot read as a PNG image ({exc})") from None
+        raise InputError(f"{name}: cannot read as a PNG image ({exc})") from None
     if PNG_LAYOUT_KEY not in text:
         raise LayoutError(f"{name}: this PNG carries no mdwidgets layout (was it made by mdwidgets?)")
     try:
@@ -115,7 +118,7 @@ def _png_metadata(source: str | Path | BinaryIO, name: str) -> tuple[Layout, dic
     try:
         settings = json.loads(text.get(PNG_SETTINGS_KEY, "{}"))
     except (ValueError, RecursionError):
-        raise LayoutError(f"{name}: its settings are not valid JSON") from None
+        raise SettingsError(f"{name}: its settings are not valid JSON") from None
     return layout, check_settings(settings, name)
 
 

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
 LAYOUT_VERSION = 1
 MAX_SIDE = 8192
 EXAMPLES = Path(__file__).resolve().parent / "examples"  #: example layouts and a sweep spec (in the wheel)
@@ -42,7 +44,7 @@ MAX_MASK_PIXELS = MAX_SIDE * MAX_SIDE  # all mask pixels of one layout file toge
 MAX_FILE_BYTES = 128 * 2**20
 
 
-class LayoutError(ValueError):
+class LayoutError(InputError):
     """A layout (or its JSON) is invalid. The message names the field and the offending value."""
 
 

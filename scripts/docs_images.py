@@ -12,10 +12,10 @@ Everything at the model's native 128×128 canvas, DDIM 25 steps, its default gui
 - ``shapes-failures.png``: the first single prompts of the evaluator (seed 0) that it scores wrong,
   each with what was asked and what the checker saw.
 - ``shapes-seeds.png``: the quick-start layout at seeds 0-4, at the default bootstrap and at 20 of 25 (the
-  default before the object judge), each picture with the judge's counts (:func:`mdwidgets.views.score_note`).
+  default before the object judge), each picture with the judge's counts (:func:`mdwidgets.render.figures.score_note`).
 - ``shapes-paths.png``: the quick-start layout (``mdwidgets/examples/shapes.json``, seed 0, 20 of 25 steps
   bootstrapped) step by step:
-  each prompt's own x0 over the whole canvas (:func:`mdwidgets.views.prompt_paths`, VAE-decoded) and the fused
+  each prompt's own x0 over the whole canvas (:func:`mdwidgets.render.figures.prompt_paths`, VAE-decoded) and the fused
   x0, which shows why a box's object takes the box's shape.
 """
 
@@ -32,11 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mdwidgets import Layout, compose, load_pipeline, overlay_regions  # noqa: E402
-from mdwidgets.models import native_size  # noqa: E402
-from mdwidgets.shapes.compositions import layout_scene, random_layout  # noqa: E402
+from mdwidgets.pipelines.facts import native_size  # noqa: E402
+from mdwidgets.render.figures import Recorder, image_grid, prompt_paths  # noqa: E402
+from mdwidgets.shapes.analysis import analyse  # noqa: E402
 from mdwidgets.shapes.data import render  # noqa: E402
-from mdwidgets.shapes.evaluate import analyse, eval_prompts, prompt_for  # noqa: E402
-from mdwidgets.views import Recorder, image_grid, prompt_paths  # noqa: E402
+from training.compositions import layout_scene, random_layout  # noqa: E402
+from training.evaluate import eval_prompts, prompt_for  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 
@@ -130,8 +131,8 @@ def paths(pipe, out: Path) -> None:
 
 def seeds(pipe, out: Path) -> None:
     """The quick-start layout at seeds 0-4: the default bootstrap against 20 of 25 (the default until the judge)."""
+    from mdwidgets.render.figures import score_note
     from mdwidgets.shapes.adherence import shapes_adherence
-    from mdwidgets.views import score_note
 
     layout = Layout.load(ROOT / "mdwidgets" / "examples" / "shapes.json")
     rows, notes, titles = [], [], []

@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mdwidgets.views import _font  # noqa: E402
+from mdwidgets.render.figures import _font  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "object_labels"
 LABEL_STREAM = 20261130  # random layouts of their own, not the benchmark's (random.Random(seed) there)
@@ -60,7 +60,7 @@ def small_file(image: Image.Image) -> Image.Image:
 def batch_runs(batch: int) -> list[tuple]:
     """(source, layout, seed, bootstrap) of every picture of a batch of crops."""
     from mdwidgets import Layout
-    from mdwidgets.shapes.compositions import random_layout
+    from training.compositions import random_layout
 
     runs = []
     if batch == 1:

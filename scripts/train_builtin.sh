@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the built-in model (builtin:shapes) from nothing: bash scripts/train_builtin.sh RUN [--device cuda]
 #
-# The stages of docs/model_card.md ("Reproduce"), each a `python -m mdwidgets.shapes.train` run in its
+# The stages of docs/model_card.md ("Reproduce"), each a `python -m training.train` run in its
 # own folder under RUN. Run it again after an interruption: finished stages (their export exists) are
 # skipped and the interrupted one continues from its last checkpoint (--resume). The result is
 # RUN/final, a diffusers folder; copy it over mdwidgets/models/shapes to ship it.
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 RUN=${1:?usage: bash scripts/train_builtin.sh RUN_FOLDER [--device cuda]}
 shift
 PY=${PYTHON:-.venv/bin/python}
-train() { "$PY" -m mdwidgets.shapes.train --resume "$@"; }
+train() { "$PY" -m training.train --resume "$@"; }
 
 stage() {  # stage NAME INIT [train args...]: fine-tune INIT into RUN/NAME, export RUN/NAME/export
   local name=$1 init=$2; shift 2

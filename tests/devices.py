@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import torch
 
-from mdwidgets.models import load_pipeline, parse_dtype, place_pipeline
+from mdwidgets.pipelines.loading import load_pipeline, parse_dtype, place_pipeline
 
 DEVICE_VARIABLE, DTYPE_VARIABLE = "MDWIDGETS_TEST_DEVICE", "MDWIDGETS_TEST_DTYPE"
 

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from mdwidgets import Layout, Region, budget, compose
-from mdwidgets.budget import estimate_bytes
-from mdwidgets.masks import fusion_weights
-from mdwidgets.paths import Paths
-from mdwidgets.windows import window_grid
+from mdwidgets import Layout, Region, compose
+from mdwidgets.sampling import budget
+from mdwidgets.sampling.budget import estimate_bytes
+from mdwidgets.sampling.masks import fusion_weights
+from mdwidgets.sampling.paths import Paths
+from mdwidgets.sampling.windows import window_grid
 
 
 def layout(n=3, size=512, **region):

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from mdwidgets import Layout, compose, load_pipeline
-from mdwidgets.models import SHAPES_DIR
+from mdwidgets.pipelines.loading import SHAPES_DIR
 
 WEIGHTS = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
            "vae": "diffusion_pytorch_model.safetensors"}

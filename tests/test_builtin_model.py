@@ -10,8 +10,9 @@ import pytest
 
 from mdwidgets import Layout, compose
 from mdwidgets.shapes.adherence import shapes_adherence
-from mdwidgets.shapes.evaluate import analyse, prompt_for
+from mdwidgets.shapes.analysis import analyse
 from tests.devices import load_test_pipeline
+from training.evaluate import prompt_for
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from mdwidgets import DEFAULT_MODEL, Layout, read_png_metadata
-from mdwidgets.cli import EXAMPLES, main
+from mdwidgets.apps.cli import EXAMPLES, main
 
 
 def test_render_embeds_layout_and_settings(tmp_path, root, capsys):
@@ -69,9 +69,10 @@ def test_output_is_checked_before_rendering_and_never_replaced_unless_asked(tmp_
     out = tmp_path / "shapes.png"
     assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1"]) == 0
     before = out.read_bytes()
-    import mdwidgets.models
+    import mdwidgets.pipelines.loading
 
-    monkeypatch.setattr(mdwidgets.models, "load_pipeline", lambda *a, **k: pytest.fail("rendered before checking"))
+    monkeypatch.setattr(mdwidgets.pipelines.loading, "load_pipeline",
+                        lambda *a, **k: pytest.fail("rendered before checking"))
     assert main(["render", str(out), "-o", str(out)]) == 2  # the input PNG itself
     assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["render", str(out), "-o", str(tmp_path)]) == 2
@@ -131,7 +132,7 @@ def test_examples_are_listed_and_copied_out_with_the_layouts_a_sweep_names(tmp_p
 def test_the_cli_leaves_warning_filters_and_format_as_it_found_them(tmp_path):
     import warnings
 
-    from mdwidgets.cli import main
+    from mdwidgets.apps.cli import main
 
     filters, format_warning = list(warnings.filters), warnings.formatwarning
     assert main(["example", "-o", str(tmp_path)]) == 0
@@ -143,7 +144,7 @@ def test_redo_regions_of_an_earlier_render_and_start_from_an_image(tmp_path):
     from PIL import Image
 
     from mdwidgets import Layout, Region
-    from mdwidgets.cli import main
+    from mdwidgets.apps.cli import main
 
     layout = Layout(64, 64, "a blue background", [Region("a red circle", box=(8, 8, 32, 32)),
                                                    Region("a yellow square", box=(40, 40, 64, 64))])

@@ -1,7 +1,7 @@
 import random
 
 from mdwidgets.shapes.adherence import prompt_colour
-from mdwidgets.shapes.compositions import random_layout
+from training.compositions import random_layout
 
 
 def test_random_layouts_are_valid_and_deterministic():
@@ -29,7 +29,7 @@ def test_four_objects_on_request():
 
 
 def test_the_asked_pictures_score_what_a_perfect_model_would():
-    from mdwidgets.shapes.compositions import ceiling
+    from training.compositions import ceiling
 
     scores = ceiling("builtin:shapes", samples=4)["scores_mean_and_stderr"]
     drawn, through_vae = scores["drawn"], scores["vae_round_trip"]

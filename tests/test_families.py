@@ -7,12 +7,13 @@ import torch
 
 from mdwidgets import Layout, Region, Settings, compose, load_pipeline
 from mdwidgets.catalog import FAMILIES, ModelError, family_from_name
-from mdwidgets.conditioning import window_time_ids
-from mdwidgets.models import _checkpoint_kind, model_family
-from mdwidgets.reference import plain_multidiffusion
-from mdwidgets.schedulers import make_scheduler
-from mdwidgets.tiny import TIME_ID_DIM, tiny_random_lcm_pipeline, tiny_random_sdxl_pipeline
-from mdwidgets.windows import window_grid
+from mdwidgets.pipelines.facts import model_family
+from mdwidgets.pipelines.loading import _checkpoint_kind
+from mdwidgets.pipelines.tiny import TIME_ID_DIM, tiny_random_lcm_pipeline, tiny_random_sdxl_pipeline
+from mdwidgets.sampling.conditioning import window_time_ids
+from mdwidgets.sampling.reference import plain_multidiffusion
+from mdwidgets.sampling.schedulers import make_scheduler
+from mdwidgets.sampling.windows import window_grid
 from tests.devices import load_test_pipeline, model_latents, on_test_device, tolerance
 
 SIZE, STEPS = 64, 8
@@ -76,7 +77,7 @@ def test_sdxl_without_regions_equals_the_sdxl_pipeline(sdxl, scheduler, negative
 @pytest.mark.parametrize("scheduler", ["ddim", "euler-a"])
 @pytest.mark.parametrize("bootstrap", [0, 3])
 def test_sdxl_regions_equal_one_scheduler_per_path(sdxl, scheduler, bootstrap):
-    from mdwidgets.sampler import _bootstrap_backgrounds
+    from mdwidgets.sampling.sampler import _bootstrap_backgrounds
 
     layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(0, 0, 40, 32)),
                                                       Region("a green square", box=(24, 24, 64, 64))])
@@ -232,7 +233,7 @@ def tiny_lora(folder):
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    from mdwidgets.models import tiny_random_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_pipeline
 
     adapted = on_test_device(tiny_random_pipeline())
     torch.manual_seed(1)
@@ -244,7 +245,7 @@ def tiny_lora(folder):
 
 
 def test_the_cli_loads_a_lora_and_records_it(tmp_path, root):
-    from mdwidgets.cli import main
+    from mdwidgets.apps.cli import main
     from mdwidgets.files import read_png_metadata
 
     tiny_lora(tmp_path / "tiny-lcm-lora")
@@ -261,7 +262,7 @@ def test_the_cli_loads_a_lora_and_records_it(tmp_path, root):
 def test_a_lora_is_loaded_fused_and_names_its_family(tmp_path):
     """A LoRA saved by diffusers loads through load_pipeline(lora=...) and renders as the adapted UNet;
     an LCM-LoRA's name makes the family ``lcm`` (LCM scheduler, 4 steps, no guidance)."""
-    from mdwidgets.models import tiny_random_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_pipeline
 
     folder = tmp_path / "tiny-lcm-lora"
     adapted = tiny_lora(folder)

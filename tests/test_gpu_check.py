@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.gpu_check import REGIONS, Deadline, attempt, errors, run_check, table
 from mdwidgets import Layout, compose
-from mdwidgets.models import tiny_random_pipeline
+from mdwidgets.pipelines.tiny import tiny_random_pipeline
 from tests.devices import (
     DEVICE_VARIABLE,
     DTYPE_VARIABLE,

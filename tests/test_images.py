@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import torch
 
-from mdwidgets.images import decode_latents, float32_vae
+from mdwidgets.sampling.images import decode_latents, float32_vae
 
 
 def _latents(pipe, side=8, seed=0):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdwidgets import Layout, LayoutError, LayoutWarning, Region, fusion_weights
-from mdwidgets.masks import region_mask
+from mdwidgets.sampling.masks import region_mask
 
 
 def layout(**changes):

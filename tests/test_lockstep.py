@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from mdwidgets import Layout, Region, compose, compose_many
-from mdwidgets.lockstep import UNetRows, evaluate
-from mdwidgets.views import compare
+from mdwidgets import Layout, Region, Run, Settings, compose, compose_many
+from mdwidgets.render.figures import compare
+from mdwidgets.sampling.lockstep import UNetRows, evaluate
+from tests.conftest import as_runs
 from tests.devices import tolerance
 
 LAYOUT = Layout(64, 64, "a blue background",
@@ -47,7 +48,7 @@ def test_runs_in_lockstep_are_bit_identical_to_compose_with_one_row_per_call(tin
         run, events = recorded(dict(run, seed=7))
         alone.append((compose(tiny_pipe, **run, max_batch=1), events))
     recorded_runs = [recorded(dict(run, seed=7)) for run in runs]
-    results = compose_many(tiny_pipe, [run for run, _ in recorded_runs], max_batch=1)
+    results = compose_many(tiny_pipe, as_runs([run for run, _ in recorded_runs]), max_batch=1)
     together = list(zip(results, [events for _, events in recorded_runs]))
     for (one, one_events), (many, many_events) in zip(alone, together):
         assert torch.equal(one.latents, many.latents)
@@ -64,7 +65,7 @@ def test_rows_of_all_runs_share_one_call_per_step(tiny_pipe, unet_calls):
     alone = [compose(tiny_pipe, **run).latents for run in runs]
     single_calls = list(unet_calls)
     unet_calls.clear()
-    together = [r.latents for r in compose_many(tiny_pipe, runs)]
+    together = [r.latents for r in compose_many(tiny_pipe, as_runs(runs))]
     # Alone: bootstrap 0 has 3 prompts + 1 shared unconditional row; bootstrap 2 has 3 + 3 while
     # bootstrapping (each foreground sees its own input), then 4.
     assert [c[0] for c in single_calls] == [4, 4, 4, 4] + [6, 6, 4, 4]
@@ -79,23 +80,23 @@ def test_different_timesteps_and_canvas_sizes(tiny_pipe, unet_calls):
             dict(layout=LAYOUT, scheduler="ddim", num_inference_steps=2),
             dict(layout=WIDE, num_inference_steps=2)]
     runs = [dict(run, bootstrap_steps=0, seed=2, output_type="latent") for run in runs]
-    compose_many(tiny_pipe, runs)
+    compose_many(tiny_pipe, as_runs(runs))
     # Step 1: the two 64x64 runs share a call with a timestep per row; the 96x64 run has its own.
     assert unet_calls[:2] == [(8, (8, 8), 8), (3, (8, 12), 1)]
     assert unet_calls[2:] == [(8, (8, 8), 8), (3, (8, 12), 1), (4, (8, 8), 1)]
 
 
 def test_memory_cap_splits_batches_but_never_below_one_run(tiny_pipe, unet_calls, monkeypatch):
-    monkeypatch.setattr("mdwidgets.sampler.rows_that_fit", lambda pipe, pixels: 5)
+    monkeypatch.setattr("mdwidgets.sampling.sampler.rows_that_fit", lambda pipe, pixels: 5)
     runs = [dict(layout=LAYOUT, bootstrap_steps=0, num_inference_steps=1, seed=0, output_type="latent")] * 3
-    compose_many(tiny_pipe, runs)
+    compose_many(tiny_pipe, as_runs(runs))
     assert [c[0] for c in unet_calls] == [5, 5, 2]  # 12 rows, at most 5 per call
     unet_calls.clear()
-    monkeypatch.setattr("mdwidgets.sampler.rows_that_fit", lambda pipe, pixels: 1)
-    compose_many(tiny_pipe, runs)
+    monkeypatch.setattr("mdwidgets.sampling.sampler.rows_that_fit", lambda pipe, pixels: 1)
+    compose_many(tiny_pipe, as_runs(runs))
     assert [c[0] for c in unet_calls] == [4, 4, 4]  # a run's own 4 rows always go together
     unet_calls.clear()
-    compose_many(tiny_pipe, runs, max_batch=3)
+    compose_many(tiny_pipe, as_runs(runs), max_batch=3)
     assert [c[0] for c in unet_calls] == [3, 3, 3, 3]
 
 
@@ -104,24 +105,23 @@ def test_cancelling_one_run_lets_the_others_finish(tiny_pipe):
         if event.step == 1:
             event.cancel()
 
-    first, second = compose_many(tiny_pipe, [
+    first, second = compose_many(tiny_pipe, as_runs([
         dict(layout=LAYOUT, num_inference_steps=4, seed=0, callback=stop_at_1),
         dict(layout=LAYOUT, num_inference_steps=4, seed=0),
-    ])
+    ]))
     assert first.cancelled and first.steps_done == 2
     assert not second.cancelled and second.steps_done == 4
 
 
 def test_bad_runs_say_which_run(tiny_pipe):
-    with pytest.raises(TypeError, match=r"run 1: .*'bootstrap'.*compose\(\) keywords"):
-        compose_many(tiny_pipe, [dict(layout=LAYOUT), dict(layout=LAYOUT, bootstrap=3)])
-    with pytest.raises(TypeError, match=r"run 0: .*'layout'"):
-        compose_many(tiny_pipe, [dict(seed=0)])
-    with pytest.raises(ValueError, match="pass pipe and max_batch to compose_many"):
-        compose_many(tiny_pipe, [dict(layout=LAYOUT, max_batch=2)])
-    with pytest.raises(ValueError, match="bootstrap_steps=9") as error:
-        compose_many(tiny_pipe, [dict(layout=LAYOUT, num_inference_steps=2),
-                                 dict(layout=LAYOUT, num_inference_steps=2, bootstrap_steps=9)])
+    with pytest.raises(TypeError, match=r"run 1 must be a mdwidgets.Run\(layout, settings, callback\), not dict"):
+        compose_many(tiny_pipe, [Run(LAYOUT), dict(layout=LAYOUT)])
+    with pytest.raises(TypeError, match=r"runs must be a list of mdwidgets.Run"):
+        compose_many(tiny_pipe, Run(LAYOUT))
+    with pytest.raises(ValueError, match="its settings have max_batch=2; pass max_batch to compose_many"):
+        compose_many(tiny_pipe, [Run(LAYOUT, Settings(max_batch=2))])
+    with pytest.raises(ValueError, match="bootstrap_steps=30 must be between 0 and steps=25") as error:
+        compose_many(tiny_pipe, [Run(LAYOUT, Settings(steps=2)), Run(LAYOUT, Settings(bootstrap_steps=30))])
     assert "(in run 1 of 2)" in error.value.__notes__
     assert not torch.is_inference_mode_enabled()  # the failed runs left no global state behind
     assert compose_many(tiny_pipe, []) == []
@@ -132,7 +132,7 @@ def test_callback_error_stops_all_runs_and_propagates(tiny_pipe):
         raise KeyError("from the callback")
 
     with pytest.raises(KeyError, match="from the callback"):
-        compose_many(tiny_pipe, [dict(layout=LAYOUT, num_inference_steps=3), dict(layout=LAYOUT, callback=boom)])
+        compose_many(tiny_pipe, [Run(LAYOUT, Settings(steps=3)), Run(LAYOUT, callback=boom)])
     assert not torch.is_inference_mode_enabled()
 
 
@@ -163,12 +163,13 @@ def test_compare_batched_equals_one_after_another(tiny_pipe, unet_calls):
 @pytest.mark.parametrize("name", ["dpm++", "pndm", "euler-a"])
 def test_one_scheduler_instance_shared_by_runs_behaves_like_its_name(tiny_pipe, name):
     """A diffusers habit: build a scheduler once, pass it everywhere. Each run gets its own copy."""
-    from mdwidgets.schedulers import make_scheduler
+    from mdwidgets.sampling.schedulers import make_scheduler
 
     instance = make_scheduler(name, tiny_pipe.scheduler)
     runs = [dict(layout=LAYOUT, num_inference_steps=6, seed=seed, output_type="latent") for seed in (0, 1)]
-    by_name = [r.latents for r in compose_many(tiny_pipe, [{**run, "scheduler": name} for run in runs], max_batch=1)]
-    shared = [r.latents for r in compose_many(tiny_pipe, [{**run, "scheduler": instance} for run in runs], max_batch=1)]
+    by_name = as_runs([{**run, "scheduler": name} for run in runs])
+    shared = as_runs([{**run, "scheduler": instance} for run in runs])
+    by_name, shared = ([r.latents for r in compose_many(tiny_pipe, them, max_batch=1)] for them in (by_name, shared))
     assert all(torch.equal(a, b) for a, b in zip(by_name, shared))
     twice = [compose(tiny_pipe, **runs[0], scheduler=instance, max_batch=1).latents for _ in range(2)]
     assert torch.equal(twice[0], twice[1]) and torch.equal(twice[0], by_name[0])

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mdwidgets import Layout, ModelError, PromptTruncatedWarning, Region, compose, load_pipeline
-from mdwidgets.models import default_device_and_dtype, parse_dtype
+from mdwidgets.pipelines.loading import default_device_and_dtype, parse_dtype
 from tests.devices import load_test_pipeline, tolerance
 
 

@@ -6,11 +6,11 @@ import torch
 
 from benchmarks.panorama import panorama_pipeline
 from mdwidgets import Layout, Region, compose
-from mdwidgets.masks import fusion_weights
-from mdwidgets.paths import Paths
-from mdwidgets.reference import plain_multidiffusion
-from mdwidgets.sampler import _bootstrap_backgrounds
-from mdwidgets.windows import Window, window_grid
+from mdwidgets.sampling.masks import fusion_weights
+from mdwidgets.sampling.paths import Paths
+from mdwidgets.sampling.reference import plain_multidiffusion
+from mdwidgets.sampling.sampler import _bootstrap_backgrounds
+from mdwidgets.sampling.windows import Window, window_grid
 from tests.devices import model_latents, on_test_device, tolerance
 
 

@@ -19,16 +19,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mdwidgets.images import decode_latents
 from mdwidgets.layout import Layout, example_layouts
-from mdwidgets.preview import (
+from mdwidgets.render.preview import (
     DecodePreviewer,
     LatentPreviewer,
     TinyDecoderPreviewer,
     choose_previewer,
     previewer_for,
 )
-from mdwidgets.sampler import compose
+from mdwidgets.sampling.images import decode_latents
+from mdwidgets.sampling.sampler import compose
 from tests.devices import load_test_pipeline
 
 STEPS = 10

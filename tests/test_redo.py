@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from mdwidgets import Layout, Region, compose
-from mdwidgets.redo import keep_all_but
-from mdwidgets.schedulers import make_scheduler
+from mdwidgets.sampling.img2img import keep_all_but
+from mdwidgets.sampling.schedulers import make_scheduler
 from tests.devices import load_test_pipeline, model_latents, on_test_device, tolerance
 
 SIZE, STEPS = 64, 10
@@ -66,7 +66,7 @@ def test_redoing_one_region_equals_diffusers_inpainting(tiny_pipe, scheduler):
 
 @pytest.fixture(scope="module")
 def inpainting_pipe():
-    from mdwidgets.tiny import tiny_random_inpainting_pipeline
+    from mdwidgets.pipelines.tiny import tiny_random_inpainting_pipeline
 
     return on_test_device(tiny_random_inpainting_pipeline())
 
@@ -82,7 +82,7 @@ def test_an_inpainting_unet_equals_diffusers_inpainting_for_one_prompt(inpaintin
     blend runs (diffusers: only 4-channel UNets are blended); the kept pixels are pasted back."""
     from diffusers.image_processor import VaeImageProcessor
 
-    from mdwidgets.images import encode_image, image_pixels
+    from mdwidgets.sampling.images import encode_image, image_pixels
 
     layout = Layout(SIZE, SIZE, "a red circle")
     mask_layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(16, 8, 48, 40))])
@@ -117,7 +117,7 @@ def test_an_inpainting_unet_renders_regions_and_plain_layouts(inpainting_pipe, t
     layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(16, 8, 48, 40))])
     result = compose(loaded, layout, num_inference_steps=3, seed=0, output_type="latent")
     assert result.latents.shape == (1, 4, SIZE // 8, SIZE // 8) and torch.isfinite(result.latents).all()
-    from mdwidgets.redo import ImageInputs, inpainting_channels
+    from mdwidgets.sampling.img2img import ImageInputs, inpainting_channels
 
     channels = inpainting_channels(inpainting_pipe.vae, ImageInputs(), (1, 4, SIZE // 8, SIZE // 8))
     assert channels.shape == (1, 5, SIZE // 8, SIZE // 8) and torch.equal(channels[:, 0], torch.ones(1, 8, 8))
@@ -125,9 +125,9 @@ def test_an_inpainting_unet_renders_regions_and_plain_layouts(inpainting_pipe, t
 
 def test_redo_on_the_builtin_model_keeps_the_rest_of_the_picture(shapes_pipe):
     """Outside the redone box the picture is the earlier one's (its pixels are pasted back; the
-    kept latents alone decode up to ~6/255 off there, see mdwidgets.redo); inside, the new prompt's
+    kept latents alone decode up to ~6/255 off there, see mdwidgets.sampling.img2img); inside, the new prompt's
     colour wins."""
-    from mdwidgets.images import decode_latents
+    from mdwidgets.sampling.images import decode_latents
     from mdwidgets.shapes.adherence import shapes_adherence
 
     layout = Layout(128, 128, "a blue background", [Region("a red circle", box=(16, 16, 64, 64)),

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.redteam import GOOD, hostile_layouts, hostile_pngs, png_bytes, studio_try
-from mdwidgets import Layout, LayoutError, read_png_metadata
-from mdwidgets.cli import main
+from mdwidgets import InputError, Layout, read_png_metadata
+from mdwidgets.apps.cli import main
 from mdwidgets.files import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY
 from mdwidgets.settings import check_settings
 from mdwidgets.studio import Studio
@@ -18,31 +18,31 @@ from mdwidgets.studio import Studio
 
 @pytest.mark.parametrize("name", list(hostile_layouts()))
 def test_hostile_layout_json_raises_only_layout_errors(name):
-    with pytest.raises(LayoutError):
+    with pytest.raises(InputError):
         Layout.from_json(hostile_layouts()[name])
 
 
 @pytest.mark.parametrize("name", list(hostile_pngs()))
 def test_hostile_pngs_raise_only_layout_errors(name):
-    with pytest.raises(LayoutError):
+    with pytest.raises(InputError):
         read_png_metadata(io.BytesIO(hostile_pngs()[name]))
 
 
 def test_masks_are_checked_from_their_header_before_decoding():
-    with pytest.raises(LayoutError, match=r"mask='9000x9000 PNG': must be the canvas size, 64x64"):
+    with pytest.raises(InputError, match=r"mask='9000x9000 PNG': must be the canvas size, 64x64"):
         Layout.from_json(hostile_layouts()["mask larger than canvas (header)"])
-    with pytest.raises(LayoutError, match="too many mask pixels"):
+    with pytest.raises(InputError, match="too many mask pixels"):
         Layout.from_json(hostile_layouts()["too many full-canvas masks"])
-    with pytest.raises(LayoutError, match="is not a base64-encoded PNG image"):
+    with pytest.raises(InputError, match="is not a base64-encoded PNG image"):
         Layout.from_json(hostile_layouts()["mask as GIF"])
 
 
 def test_png_metadata_is_read_without_decoding_pixels():
     layout, _ = read_png_metadata(io.BytesIO(png_bytes((16, 16), text={PNG_LAYOUT_KEY: json.dumps(GOOD)})))
     assert layout == Layout.from_dict(GOOD)
-    with pytest.raises(LayoutError, match="setting seed=1.7 must be a whole number >= 0"):
+    with pytest.raises(InputError, match="setting seed=1.7 must be a whole number >= 0"):
         read_png_metadata(io.BytesIO(hostile_pngs()["settings: seed 1.7"]))
-    with pytest.raises(LayoutError, match="setting circular='no' must be true or false"):
+    with pytest.raises(InputError, match="setting circular='no' must be true or false"):
         read_png_metadata(io.BytesIO(hostile_pngs()["settings: circular 'no'"]))
 
 
@@ -58,7 +58,7 @@ SETTING_KEYS = st.sampled_from(["seed", "steps", "guidance_scale", "bootstrap_st
 def test_settings_of_any_shape_are_refused_or_have_the_right_types(value):
     try:
         checked = check_settings(value)
-    except LayoutError:
+    except InputError:
         return
     numbers = ("steps", "window", "stride", "max_batch", "bootstrap_steps", "seed")
     for key in numbers:
@@ -92,15 +92,15 @@ def test_rerendering_a_png_loads_its_model_only_when_asked(tmp_path, capsys, mon
     png = tmp_path / "from-someone.png"
     png.write_bytes(png_bytes((64, 64), text={PNG_LAYOUT_KEY: json.dumps(GOOD),
                                               PNG_SETTINGS_KEY: json.dumps({"model": "/etc/evil", "steps": 1})}))
-    import mdwidgets.models
+    import mdwidgets.pipelines.loading
 
     loaded = []
 
     def record(model, **_):
         loaded.append(model)
-        raise mdwidgets.models.ModelError("stop here")
+        raise mdwidgets.pipelines.loading.ModelError("stop here")
 
-    monkeypatch.setattr(mdwidgets.models, "load_pipeline", record)
+    monkeypatch.setattr(mdwidgets.pipelines.loading, "load_pipeline", record)
     assert main(["render", str(png), "-o", str(tmp_path / "a.png")]) == 2
     assert loaded == ["builtin:shapes"]
     assert "was made with '/etc/evil'; rendering with builtin:shapes" in capsys.readouterr().err

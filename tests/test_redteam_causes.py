@@ -13,13 +13,13 @@ from PIL import Image
 
 from benchmarks import redteam_causes as tries
 from benchmarks.redteam import png_bytes
-from mdwidgets import Layout, LayoutError, ModelError, Settings, compose, compose_many, load_pipeline
-from mdwidgets.cli import main
+from mdwidgets import InputError, Layout, ModelError, Settings, compose, compose_many, load_pipeline
+from mdwidgets.apps.cli import main
+from mdwidgets.apps.sweep import MARKER, load_spec, run_sweep, write_results
 from mdwidgets.files import PNG_LAYOUT_KEY, PNG_SETTINGS_KEY, load_layout_file, read_png_metadata, save_png
-from mdwidgets.preview import overlay_regions
-from mdwidgets.redo import keep_all_but
-from mdwidgets.schedulers import MAX_STEPS
-from mdwidgets.sweep import MARKER, load_spec, run_sweep, write_results
+from mdwidgets.render.preview import overlay_regions
+from mdwidgets.sampling.img2img import keep_all_but
+from mdwidgets.settings import MAX_STEPS
 
 GOOD = tries.GOOD
 
@@ -36,7 +36,7 @@ def test_A_eta_is_checked_once_for_every_surface(tiny_pipe):
     for eta in tries.HOSTILE_ETAS.values():
         with pytest.raises(ValueError, match=r"eta=.* must be a number from 0 to 1 \(DDIM's eta"):
             render(tiny_pipe, eta=eta, scheduler="ddim")
-        with pytest.raises(LayoutError, match=r"setting eta=.* must be a number from 0 to 1"):
+        with pytest.raises(InputError, match=r"setting eta=.* must be a number from 0 to 1"):
             read_png_metadata(png_with_settings({"eta": eta}))  # the CLI's and the Studio's import
     with pytest.raises(ValueError, match=r"eta 1e\+308 must be a number from 0 to 1"):  # before cell 1, not at cell 2
         load_spec({"layouts": [GOOD], "eta": [0, 1e308]})
@@ -56,12 +56,12 @@ def test_A_prime_non_finite_tensors_are_refused_on_entry(tiny_pipe):
 
 
 def test_B_steps_have_an_upper_bound_that_depends_on_the_scheduler(tiny_pipe, tmp_path, capsys):
-    bound = f"num_inference_steps=1000000000 must be a positive integer, at most {MAX_STEPS}"
+    bound = f"steps=1000000000 must be a whole number from 1 to {MAX_STEPS}"
     with pytest.raises(ValueError, match=bound):
         render(tiny_pipe, num_inference_steps=10**9, scheduler="euler")  # no 7.45 GiB table first
     with pytest.raises(ValueError, match="lcm runs at most 50 steps"):
         render(tiny_pipe, num_inference_steps=51, scheduler="lcm")
-    with pytest.raises(LayoutError, match="setting steps=1000000000 must be a whole number from 1 to 1000"):
+    with pytest.raises(InputError, match="setting steps=1000000000 must be a whole number from 1 to 1000"):
         read_png_metadata(png_with_settings({"steps": 10**9}))  # a shared PNG
     with pytest.raises(ValueError, match="steps 1000000000 must be a whole number from 1 to 1000"):
         load_spec({"layouts": [GOOD], "steps": [4, 10**9]})
@@ -82,18 +82,18 @@ def test_C_the_cli_turns_every_expected_failure_into_one_line_and_keeps_a_finish
 
 
 def test_C_a_file_that_appeared_during_the_render_is_not_replaced(tmp_path, monkeypatch, capsys):
-    import mdwidgets.cli
+    import mdwidgets.apps.cli
 
     (tmp_path / "l.json").write_text(json.dumps(GOOD))
     out = tmp_path / "out.png"
-    real = mdwidgets.cli._checked_output
+    real = mdwidgets.apps.cli._checked_output
 
     def appears_meanwhile(output, overwrite):
         checked = real(output, overwrite)
         out.write_bytes(b"someone else's")
         return checked
 
-    monkeypatch.setattr(mdwidgets.cli, "_checked_output", appears_meanwhile)
+    monkeypatch.setattr(mdwidgets.apps.cli, "_checked_output", appears_meanwhile)
     assert main(["render", str(tmp_path / "l.json"), "-o", str(out), "--model", "builtin:tiny-random",
                  "--steps", "1"]) == 2
     err = capsys.readouterr().err
@@ -146,7 +146,7 @@ def test_H_save_png_refuses_what_read_png_metadata_would_refuse(tmp_path, monkey
     big = tries.soft_mask_layout(masks=2, side=256)
     monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_MEMORY", 100_000)
     assert tries.saved_png_reads_back(tmp_path, big) is None
-    with pytest.raises(LayoutError, match=r"MiB as PNG text but a PNG's text is read back only up to 0.095"):
+    with pytest.raises(InputError, match=r"MiB as PNG text but a PNG's text is read back only up to 0.095"):
         save_png(Image.new("RGB", (8, 8)), tmp_path / "x.png", big)
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "big.png").exists()
     small = tries.soft_mask_layout(masks=1, side=64)
@@ -200,7 +200,7 @@ def test_P_readers_refuse_non_regular_files_and_bound_their_reads(tmp_path, monk
     outcomes = tries.reader_tries(tmp_path)
     assert [t[3] for t in outcomes] == ["clean"] * 4, outcomes
     assert "not a regular file" in outcomes[0][4]
-    with pytest.raises(LayoutError, match="cannot read .*pipe.png: not a regular file"):
+    with pytest.raises(InputError, match="cannot read .*pipe.png: not a regular file"):
         read_png_metadata(tmp_path / "pipe.png")
     import mdwidgets.layout
 
@@ -208,7 +208,7 @@ def test_P_readers_refuse_non_regular_files_and_bound_their_reads(tmp_path, monk
     (tmp_path / "l.json").write_text(json.dumps(GOOD))
     with pytest.raises(OSError, match="larger than"):
         Layout.load(tmp_path / "l.json")
-    with pytest.raises(LayoutError, match="cannot read .*l.json: larger than"):
+    with pytest.raises(InputError, match="cannot read .*l.json: larger than"):
         load_layout_file(tmp_path / "l.json")
 
 
@@ -218,9 +218,9 @@ def test_Q_public_helpers_check_their_arguments(tiny_pipe):
         keep_all_but(layout, [5])
     with pytest.raises(ValueError, match="keep_all_but: scale=0 must be a whole number >= 1"):
         keep_all_but(layout, [0], scale=0)
-    with pytest.raises(TypeError, match="run 0 must be a dict of compose\\(\\) keywords with a 'layout', not str"):
+    with pytest.raises(TypeError, match="run 0 must be a mdwidgets.Run\\(layout, settings, callback\\), not str"):
         compose_many(tiny_pipe, ["x"])
-    with pytest.raises(TypeError, match="runs must be a list of dicts"):
+    with pytest.raises(TypeError, match="runs must be a list of mdwidgets.Run"):
         compose_many(tiny_pipe, {"layout": layout})
     with pytest.raises(TypeError, match="callback must be a function taking a StepEvent"):
         render(tiny_pipe, callback=5)

@@ -1,5 +1,6 @@
 """Settings: one home for every rendering setting, its default and its round trip through files."""
 
+import dataclasses
 import inspect
 import json
 
@@ -10,11 +11,22 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mdwidgets import Layout, LayoutError, Region, Settings, compose, compose_many, read_png_metadata, save_png
-from mdwidgets.cli import main
+from mdwidgets import (
+    InputError,
+    Layout,
+    Region,
+    Run,
+    Settings,
+    SettingsError,
+    compose,
+    compose_many,
+    read_png_metadata,
+    save_png,
+)
+from mdwidgets.apps.cli import main
+from mdwidgets.apps.sweep import _ID_PREFIX, allowed_keys
 from mdwidgets.files import load_layout_bytes, load_layout_file
-from mdwidgets.settings import RUN_KEYS
-from mdwidgets.sweep import _ID_PREFIX, allowed_keys
+from mdwidgets.settings import RULES, RUN_KEYS
 from tests.devices import tolerance
 
 LAYOUT = Layout(64, 32, "a blue background", [Region("a red circle", box=(8, 0, 40, 32))])
@@ -47,10 +59,12 @@ def test_every_setting_survives_compose_a_png_and_a_cli_rerender(tiny_pipe, tmp_
 
 def test_the_keywords_and_settings_render_the_same(tiny_pipe):
     by_settings = compose(tiny_pipe, LAYOUT, settings=CHANGED, output_type="latent")
-    by_keywords = compose(tiny_pipe, LAYOUT, **CHANGED.compose_kwargs(), output_type="latent")
+    keywords = dict(zip(Settings.keywords(), dataclasses.astuple(CHANGED)))
+    assert keywords["num_inference_steps"] == CHANGED.steps
+    by_keywords = compose(tiny_pipe, LAYOUT, **keywords, output_type="latent")
     assert torch.equal(by_settings.latents, by_keywords.latents) and by_settings.settings == by_keywords.settings
-    runs = [{"layout": LAYOUT, "settings": CHANGED.replace(max_batch=None), "output_type": "latent"},
-            {"layout": LAYOUT, **CHANGED.replace(max_batch=None).compose_kwargs(), "output_type": "latent"}]
+    runs = [Run(LAYOUT, CHANGED.replace(max_batch=None), output_type="latent"),
+            Run(LAYOUT, Settings.from_keywords(**{**keywords, "max_batch": None}), output_type="latent")]
     for one in compose_many(tiny_pipe, runs, max_batch=5):
         assert torch.allclose(one.latents, by_settings.latents, atol=tolerance(tiny_pipe))
         assert one.settings == by_settings.settings
@@ -58,7 +72,8 @@ def test_the_keywords_and_settings_render_the_same(tiny_pipe):
 
 def test_compose_takes_its_defaults_from_settings():
     parameters = inspect.signature(compose).parameters
-    assert {k: parameters[k].default for k in Settings().compose_kwargs()} == Settings().compose_kwargs()
+    defaults = dict(zip(Settings.keywords(), dataclasses.astuple(Settings())))
+    assert {k: parameters[k].default for k in Settings.keywords()} == defaults
     assert parameters["num_inference_steps"].default is Settings().steps is None  # the model family's
     assert Settings().resolved("builtin:shapes").steps == 25 and Settings().resolved("sd-turbo").steps == 4
 
@@ -68,10 +83,8 @@ def test_settings_and_a_keyword_it_covers_are_a_type_error(tiny_pipe):
         compose(tiny_pipe, LAYOUT, settings=Settings(steps=3), num_inference_steps=25)  # even the default value
     with pytest.raises(TypeError, match="settings must be a mdwidgets.Settings, not dict"):
         compose(tiny_pipe, LAYOUT, settings={"steps": 3})
-    with pytest.raises(TypeError, match="run 1: compose\\(\\) got settings= and seed="):
-        compose_many(tiny_pipe, [{"layout": LAYOUT}, {"layout": LAYOUT, "settings": Settings(), "seed": 1}])
-    with pytest.raises(ValueError, match="run 0: its settings have max_batch=2"):
-        compose_many(tiny_pipe, [{"layout": LAYOUT, "settings": Settings(max_batch=2)}])
+    with pytest.raises(TypeError, match="run 0: settings must be a mdwidgets.Settings, not dict"):
+        compose_many(tiny_pipe, [Run(LAYOUT, {"steps": 3})])
 
 
 def test_old_keys_run_metadata_unknown_keys_and_nones_read_as_settings():
@@ -91,12 +104,12 @@ def test_old_keys_run_metadata_unknown_keys_and_nones_read_as_settings():
     ({"seed": "12"}, "setting seed='12' must be a whole number >= 0"),
     ({"window": "wide"}, "setting window='wide' must be a whole number >= 1 or 'native'"),
     ({"circular": 1}, "setting circular=1 must be true or false"),
-    ({"scheduler": 3}, "setting scheduler=3 must be a string"),
+    ({"scheduler": 3}, f"setting scheduler=3 must be {RULES['scheduler'][0]}"),
     ({"steps": 4, "num_inference_steps": 5}, "steps=4 and num_inference_steps=5 disagree"),
     ([1, 2], "settings must be a JSON object, not list"),
 ])
-def test_bad_values_are_layout_errors_naming_the_file_and_field(data, message):
-    with pytest.raises(LayoutError) as info:
+def test_bad_values_are_settings_errors_naming_the_file_and_field(data, message):
+    with pytest.raises(SettingsError) as info:
         Settings.from_dict(data, "old.png")
     assert str(info.value) == f"old.png: {message}"
 
@@ -107,10 +120,10 @@ VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_s
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from([*Settings.names(), "num_inference_steps", "model", "other"]), VALUES,
                        max_size=5))
-def test_any_dict_reads_as_settings_or_a_layout_error(data):
+def test_any_dict_reads_as_settings_or_a_settings_error(data):
     try:
         read = Settings.from_dict(data)
-    except LayoutError:
+    except SettingsError:
         return
     assert Settings.from_dict(read.to_dict()) == read  # what it read is valid and round-trips
 
@@ -136,17 +149,17 @@ def test_sweeps_know_every_setting():
 
 
 def test_layout_files_name_the_file_in_every_error(tmp_path):
-    with pytest.raises(LayoutError, match=f"cannot read {tmp_path / 'none.json'}"):
+    with pytest.raises(InputError, match=f"cannot read {tmp_path / 'none.json'}"):
         load_layout_file(tmp_path / "none.json")
-    with pytest.raises(LayoutError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         load_layout_file(tmp_path)  # a folder
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"mdwidgets_layout": 1, "width": 100, "height": 64, "background": "x"}))
-    with pytest.raises(LayoutError, match=f"^{bad}: width=100: must be a multiple of 8"):
+    with pytest.raises(InputError, match=f"^{bad}: width=100: must be a multiple of 8"):
         load_layout_file(bad)
-    with pytest.raises(LayoutError, match="^upload.png: cannot read as a PNG image"):
+    with pytest.raises(InputError, match="^upload.png: cannot read as a PNG image"):
         load_layout_bytes("upload.png", b"not a png")
-    with pytest.raises(LayoutError, match="^upload.json: layout JSON is malformed"):
+    with pytest.raises(InputError, match="^upload.json: layout JSON is malformed"):
         load_layout_bytes("upload.json", b"{oops")
 
 
@@ -160,7 +173,7 @@ def test_layout_files_read_json_and_pngs_alike(tmp_path):
 
 
 def test_compare_takes_any_setting_by_its_compose_keyword(tiny_pipe):
-    from mdwidgets.views import compare
+    from mdwidgets.render.figures import compare
 
     result = compare(tiny_pipe, LAYOUT, "num_inference_steps", [1, 2], score=lambda image, layout: None, cell_size=32)
     assert [r.settings["steps"] for r in result.results] == [1, 2]  # steps no longer defaulted in as a fixed keyword

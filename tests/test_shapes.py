@@ -5,15 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mdwidgets.shapes.analysis import analyse, classify_colour, classify_shape, colour_fractions, object_mask
 from mdwidgets.shapes.data import COLOUR_NAMES, COLOURS, SHAPES, Obj, Scene, caption, random_scene, render
-from mdwidgets.shapes.evaluate import (
-    analyse,
-    classify_colour,
-    classify_shape,
-    colour_fractions,
-    groundtruth_accuracy,
-    object_mask,
-)
+from training.evaluate import groundtruth_accuracy
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "mdwidgets" / "models" / "shapes"
 
@@ -157,7 +151,7 @@ def test_training_scenes_cover_free_backgrounds_far_from_their_objects():
 
 def test_captions_for_training_never_name_a_free_background():
     pytest.importorskip("torch")
-    from mdwidgets.shapes.train import pick_caption
+    from training.train import pick_caption
 
     rng = random.Random(1)
     free = ("a red circle on a blue background", "a red circle", True)
@@ -170,7 +164,7 @@ def test_captions_for_training_never_name_a_free_background():
 
 def test_layout_scene_draws_each_region_shape_filling_its_box():
     from mdwidgets.layout import Layout, Region
-    from mdwidgets.shapes.compositions import layout_scene
+    from training.compositions import layout_scene
 
     layout = Layout(128, 128, "a blue background", [Region("a red circle", box=(16, 32, 64, 80)),
                                                      Region("a yellow star", box=(80, 0, 128, 48))])
@@ -186,9 +180,9 @@ def test_region_states_are_what_compose_shows_each_path(tiny_pipe):
     import torch
 
     from mdwidgets.layout import Layout
-    from mdwidgets.masks import fusion_weights
+    from mdwidgets.sampling.masks import fusion_weights
     from mdwidgets.settings import Settings
-    from mdwidgets.shapes.states import record_states
+    from training.states import record_states
 
     states = record_states(tiny_pipe, layouts=2, min_timestep=0, bootstrap_steps=7, log=lambda message: None)
     layouts = [Layout.from_dict(d) for d in states["layouts"]]
@@ -214,9 +208,9 @@ def test_region_states_are_what_compose_shows_each_path(tiny_pipe):
 def test_a_bootstrapped_state_target_is_drawn_on_the_colour_its_path_saw():
     import torch
 
-    from mdwidgets.images import encode_flat_colours
-    from mdwidgets.models import load_pipeline
-    from mdwidgets.shapes.states import _surround_rgb
+    from mdwidgets.pipelines.loading import load_pipeline
+    from mdwidgets.sampling.images import encode_flat_colours
+    from training.states import _surround_rgb
 
     pipe = load_pipeline("builtin:shapes", device="cpu")  # the trainer's states are built on the CPU, as here
     gen = torch.Generator().manual_seed(0)
@@ -233,7 +227,7 @@ def test_a_bootstrapped_state_target_is_drawn_on_the_colour_its_path_saw():
 
 
 def test_surround_targets_are_one_per_bootstrapped_region_state(tiny_pipe):
-    from mdwidgets.shapes.states import record_states
+    from training.states import record_states
 
     states = record_states(tiny_pipe, layouts=1, min_timestep=0, bootstrap_steps=3, surround=True,
                            log=lambda message: None)
@@ -248,7 +242,7 @@ def test_surround_targets_are_one_per_bootstrapped_region_state(tiny_pipe):
 def test_a_region_state_target_takes_its_input_to_the_asked_picture():
     import torch
 
-    from mdwidgets.shapes.train import build_scheduler, state_batch
+    from training.train import build_scheduler, state_batch
 
     gen = torch.Generator().manual_seed(0)
     states = {"inputs": torch.randn(5, 4, 16, 16, generator=gen).half(),

@@ -3,32 +3,13 @@
 import json
 
 import pytest
+import traitlets
 from PIL import Image
 
 from mdwidgets import Layout, Region, read_png_metadata
 from mdwidgets.layout import EXAMPLES
 from mdwidgets.studio import Studio
-
-
-def send(studio, event, x=0, y=0, **extra):
-    content = {"event": event, "x": x, "y": y, **extra}
-    studio.boxes.canvas._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
-
-
-def drag(studio, start, end, steps=3):
-    send(studio, "mouse_down", *start)
-    for k in range(1, steps + 1):
-        x = start[0] + (end[0] - start[0]) * k / steps
-        send(studio, "mouse_move", x, start[1] + (end[1] - start[1]) * k / steps)
-    send(studio, "mouse_up", *end)
-
-
-@pytest.fixture
-def studio(tiny_pipe, tmp_path):
-    s = Studio(tiny_pipe, output_dir=tmp_path, live=False)
-    s.controls.steps.value = 3
-    s.controls.bootstrap.value = 1
-    return s
+from tests.conftest import click, drag, send
 
 
 def boxes(studio):
@@ -72,11 +53,6 @@ def test_click_selects_and_drag_moves_inside_canvas(studio):
     assert boxes(studio)[0] == (40, 16, 104, 80)
     drag(studio, (50, 50), (-500, -500))  # moving stops at the canvas edge, size kept
     assert boxes(studio)[0] == (0, 0, 64, 64)
-
-
-def click(studio, x, y):
-    send(studio, "mouse_down", x, y)
-    send(studio, "mouse_up", x, y)
 
 
 def test_a_drag_inside_an_unselected_box_draws_a_nested_one(studio):
@@ -214,8 +190,24 @@ def test_assigning_a_layout_redraws_the_panel(studio):
     assert studio.toolbar.size.value == "512×512"
     assert studio.toolbar.background.value == "a white background"
     assert [row.prompt.value for row in studio.regions.rows] == ["a red circle", "a blue square"]
-    with pytest.raises(TypeError):
+    with pytest.raises(traitlets.TraitError, match="The 'layout' trait of a Studio instance expected a Layout"):
         studio.layout = {"width": 8}
+    assert studio.layout == layout  # nothing changed
+
+
+def test_the_studio_state_is_traits_a_notebook_can_observe(studio):
+    seen = []
+    studio.observe(lambda change: seen.append((change["name"], change["new"])), ["layout", "settings", "result"])
+    drag(studio, (0, 0), (64, 64))  # a box drawn with the mouse
+    assert seen[-1] == ("layout", studio.layout) and len(studio.layout.regions) == 1
+    studio.controls.seed.value = 7  # a control moved
+    assert seen[-1][0] == "settings" and studio.settings.seed == 7
+    studio.settings = studio.settings.replace(steps=2, guidance_scale=3.0)  # assigned from the notebook
+    assert (studio.controls.steps.value, studio.controls.guidance.value) == (2, 3.0)
+    studio.generate(wait=True)
+    assert seen[-1] == ("result", studio.result) and studio.result.settings["steps"] == 2
+    with pytest.raises(traitlets.TraitError):
+        studio.result = None  # read-only: only a finished render sets it
 
 
 def test_size_preset_scales_boxes(studio):
@@ -544,7 +536,7 @@ def test_every_setting_survives_png_import_the_studio_and_a_cli_rerender(studio,
     """Issue #16: compose → PNG → Studio import → Studio render → Save PNG → CLI re-render, unchanged
     (fields without a control, eta and max_batch, are carried along)."""
     from mdwidgets import Settings, compose, save_png
-    from mdwidgets.cli import main
+    from mdwidgets.apps.cli import main
 
     layout = Layout(64, 32, "a blue background", [Region("a red circle", box=(8, 0, 40, 32))])
     chosen = Settings(steps=3, guidance_scale=6.5, bootstrap_steps=1, scheduler="ddim", seed=3, eta=0.5, window=4,

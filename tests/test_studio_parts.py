@@ -9,17 +9,11 @@ from PIL import Image
 from mdwidgets import Layout, Region
 from mdwidgets.studio import BoxCanvas, Edits, HistoryStrip, RegionList, Runner
 from mdwidgets.studio.status import StatusBar
-
-
-def send(canvas: BoxCanvas, event, x=0, y=0, **extra):
-    content = {"event": event, "x": x, "y": y, **extra}
-    canvas.canvas._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+from tests.conftest import drag, send
 
 
 def gesture(canvas, start, end):
-    send(canvas, "mouse_down", *start)
-    send(canvas, "mouse_move", *end)
-    send(canvas, "mouse_up", *end)
+    drag(canvas, start, end, steps=1)
 
 
 # -- BoxCanvas -----------------------------------------------------------------------------------

@@ -11,15 +11,13 @@ from PIL import Image
 from mdwidgets import Layout, Region, read_png_metadata
 from mdwidgets.studio import HistoryStrip, Studio
 from mdwidgets.studio.start import Start, uploaded_files
-from tests.test_studio import cancel_at_first_preview, drag
+from tests.conftest import drag, make_studio
+from tests.test_studio import cancel_at_first_preview
 
 
 @pytest.fixture
 def studio(tiny_pipe, tmp_path):
-    s = Studio(tiny_pipe, output_dir=tmp_path, live=False)
-    s.controls.steps.value = 4
-    s.controls.bootstrap.value = 1
-    return s
+    return make_studio(tiny_pipe, tmp_path, steps=4, bootstrap=1)
 
 
 @pytest.fixture

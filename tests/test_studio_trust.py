@@ -10,16 +10,13 @@ import pytest
 
 from mdwidgets import Layout, Region, Settings
 from mdwidgets.studio import Studio
-from tests.test_studio import drag
+from tests.conftest import drag, make_studio
 from tests.test_studio_start import calls  # noqa: F401 - a fixture
 
 
 @pytest.fixture
 def studio(tiny_pipe, tmp_path):
-    s = Studio(tiny_pipe, output_dir=tmp_path, live=False)
-    s.controls.steps.value = 8
-    s.controls.bootstrap.value = 2
-    return s
+    return make_studio(tiny_pipe, tmp_path, steps=8, bootstrap=2)
 
 
 def test_superseded_live_renders_leave_result_and_history_alone(studio, calls, monkeypatch):  # noqa: F811
@@ -132,7 +129,7 @@ def test_a_comparison_is_marked_stale_when_the_layout_changes(studio):
 def test_a_script_that_edits_a_live_studio_and_exits_returns_0(tmp_path):
     script = textwrap.dedent("""
         from mdwidgets import Layout, Region
-        from mdwidgets.models import tiny_random_pipeline
+        from mdwidgets.pipelines.tiny import tiny_random_pipeline
         from mdwidgets.studio import Studio
         studio = Studio(tiny_random_pipeline(), live=True, autosave=False)
         studio.controls.steps.value = 40
@@ -217,7 +214,7 @@ def test_the_cursor_says_what_a_drag_will_do(studio):
     assert hover_cursor(boxes, 0, 16, 16, 2) == "nwse-resize" and hover_cursor(boxes, 0, 96, 16, 2) == "nesw-resize"
     assert hover_cursor(boxes, 0, 16, 50, 2) == "ew-resize" and hover_cursor(boxes, 0, 50, 96, 2) == "ns-resize"
     drag(studio, (16, 16), (96, 96))
-    from tests.test_studio import send
+    from tests.conftest import send
 
     send(studio, "mouse_move", 50, 50)  # hover over the new, selected box
     assert "mdw-cursor-move" in studio.boxes.canvas._dom_classes
@@ -225,7 +222,7 @@ def test_the_cursor_says_what_a_drag_will_do(studio):
 
 
 def test_outline_colours_never_contradict_the_prompts(studio):
-    from mdwidgets.preview import OUTLINE_FOR_WORD, outline_colours
+    from mdwidgets.render.preview import OUTLINE_FOR_WORD, outline_colours
 
     prompts = ["a red circle", "a yellow square", "a green triangle", "a dog"]
     colours = outline_colours(prompts, background="a blue background")

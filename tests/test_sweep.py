@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mdwidgets import Layout, LayoutError, Settings, read_png_metadata, sweep
-from mdwidgets.cli import main
-from mdwidgets.sweep import MARKER, allowed_keys, load_spec, run_sweep
+from mdwidgets import Layout, LayoutError, Settings, read_png_metadata
+from mdwidgets.apps import sweep
+from mdwidgets.apps.cli import main
+from mdwidgets.apps.sweep import MARKER, allowed_keys, load_spec, run_sweep
 
 SMALL = {"mdwidgets_layout": 1, "width": 64, "height": 64, "background": "a blue background",
          "regions": [{"prompt": "a red circle", "box": [8, 8, 40, 40]}]}
@@ -109,7 +110,7 @@ def test_resume_renders_only_missing_cells(tmp_path, tiny_pipe, monkeypatch):
 
     calls = counting_renders(monkeypatch)
     report = run_sweep(spec, pipe=tiny_pipe)
-    assert [[(r["seed"], r["bootstrap_steps"]) for r in runs] for runs in calls] == [[(0, 1)], [(1, 1)]]
+    assert [[(r.settings.seed, r.settings.bootstrap_steps) for r in runs] for runs in calls] == [[(0, 1)], [(1, 1)]]
     assert (report.rendered, report.skipped) == (2, 2)
     for name, mtime in mtimes.items():
         assert (spec.output / name).stat().st_mtime_ns == mtime, f"{name} was rewritten"
@@ -164,7 +165,8 @@ def test_cli_output_flag_dry_run_and_clip(tmp_path, monkeypatch, capsys):
             return {"clip": 31.5, "clip_min": 30.0}
 
     loaded = []
-    monkeypatch.setattr("mdwidgets.scoring.ClipScorer.from_pretrained", lambda name: loaded.append(name) or FakeClip())
+    monkeypatch.setattr("mdwidgets.render.scoring.ClipScorer.from_pretrained",
+                        lambda name: loaded.append(name) or FakeClip())
     spec = write_spec(tmp_path, seeds=[3], bootstrap_steps=[0, 1])
     other = tmp_path / "elsewhere"
     assert main(["sweep", str(spec), "--dry-run", "-o", str(other)]) == 0

@@ -6,10 +6,10 @@ import torch
 from PIL import Image
 
 from mdwidgets import Layout, Region, compose
-from mdwidgets.scoring import ClipScorer
+from mdwidgets.render.figures import Recorder, compare, filmstrip, image_grid, prompt_paths
+from mdwidgets.render.scoring import ClipScorer
 from mdwidgets.shapes.adherence import prompt_colour, shapes_adherence
 from mdwidgets.shapes.data import COLOURS
-from mdwidgets.views import Recorder, compare, filmstrip, image_grid, prompt_paths
 
 LAYOUT = Layout(64, 64, "a blue background",
                 [Region("a red circle", box=(0, 0, 32, 32)), Region("a yellow square", box=(32, 32, 64, 56))])
@@ -76,7 +76,7 @@ def test_compare_bootstrap_default_sweep(tiny_pipe):
 
 
 def test_compare_sweeps_the_models_own_steps_and_bootstrap_share(tiny_pipe, monkeypatch):
-    from mdwidgets.views import bootstrap_values
+    from mdwidgets.render.figures import bootstrap_values
 
     assert bootstrap_values(25, 20) == [0, 2, 5, 10, 20]  # a slider at 20 among them
     default = compare(tiny_pipe, LAYOUT, score=lambda i, lay: None, cell_size=32)  # no steps given: the model's
@@ -151,7 +151,7 @@ def test_shapes_adherence_judges_the_shape_in_each_box():
 def test_clip_scorer_on_tiny_random_clip():
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPVisionConfig
 
-    from mdwidgets.models import word_tokenizer
+    from mdwidgets.pipelines.tiny import word_tokenizer
 
     tok = word_tokenizer("a red circle yellow square blue background".split())
     text = CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_attention_heads=4,
@@ -182,8 +182,8 @@ def test_compare_feather_softens_every_region(tiny_pipe):
 
 
 def test_small_vaes_preview_by_their_true_decode(tiny_pipe):
-    from mdwidgets.images import decode_latents
-    from mdwidgets.preview import DecodePreviewer, LatentPreviewer, previewer_for
+    from mdwidgets.render.preview import DecodePreviewer, LatentPreviewer, previewer_for
+    from mdwidgets.sampling.images import decode_latents
 
     latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     previewer = previewer_for(tiny_pipe.vae)
@@ -197,10 +197,10 @@ def test_small_vaes_preview_by_their_true_decode(tiny_pipe):
 def test_compare_cells_show_the_judges_scores(tiny_pipe, monkeypatch):
     """Each cell's note is its own scores: objects right and inside their box as counts of the boxes, and the
     IoU; a line under the grid says what they mean. Pictures of the asked shapes stand in for the model's."""
-    from mdwidgets import views
-    from mdwidgets.sampler import ComposeResult
-    from mdwidgets.shapes.compositions import layout_scene
+    from mdwidgets.render import figures as views
+    from mdwidgets.sampling.sampler import ComposeResult
     from mdwidgets.shapes.data import Obj, Scene, render
+    from training.compositions import layout_scene
 
     layout = Layout(128, 128, "a blue background", [Region("a red circle", box=(8, 16, 56, 64)),
                                                      Region("a yellow square", box=(72, 16, 120, 64)),
@@ -210,7 +210,7 @@ def test_compare_cells_show_the_judges_scores(tiny_pipe, monkeypatch):
     pictures = iter([asked, blobs])
 
     def fake_compose_many(pipe, runs, max_batch=None):
-        return [ComposeResult(image=next(pictures), latents=None, layout=run["layout"], settings={}) for run in runs]
+        return [ComposeResult(image=next(pictures), latents=None, layout=run.layout, settings={}) for run in runs]
 
     monkeypatch.setattr(views, "compose_many", fake_compose_many)
     result = compare(tiny_pipe, layout, "bootstrap_steps", [3, 5], num_inference_steps=25, cell_size=96)

@@ -1,6 +1,6 @@
 """Built-in toy "shapes" model: data generator, tokenizer, trainer, evaluator.
 
-``mdwidgets.shapes.data`` and ``mdwidgets.shapes.evaluate``'s classification
+``mdwidgets.shapes.data`` and ``training.evaluate``'s classification
 helpers only need numpy + Pillow; training needs torch/diffusers/transformers.
 """
 from .data import COLOUR_NAMES, COLOURS, FILLER_WORDS, SHAPES, Obj, Scene, caption, random_scene, render

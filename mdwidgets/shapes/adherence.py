@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .analysis import PALETTE, fill_holes, label_components, nearest_palette_index
 from .data import COLOUR_NAMES, SHAPES
-from .evaluate import PALETTE, fill_holes, label_components, nearest_palette_index
 
 _COLOUR_WORD = re.compile(r"\b(" + "|".join(COLOUR_NAMES) + r")\b", re.IGNORECASE)
 _SHAPE_WORD = re.compile(r"\b(" + "|".join(SHAPES) + r")s?\b", re.IGNORECASE)

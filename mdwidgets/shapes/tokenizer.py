@@ -1,12 +1,12 @@
 """The shapes model's vocabulary and its offline word-level tokenizer.
 
-The tokenizer is :func:`mdwidgets.models.word_tokenizer` (the one builder of word-level CLIP-style
+The tokenizer is :func:`mdwidgets.pipelines.tiny.word_tokenizer` (the one builder of word-level CLIP-style
 tokenizers) over this vocabulary, so ``StableDiffusionPipeline.encode_prompt`` calls it exactly
 like a CLIP tokenizer. Unknown words map to the unknown token.
 """
 from __future__ import annotations
 
-from ..models import WORD_TOKENIZER_SPECIALS, word_tokenizer
+from ..pipelines.tiny import WORD_TOKENIZER_SPECIALS, word_tokenizer
 from .data import COLOUR_NAMES, FILLER_WORDS, SHAPES
 
 MODEL_MAX_LENGTH = 32

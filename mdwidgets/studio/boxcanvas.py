@@ -15,7 +15,6 @@ it and resizes by its handles. A drag that leaves the canvas ends there, clipped
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import ipywidgets as w
 import numpy as np
@@ -25,6 +24,7 @@ from ipycanvas.canvas import _CANVAS_MANAGER
 from PIL import Image
 
 from .. import boxedit
+from .hooks import Hook
 
 GRID = 8  # boxes snap to the SD latent grid
 MAX_ZOOM = 4  # "fit" enlarges a small canvas by a whole factor up to this (and the display size)
@@ -39,6 +39,10 @@ class BoxCanvas(traitlets.HasTraits):
     boxes = traitlets.List()
     selected = traitlets.Int(None, allow_none=True)
     colours = traitlets.List()  # an (r, g, b) per box
+    on_draw = Hook()  #: (box): a box was drawn
+    on_change = Hook()  #: (index, box): a box was moved or resized
+    on_select = Hook()  #: (index or None): a click selected
+    on_key = Hook()  #: (key, shift, ctrl, meta): a key on the canvas
 
     def __init__(self, width: int, height: int, *, display_width: int = 640, display_height: int = 400) -> None:
         super().__init__()
@@ -55,7 +59,6 @@ class BoxCanvas(traitlets.HasTraits):
         self.widget = w.VBox([self.canvas], layout=w.Layout(overflow="auto", max_width="100%"))
         self._image: np.ndarray | None = None
         self._drag: boxedit.Drag | None = None
-        self._hooks: dict[str, list[Callable]] = {"draw": [], "change": [], "select": [], "key": []}
         for event, handler in (("mouse_down", self._down), ("mouse_move", self._move), ("mouse_up", self._up),
                                ("mouse_out", self._up), ("key_down", self._key)):
             getattr(self.canvas, f"on_{event}")(handler)
@@ -64,22 +67,6 @@ class BoxCanvas(traitlets.HasTraits):
         self._fit()
 
     # -- hooks -----------------------------------------------------------------------------------
-    def on_draw(self, fn: Callable[[tuple], None]) -> None:
-        self._hooks["draw"].append(fn)
-
-    def on_change(self, fn: Callable[[int, tuple], None]) -> None:
-        self._hooks["change"].append(fn)
-
-    def on_select(self, fn: Callable[[int | None], None]) -> None:
-        self._hooks["select"].append(fn)
-
-    def on_key(self, fn: Callable[[str, bool, bool, bool], None]) -> None:
-        self._hooks["key"].append(fn)
-
-    def _emit(self, name: str, *args) -> None:
-        for fn in self._hooks[name]:
-            fn(*args)
-
     # -- size and picture ------------------------------------------------------------------------
     @property
     def size(self) -> tuple[int, int]:
@@ -208,15 +195,15 @@ class BoxCanvas(traitlets.HasTraits):
         box = boxedit.drag_box(drag, x, y, *self.size, GRID)
         if box is None or (drag.mode == "move" and box == drag.box):  # a click: select what is under it
             hit = boxedit.hit_test(list(self.boxes), None, x, y, 0)
-            self._emit("select", hit[1] if hit else None)
+            self.on_select.emit(hit[1] if hit else None)
         elif drag.mode == "draw":
-            self._emit("draw", box)
+            self.on_draw.emit(box)
         elif box is not None and box != drag.box:
-            self._emit("change", drag.index, box)
+            self.on_change.emit(drag.index, box)
         self.draw_boxes()
 
     def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
-        self._emit("key", key, shift, ctrl, meta)
+        self.on_key.emit(key, shift, ctrl, meta)
 
     def _set_cursor(self, cursor: str) -> None:
         """Show ``cursor`` over the canvas (a CSS class ``mdw-cursor-<name>``; the panel's style sheet

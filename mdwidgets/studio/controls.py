@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
 import ipywidgets as w
 
 from ..catalog import default_bootstrap_steps, default_guidance, default_steps
-from ..schedulers import SCHEDULERS
-from ..settings import Settings
+from ..settings import SCHEDULERS, Settings
+from .hooks import Hook
 
 DEFAULT_SCHEDULER = "model default"
 WINDOW_MODES = {  # label: (window, circular)
@@ -25,6 +24,8 @@ WINDOW_MODES = {  # label: (window, circular)
 
 
 class RunControls:
+    on_change = Hook()  #: (): a setting changed
+
     def __init__(self, model: str | None, settings: Settings | None = None, live: bool = False) -> None:
         base = settings or Settings()  # model: a name or a family (catalog): its defaults
         steps = base.steps or default_steps(model)
@@ -51,7 +52,6 @@ class RunControls:
         self.bootstrap.observe(lambda _: self._explain_bootstrap(), "value")
         self.windows.observe(lambda _: self._show_stride(), "value")
         self._base = base
-        self._hooks: list[Callable[[], None]] = []
         self._applying = False
         for control in (self.steps, self.guidance, self.bootstrap, self.seed, self.scheduler, self.windows,
                         self.stride):
@@ -75,13 +75,9 @@ class RunControls:
         """The stride matters only with windows: hidden otherwise."""
         self.stride.layout.display = None if WINDOW_MODES[self.windows.value][0] else "none"
 
-    def on_change(self, fn: Callable[[], None]) -> None:
-        self._hooks.append(fn)
-
     def _changed(self) -> None:
         if not self._applying:
-            for fn in self._hooks:
-                fn()
+            self.on_change.emit()
 
     @property
     def settings(self) -> Settings:

@@ -23,9 +23,10 @@ from typing import Any
 
 from PIL import Image
 
+from ..errors import InputError
 from ..files import read_png_metadata, save_png, write_atomic
-from ..layout import Layout, LayoutError
-from ..sampler import ComposeResult
+from ..layout import Layout
+from ..sampling.sampler import ComposeResult
 from ..settings import Settings
 
 SETTINGS_SUFFIX = ".settings.json"
@@ -130,7 +131,7 @@ class Autosave:
         for path in sorted(saved, key=_mtime, reverse=True):
             try:
                 layout, saved_at = Layout.load(path), path.stat().st_mtime
-            except (OSError, LayoutError):
+            except (OSError, InputError):
                 continue
             return SavedWork(layout, _read_settings(_settings_path(path)), _read_result(path.with_suffix(".png")),
                              saved_at, path)
@@ -151,7 +152,7 @@ def _settings_path(layout_path: Path) -> Path:
 def _read_settings(path: Path) -> Settings | None:
     try:
         return Settings.from_dict(json.loads(path.read_text()), path)
-    except (OSError, ValueError, LayoutError):
+    except (OSError, ValueError, InputError):
         return None
 
 
@@ -160,6 +161,6 @@ def _read_result(path: Path) -> ComposeResult | None:
         layout, settings = read_png_metadata(path)
         with Image.open(path) as image:
             picture = image.convert("RGB")
-    except (OSError, ValueError, LayoutError, Image.DecompressionBombError):
+    except (OSError, ValueError, InputError, Image.DecompressionBombError):
         return None
     return ComposeResult(picture, None, layout, settings, steps_done=settings.get("steps") or 0)

@@ -12,8 +12,9 @@ from typing import Any
 
 from PIL import Image
 
+from ..errors import InputError
 from ..files import load_layout_bytes, write_new
-from ..layout import Layout, LayoutError
+from ..layout import Layout
 
 
 def read_import(name: str, content: bytes) -> tuple[Layout, dict[str, Any], Image.Image | None]:
@@ -22,18 +23,23 @@ def read_import(name: str, content: bytes) -> tuple[Layout, dict[str, Any], Imag
     try:
         layout, settings = load_layout_bytes(name, content)
         picture = Image.open(io.BytesIO(content)).convert("RGB") if name.lower().endswith(".png") else None
-    except LayoutError as exc:  # it names the file
+    except InputError as exc:  # it names the file
         raise ValueError(f"Could not import {exc}") from exc
     except (OSError, ValueError, Image.DecompressionBombError) as exc:  # the PNG's pixels
         raise ValueError(f"Could not import {name}: {exc}") from exc
     return layout, settings, picture
 
 
-def export(path: str | Path, write: Callable[[Path], Any]) -> Path:
+def export(path: str | Path, write: Callable[[Path], Any], *,
+           offer: Callable[[Path], Any] = lambda path: None, say: Callable[[str], Any] = lambda text: None) -> Path:
     """Write a new file at ``path`` (its folder made if needed) or, if taken, ``name-1.ext``…: never
-    over an existing file, even with two exports at once (:func:`~mdwidgets.files.write_new`)."""
+    over an existing file, even with two exports at once (:func:`~mdwidgets.files.write_new`); then
+    ``offer`` it (a download) and ``say`` where it went."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return write_new(path, write)
+    target = write_new(path, write)
+    offer(target)
+    say(f"Saved {target.resolve()}")
+    return target
 
 
 def export_path(folder: Path, stem: str, suffix: str) -> Path:

@@ -16,12 +16,12 @@ import html
 import io
 import itertools
 import time
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
-from ..sampler import ComposeResult
+from ..sampling.sampler import ComposeResult
+from .hooks import Hook
 
 THUMBNAIL = 96  # px
 _ENTRY_IDS = itertools.count()  # each thumbnail's CSS class, unique in the page
@@ -34,6 +34,8 @@ def caption(result: ComposeResult) -> str:
 
 
 class HistoryStrip:
+    on_restore = Hook()  #: (result): a thumbnail was clicked
+
     def __init__(self, limit: int = 30) -> None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"history_limit={limit!r} must be a whole number >= 1")
@@ -42,13 +44,9 @@ class HistoryStrip:
         self.labels: list[str] = []
         self._origins: list[Any] = []
         self._asked: list[Any] = []
-        self._hooks: list[Callable[[ComposeResult], None]] = []
         # ipywidgets 8 has no overflow_x: "x y" overflow scrolls sideways, never vertically
         self.widget = w.HBox([], layout=w.Layout(overflow="auto hidden", width="100%"))
         self.widget.add_class("mdw-history")
-
-    def on_restore(self, fn: Callable[[ComposeResult], None]) -> None:
-        self._hooks.append(fn)
 
     def add(self, result: ComposeResult, label: str = "", origin: Any = None, *, asked: Any = None,
             replace_last: bool = False) -> None:
@@ -92,5 +90,4 @@ class HistoryStrip:
         return next((a for r, a in zip(self.results, self._asked) if r is result), None)
 
     def restore(self, result: ComposeResult) -> None:
-        for fn in self._hooks:
-            fn(result)
+        self.on_restore.emit(result)

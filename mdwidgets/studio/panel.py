@@ -12,16 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import traitlets
 from PIL import Image
 
 from .. import boxedit
 from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas, family_from_name
+from ..errors import InputError
 from ..files import save_png
 from ..layout import Layout, Region, example_layouts
-from ..models import load_pipeline, model_family, model_name
-from ..preview import outline_colours
-from ..prompts import prompt_notes
-from ..sampler import ComposeResult
+from ..pipelines.facts import model_family, model_name
+from ..pipelines.loading import load_pipeline
+from ..render.preview import outline_colours, overlay_regions
+from ..sampling.prompts import prompt_notes
+from ..sampling.sampler import ComposeResult
 from ..settings import Settings
 from .boxcanvas import GRID, BoxCanvas, shortcut
 from .code import script
@@ -35,10 +38,10 @@ from .rendering import Rendering
 from .results import Results
 from .start import StartControls
 from .status import StatusBar
-from .toolbar import EXAMPLE_PROMPT, Toolbar, assemble
+from .toolbar import EXAMPLE_PROMPT, Toolbar, assemble, shown
 
 
-class Studio:
+class Studio(traitlets.HasTraits):
     """A notebook panel that edits a :class:`Layout` and renders it with MultiDiffusion.
 
     Args:
@@ -57,8 +60,10 @@ class Studio:
         history_limit: results kept in the history strip (oldest dropped first).
         live: render after every edit; default on for the built-in models.
 
-    ``studio.layout`` is the state both ways: edits update it, assigning a Layout redraws the
-    panel. ``studio.result`` is the last finished :class:`ComposeResult`.
+    State, as traits a notebook can observe (``studio.observe(fn, "layout")``) and link:
+    ``studio.layout`` both ways (edits update it; assigning a Layout redraws the panel, undoably),
+    ``studio.settings`` both ways (the controls' :class:`~mdwidgets.Settings`; assigning one sets
+    the controls), ``studio.result`` the last finished :class:`ComposeResult` (read-only).
 
     *Start from image*: :meth:`start_from` (the *From result* button, or an uploaded picture via
     *From file*) makes Generate and live renders image-to-image — the picture noised to
@@ -74,6 +79,7 @@ class Studio:
                  output_dir: str | Path = "mdwidgets-output", display_width: int = 640, display_height: int = 400,
                  autosave_dir: str | Path | None = None, autosave: bool = True, history_limit: int = 30,
                  live: bool | None = None) -> None:
+        super().__init__()
         _enable_colab_widgets()
         self._pipe = pipe
         self.model, self.family = _model_and_family(pipe, model)
@@ -81,7 +87,7 @@ class Studio:
         self.history = HistoryStrip(history_limit)
         self.edits, self.autosave = Edits(), (Autosave(autosave_dir) if autosave else None)
         self.results = Results(self.history, self.autosave)
-        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background")
+        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background")  # undo's state
         self._slots = list(range(len(self._layout.regions)))  # each region's colour: kept when others go
         self.status = StatusBar()
         self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width,
@@ -90,25 +96,33 @@ class Studio:
         self.controls = RunControls(self.family, live=self.model in BUILTIN_MODELS if live is None else live)
         self.start = StartControls()
         self.toolbar = Toolbar(self.model)
-        self.rendering = Rendering(self)
+        self.rendering = Rendering(self.status, self.results, lambda: self.pipe, self.model,
+                                   default_canvas(self.family))
         self.frontend = FrontendCheck(lambda: self.boxes.client_seen, lambda text: self.status.say(text, error=True))
         self.offer = RestoreOffer(Autosave.newest_work(self.autosave.folder) if self.autosave and not layout else None)
-        self._wire()
+        _wire(self)
         self.widget = assemble(self)
         self._show(self._layout, resized=False)
         self.selected: int | None = None
+        self.set_trait("layout", self._layout), self.set_trait("settings", self.controls.settings)
 
     # -- state -----------------------------------------------------------------------------------
-    @property
-    def layout(self) -> Layout:
-        return self._layout
+    layout = traitlets.Instance(Layout)  #: the layout shown and edited
+    settings = traitlets.Instance(Settings)  #: the settings the controls show
+    result = traitlets.Instance(ComposeResult, allow_none=True, read_only=True)  #: the last finished result
 
-    @layout.setter
-    def layout(self, layout: Layout) -> None:
-        if not isinstance(layout, Layout):
-            raise TypeError(f"studio.layout must be a mdwidgets.Layout, not {type(layout).__name__}")
-        slots = self._slots if len(layout.regions) == len(self._slots) else list(range(len(layout.regions)))
-        self._commit(layout, slots)
+    @traitlets.observe("layout")
+    def _layout_assigned(self, change) -> None:
+        if change["new"] is not self._layout:  # assigned from outside: an undoable edit
+            layout = change["new"]
+            self._commit(layout, self._slots if len(layout.regions) == len(self._slots)
+                         else list(range(len(layout.regions))))
+
+    @traitlets.observe("settings")
+    def _settings_assigned(self, change) -> None:
+        if change["new"] != self.controls.settings:  # assigned from outside: the controls show it
+            self.controls.apply(change["new"])
+            self.controls.on_change.emit()  # which sets the trait to what the controls made of it
 
     @property
     def selected(self) -> int | None:
@@ -118,16 +132,6 @@ class Studio:
     def selected(self, index: int | None) -> None:
         self.boxes.selected = self.regions.selected = index
         self.toolbar.delete.disabled = index is None
-
-    @property
-    def result(self) -> ComposeResult | None:
-        """The last finished (or restored) result."""
-        return self.results.current
-
-    @property
-    def settings(self) -> Settings:
-        """The settings the controls show."""
-        return self.controls.settings
 
     @property
     def pipe(self):
@@ -147,11 +151,16 @@ class Studio:
         self.edits.record((self._layout, self._slots))
         self._set(layout, slots)
         if render:
-            self.rendering.edited()
+            self._edited()
+
+    def _edited(self) -> None:
+        """The layout, settings or start changed: live mode renders them."""
+        self.rendering.edited(self._layout, self.settings, self.start.start, self.controls.live.value)
 
     def _set(self, layout: Layout, slots: list[int]) -> None:
         resized = (layout.width, layout.height) != self.boxes.size
         self._layout, self._slots = layout, slots
+        self.layout = layout
         if self.selected is not None and self.selected >= len(layout.regions):
             self.selected = None
         if self.autosave is not None:
@@ -182,7 +191,7 @@ class Studio:
     def _replay(self, state) -> bool:
         if state is not None:
             self._set(*state)
-            self.rendering.edited()
+            self._edited()
         return state is not None
 
     def select(self, index: int | None) -> None:
@@ -252,10 +261,7 @@ class Studio:
         return self._export(path or export_path(self.output_dir, "layout", ".json"), self._layout.save)
 
     def _export(self, path: str | Path, write) -> Path:
-        target = export(path, write)
-        self.toolbar.offer_download(target)
-        self.status.say(f"Saved {target.resolve()}")
-        return target
+        return export(path, write, offer=self.toolbar.offer_download, say=self.status.say)
 
     def to_code(self) -> str:
         """The Python that renders the current layout and settings with :func:`~mdwidgets.compose`
@@ -290,6 +296,7 @@ class Studio:
         self.rendering.runner.cancel()  # a live render of the layout before must not replace the picture
         self.selected = None
         changed = self.controls.apply(settings) if settings is not None else []  # reports no change: saved here
+        self.set_trait("settings", self.controls.settings)
         changed and self.autosave is not None and self.autosave.save_settings(self.settings)
         if start != "unchanged":  # a history entry's start (None: noise)
             self.start.show(start, (layout.width, layout.height))
@@ -303,16 +310,16 @@ class Studio:
     # -- rendering (see rendering.py) ------------------------------------------------------------
     def generate(self, wait: bool = False):
         """Render the layout in a background thread (ignored while one runs); ``wait``: block until done."""
-        return self.rendering.generate(wait)
+        return self.rendering.generate(self._layout, self.settings, self.start.start, wait)
 
     def compare_bootstrap(self, wait: bool = False):
         """The same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's value, scored."""
-        return self.rendering.compare(wait)
+        return self.rendering.compare(self._layout, self.settings, wait)
 
     def redo_selected(self, wait: bool = False):
         """Render the selected box again on the last result — a new seed, its current prompt and
-        fields — keeping every other pixel (:mod:`mdwidgets.redo`); the new result joins the history."""
-        return self.rendering.redo_selected(wait)
+        fields — keeping every other pixel (:mod:`mdwidgets.sampling.img2img`); the new result joins the history."""
+        return self.rendering.redo_selected(self._layout, self.settings, self.result, self.selected, wait)
 
     def start_from(self, image: Image.Image | None = None, strength: float | None = None,
                    name: str = "an image") -> None:
@@ -335,23 +342,65 @@ class Studio:
         settings = self.history.asked_of(result) or Settings.from_dict(result.settings)
         self._restore(result.layout, settings, result, start=self.history.origin_of(result, self.start.start))
 
-    # -- the panel -------------------------------------------------------------------------------
-    def _wire(self) -> None:
-        self.boxes.on_draw(self._drawn)
-        self.boxes.on_change(self._moved)
-        self.boxes.on_select(self.select)
-        self.boxes.on_key(self._key)
-        self.regions.on_edit(lambda i, changes: self.edit_region(i, **changes))
-        self.regions.on_select(self.select)
-        self.regions.on_delete(self.delete)
-        self.regions.prompt_note = lambda prompt: prompt_notes(getattr(self._pipe, "tokenizer", None), prompt)
-        self.history.on_restore(self.restore_result)
-        self.controls.on_change(self.rendering.edited)
-        self.controls.on_change(lambda: self.autosave and self.autosave.save_settings(self.settings))
-        self.offer.on_restore(self.restore_work)
-        self.start.on_change(self.rendering.edited)
-        self.start.wire(self)
-        self.toolbar.wire(self)
+
+def _wire(studio: Studio) -> None:
+    """The Studio alone connects its parts: each part reports intents (hooks), the Studio acts on them."""
+    s, t = studio, studio.toolbar
+    s.boxes.on_draw(s._drawn), s.boxes.on_change(s._moved), s.boxes.on_select(s.select), s.boxes.on_key(s._key)
+    s.regions.on_edit(lambda i, changes: s.edit_region(i, **changes))
+    s.regions.on_select(s.select), s.regions.on_delete(s.delete)
+    s.regions.prompt_note = lambda prompt: prompt_notes(getattr(s._pipe, "tokenizer", None), prompt)
+    s.history.on_restore(s.restore_result)
+    s.results.on_result(lambda result: (s.set_trait("result", result), setattr(t.save_png, "disabled", False)))
+    s.controls.on_change(lambda: s.set_trait("settings", s.controls.settings))
+    s.controls.on_change(s._edited)
+    s.controls.on_change(lambda: s.autosave and s.autosave.save_settings(s.settings))
+    s.controls.live.observe(lambda c: (s.rendering.live_toggled(c["new"]), c["new"] and s._edited()), "value")
+    s.offer.on_restore(s.restore_work)
+    s.start.on_change(s._edited)
+    s.start.on_result_picked(s.start_from), s.start.on_noise_picked(s.start_from_noise)
+    s.start.on_image_picked(lambda image, name: s.start_from(image, name=name))
+    s.start.on_problem(lambda text: s.status.say(text, error=True))
+    s.rendering.on_picture(lambda image: _draw_picture(s, image))
+    s.rendering.on_busy(t.busy)
+    s.rendering.on_live_stopped(lambda: setattr(s.controls.live, "value", False))
+    _wire_toolbar(s)
+
+
+def _wire_toolbar(s: Studio) -> None:
+    t = s.toolbar
+    actions = {"generate": s.generate, "cancel": s.cancel, "compare": s.compare_bootstrap, "redo_box": s.redo_selected,
+               "delete": lambda: s.selected is not None and s.delete(s.selected), "undo": s.undo, "redo": s.redo,
+               "save_png": s.export_png, "save_layout": s.export_layout,
+               "copy_code": lambda: t.show_code(s.to_code())}
+    t.on_action(lambda name: shown(s.status, getattr(t, name).description or name, lambda: actions[name]())())
+    t.on_overlay(lambda on: s.rendering.show_picture())
+    t.on_import(s.import_file)
+    t.on_example(s.load_example)
+    t.on_size(lambda width, height, windowed: _sized(s, width, height, windowed))
+    t.on_field(lambda key, value, put_back: _field_typed(s, key, value, put_back))
+
+
+def _sized(studio: Studio, width: int, height: int, windowed: bool) -> None:
+    """A size preset: panorama-wide ones also turn sliding windows on (paper §4.1)."""
+    if windowed and studio.controls.windows.value == "whole canvas":
+        studio.controls.windows.value = "native windows"
+    studio.resize(width, height)
+
+
+def _field_typed(studio: Studio, key: str, value: str, put_back) -> None:
+    try:
+        studio.layout = studio.layout.replace(**{key: value})
+    except InputError as exc:
+        studio.status.say(f"Not changed: {exc}", error=True)
+        put_back()
+
+
+def _draw_picture(studio: Studio, image: Image.Image | None) -> None:
+    """A preview or result under the boxes, with the mask overlay if it is on."""
+    if image is not None and studio.toolbar.overlay.value:
+        image = overlay_regions(image, studio.layout, colours=studio.boxes.colours)
+    studio.boxes.show_image(image)
 
 
 def _model_and_family(pipe, model: str | None) -> tuple[str, str]:

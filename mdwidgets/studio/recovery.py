@@ -18,6 +18,7 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from .edits import SavedWork
+from .hooks import Hook
 
 FRONTEND_WAIT_SECONDS = 10.0  # a canvas front end answers within a second or two once the page has the widget
 CANVAS_SILENT = (
@@ -28,6 +29,8 @@ CANVAS_SILENT = (
 
 
 class RestoreOffer:
+    on_restore = Hook()  #: (work): the Restore button was clicked
+
     def __init__(self, work: SavedWork | None) -> None:
         self.work = work
         self.button = w.Button(description=f"Restore work from {work.when}" if work else "", icon="history",
@@ -35,18 +38,13 @@ class RestoreOffer:
                                tooltip="bring back the layout, settings and last picture of an earlier Studio "
                                "(e.g. before a kernel restart)")
         self.button.on_click(lambda _: self.work is not None and self._restore(self.work))
-        self._hooks: list[Callable[[SavedWork], None]] = []
         self.button.layout.display = None if work else "none"
-
-    def on_restore(self, fn: Callable[[SavedWork], None]) -> None:
-        self._hooks.append(fn)
 
     def hide(self) -> None:
         self.button.layout.display = "none"
 
     def _restore(self, work: SavedWork) -> None:
-        for fn in self._hooks:
-            fn(work)
+        self.on_restore.emit(work)
 
 
 class FrontendCheck:

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
-from ..layout import LayoutError
+from .hooks import Hook
 
 ERROR, NOTE = "#b00020", "#8a5a00"
 
@@ -55,25 +55,18 @@ class RegionList(traitlets.HasTraits):
     regions = traitlets.Tuple()
     selected = traitlets.Int(None, allow_none=True)
     colours = traitlets.List()
+    on_edit = Hook()  #: (index, changes): a field of a row was changed
+    on_select = Hook()  #: (index or None): a row was selected
+    on_delete = Hook()  #: (index): a row's delete button
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[Row] = []
         self.widget = w.VBox([])
         self.prompt_note: Callable[[str], str | None] = lambda prompt: None
-        self._hooks: dict[str, list[Callable]] = {"edit": [], "select": [], "delete": []}
         self._showing = False
         self.observe(lambda _: self._rebuild(), ["regions", "colours"])
         self.observe(self._selected, "selected")
-
-    def on_edit(self, fn: Callable[[int, dict[str, Any]], None]) -> None:
-        self._hooks["edit"].append(fn)
-
-    def on_select(self, fn: Callable[[int | None], None]) -> None:
-        self._hooks["select"].append(fn)
-
-    def on_delete(self, fn: Callable[[int], None]) -> None:
-        self._hooks["delete"].append(fn)
 
     def _rebuild(self) -> None:
         """New rows when the regions or their colours change in number or order; otherwise the
@@ -96,8 +89,8 @@ class RegionList(traitlets.HasTraits):
         return tuple(self.colours[i]) if i < len(self.colours) else (90, 90, 90)
 
     def _wire(self, i: int, row: Row) -> None:
-        row.select.observe(lambda c: self._showing or self._emit("select", i if c["new"] else None), "value")
-        row.remove.on_click(lambda _: self._emit("delete", i))
+        row.select.observe(lambda c: self._showing or self.on_select.emit(i if c["new"] else None), "value")
+        row.remove.on_click(lambda _: self.on_delete.emit(i))
         for field, key, parse in ((row.prompt, "prompt", str), (row.negative, "negative_prompt", _or_none),
                                   (row.guidance, "guidance_scale", _number(float)), (row.seed, "seed", _number(int))):
             field.observe(lambda c, f=field, k=key, p=parse: self._edited(i, row, f, k, p, c), "value")
@@ -106,8 +99,8 @@ class RegionList(traitlets.HasTraits):
         if self._showing:
             return
         try:
-            self._emit("edit", i, {key: parse(change["new"])})
-        except (LayoutError, ValueError) as exc:
+            self.on_edit.emit(i, {key: parse(change["new"])})
+        except ValueError as exc:  # InputError included
             row.say(f"Not changed: {exc}")
             self._showing = True
             try:
@@ -129,10 +122,6 @@ class RegionList(traitlets.HasTraits):
                 row.select.value = i == change["new"]
         finally:
             self._showing = False
-
-    def _emit(self, name: str, *args) -> None:
-        for fn in self._hooks[name]:
-            fn(*args)
 
 
 def _text(value: str, placeholder: str, **layout) -> w.Text:

@@ -27,21 +27,23 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as w
 from PIL import Image
 
-from ..catalog import default_canvas
-from ..images import vae_scale_factor
 from ..layout import Layout
-from ..preview import overlay_regions, previewer_for
-from ..redo import keep_all_but
-from ..sampler import ComposeResult, compose
+from ..pipelines.facts import vae_scale_factor
+from ..render.figures import bootstrap_values, compare
+from ..render.preview import previewer_for
+from ..sampling.img2img import keep_all_but
+from ..sampling.sampler import ComposeResult, compose
 from ..settings import Settings
-from ..views import bootstrap_values, compare
+from .hooks import Hook
+from .results import Results
 from .runner import Runner
 from .start import Start
-from .status import plural
+from .status import StatusBar, plural
 
 PREVIEW_EVERY_COST = 3  # a new preview once 3× the last preview's cost has passed: previews take ≤ ~1/4
 LIVE_MAX_AREA = 4  # live mode renders canvases up to 4× the model's native area (a 4096² import would hang it)
@@ -50,9 +52,26 @@ LIVE_MAX_SECONDS = 3.0  # live renders in full while a full render takes at most
 
 
 class Rendering:
-    def __init__(self, studio) -> None:
-        self.studio = studio
-        self.runner = Runner(on_idle=self._idle)
+    """Runs renders and shows their progress; it is given what it needs and reads nothing else.
+
+    Args:
+        status: the status line and progress bar it reports to.
+        results: where finished renders go (current result, history, autosave).
+        pipe: returns the pipeline (loading the model on first use).
+        model: the model's name, for messages; native: its native canvas side (live mode's limit).
+
+    It reports through hooks: ``on_picture(image)`` (a preview or a result to show under the boxes),
+    ``on_busy(busy)`` (a run started, or all ended) and ``on_live_stopped()`` (live mode turned
+    itself off: the *Live* box should be unticked).
+    """
+
+    on_picture = Hook()  #: (image or None): show it under the boxes
+    on_busy = Hook()  #: (bool): a run started (True) or the runner is idle (False)
+    on_live_stopped = Hook()  #: (): even drafts are too slow: live mode is off
+
+    def __init__(self, status: StatusBar, results: Results, pipe: Callable[[], Any], model: str, native: int) -> None:
+        self.status, self.results, self.pipe, self.model, self.native = status, results, pipe, model, native
+        self.runner = Runner(on_idle=lambda: self.on_busy.emit(False))
         self.image: Image.Image | None = None  # the picture under the boxes (a preview or a result)
         self.preview_seconds: list[float] = []
         self.live_timings: dict[str, float] = {}  # seconds from the last live edit to its first preview, draft, final
@@ -65,32 +84,28 @@ class Rendering:
         self.drafts_only = False
         self.last_error: str | None = None
         self._kind = ""  # what runs or ran last: "live", "generate" or "compare"
-        studio.controls.live.observe(lambda change: self.live_toggled(change["new"]), "value")
 
     # -- starting --------------------------------------------------------------------------------
-    def generate(self, wait: bool = False) -> threading.Thread | None:
-        s = self.studio
-        layout, settings, start = s.layout, s.settings, s.start.start
+    def generate(self, layout: Layout, settings: Settings, start: Start | None,
+                 wait: bool = False) -> threading.Thread | None:
         job = self._job(lambda cancelled: self._render(layout, settings, cancelled, record=True, start=start),
                         "Generation")
         return self._start(job, wait, "generate")
 
-    def compare(self, wait: bool = False) -> threading.Thread | None:
-        s = self.studio
-        return self._start(self._job(lambda c: self._compare(s.layout, s.settings, c), "Comparison"), wait, "compare")
+    def compare(self, layout: Layout, settings: Settings, wait: bool = False) -> threading.Thread | None:
+        return self._start(self._job(lambda c: self._compare(layout, settings, c), "Comparison"), wait, "compare")
 
-    def redo_selected(self, wait: bool = False) -> threading.Thread | None:
-        s = self.studio
-        result, index = s.result, s.selected
+    def redo_selected(self, layout: Layout, settings: Settings, result: ComposeResult | None, index: int | None,
+                      wait: bool = False) -> threading.Thread | None:
         if result is None or index is None:
-            s.status.say("Redo selected needs a result and a selected box: Generate, then click a box.", error=True)
+            self.status.say("Redo selected needs a result and a selected box: Generate, then click a box.", error=True)
             return None
-        if (result.layout.width, result.layout.height) != (s.layout.width, s.layout.height):
-            s.status.say("The canvas size changed since the last result: Generate first.", error=True)
+        if (result.layout.width, result.layout.height) != (layout.width, layout.height):
+            self.status.say("The canvas size changed since the last result: Generate first.", error=True)
             return None
-        layout, settings = s.layout, s.settings.replace(seed=random.randrange(2**31))  # a new take of the box
+        settings = settings.replace(seed=random.randrange(2**31))  # a new take of the box
         kept = result.image if result.latents is None else result.latents  # a restored result has its picture only
-        keep = dict(keep=keep_all_but(layout, [index], vae_scale_factor(s.pipe.vae)), keep_image=kept)
+        keep = dict(keep=keep_all_but(layout, [index], vae_scale_factor(self.pipe().vae)), keep_image=kept)
         job = self._job(lambda c: self._render(layout, settings, c, record=True, inputs=keep,
                                                label=f"redo: region {index + 1}"), "Redo")
         return self._start(job, wait, "generate")
@@ -103,21 +118,19 @@ class Rendering:
         elif self.runner.start(job) is None:
             return None
         self._kind = kind
-        self._busy()
+        self.on_busy.emit(True)
         if wait:
             self.runner.join()
         return self.runner.thread
 
-    def edited(self) -> None:
-        """The layout or settings changed: in live mode, render them instead of what runs."""
-        s = self.studio
+    def edited(self, layout: Layout, settings: Settings, start: Start | None, live: bool) -> None:
+        """The layout or settings changed: in ``live`` mode, render them instead of what runs."""
         self._comparison_stale()
-        if not s.controls.live.value:
+        if not live:
             return
         if self.runner.running and self._kind == "compare":
             return  # a comparison is not cut short by an edit
-        layout, settings, start, edited_at = s.layout, s.settings, s.start.start, time.perf_counter()
-        native = default_canvas(s.family)
+        edited_at, native = time.perf_counter(), self.native
         if layout.width * layout.height > LIVE_MAX_AREA * native * native:
             self.runner.cancel()
             return self._note(f"Live paused: a {layout.width}×{layout.height} canvas is over {LIVE_MAX_AREA}× the "
@@ -141,21 +154,19 @@ class Rendering:
 
         self._kind = "live"
         self.runner.replace(self._job(live, "Live render"))
-        self._busy()
+        self.on_busy.emit(True)
 
     def live_toggled(self, on: bool) -> None:
-        """The user ticked or unticked *Live*: a note about it is answered; ticking renders at once."""
+        """The user ticked or unticked *Live*: a note about it is answered (ticking then renders at once)."""
         self.live_note.value = ""
-        if on:
-            self.drafts_only = False
-            self.edited()
+        self.drafts_only = self.drafts_only and not on
 
     def _live_speed(self, result: ComposeResult, draft: bool) -> bool:
         """Degrade live mode when renders are slow (see the module's docstring); whether it goes on."""
-        seconds, s = result.timings["total"], self.studio
-        where = f"with {s.model} on {result.settings['device']}"
+        seconds = result.timings["total"]
+        where = f"with {self.model} on {result.settings['device']}"
         if draft and seconds > LIVE_MAX_SECONDS:
-            s.controls.live.value = False  # the user's tick brings it back
+            self.on_live_stopped.emit()  # the user's tick brings it back
             self._note(f"Live mode stopped: even a {LIVE_DRAFT_STEPS}-step draft takes {seconds:.1f} s {where}. "
                        "Press Generate after your edits, or tick Live to try again.")
             return False
@@ -180,19 +191,9 @@ class Rendering:
             try:
                 body(cancelled)
             except Exception as exc:  # noqa: BLE001 - shown in the panel, which must stay usable
-                self.studio.status.say(f"{what} failed: {type(exc).__name__}: {exc}", error=True)
+                self.status.say(f"{what} failed: {type(exc).__name__}: {exc}", error=True)
                 self.last_error = traceback.format_exc()
         return job
-
-    def _busy(self) -> None:
-        t = self.studio.toolbar
-        t.generate.disabled = t.compare.disabled = True
-        t.cancel.disabled = False
-
-    def _idle(self) -> None:
-        t = self.studio.toolbar
-        t.generate.disabled = t.compare.disabled = False
-        t.cancel.disabled = True
 
     # -- runs ------------------------------------------------------------------------------------
     def _render(self, layout: Layout, settings: Settings, cancelled, *, record: bool | str,
@@ -201,8 +202,7 @@ class Rendering:
                 previews: bool = True) -> ComposeResult:
         """One compose run with progress and previews; ``record``: a finished result is kept (``"live"``:
         as part of a burst); ``previews=False`` leaves the picture on screen until the end."""
-        s = self.studio
-        pipe = s.pipe
+        s, pipe = self, self.pipe()
         total = settings.steps if start is None else int(settings.steps * start.strength)  # the steps that run
         s.status.start(total, "starting" if what == "step" else what)
         s.status.say("Generating…" if start is None else f"Generating from {start.name}, {start.label}…")
@@ -236,16 +236,16 @@ class Rendering:
                 shown[:] = [time.perf_counter(), time.perf_counter() - t]
                 self.preview_seconds.append(shown[1])
                 mark("first_preview")
-            self.studio.status.step(event.step + 1, event.num_steps, event.elapsed, what)
+            self.status.step(event.step + 1, event.num_steps, event.elapsed, what)
         return on_step
 
     def _compare(self, layout: Layout, settings: Settings, cancelled) -> None:
-        s = self.studio
+        s, pipe = self, self.pipe()
         values = bootstrap_values(settings.steps, settings.bootstrap_steps)  # the slider's value among them
         total = len(values) * settings.steps
         s.status.start(total, "comparing")
         s.status.say("Comparing bootstrap settings…")
-        started, done, previewer = time.perf_counter(), [0], previewer_for(s.pipe, (layout.width, layout.height))
+        started, done, previewer = time.perf_counter(), [0], previewer_for(pipe, (layout.width, layout.height))
 
         def on_step(event) -> None:
             if cancelled():
@@ -255,9 +255,9 @@ class Rendering:
                 self.show_picture(previewer(event.x0, (layout.width, layout.height)))
             s.status.step(done[0], total, time.perf_counter() - started, "comparing")
 
-        kwargs = {k: v for k, v in settings.compose_kwargs().items() if k != "bootstrap_steps"}
         try:
-            self.comparison = compare(s.pipe, layout, "bootstrap_steps", values, callback=on_step, **kwargs)
+            self.comparison = compare(pipe, layout, "bootstrap_steps", values, callback=on_step,
+                                      settings=settings.replace(bootstrap_steps=None))
         except _Cancelled:
             s.status.stop(done[0], total, cancelled=True)
             s.status.say("Comparison cancelled.")
@@ -273,13 +273,10 @@ class Rendering:
 
     # -- pictures --------------------------------------------------------------------------------
     def show_picture(self, image: Image.Image | None = None) -> None:
-        """Put ``image`` (default: the current one) under the boxes, with the mask overlay if on."""
+        """Show ``image`` (default: the current one) under the boxes (``on_picture``)."""
         if image is not None:
             self.image = image
-        picture = self.image
-        if picture is not None and self.studio.toolbar.overlay.value:
-            picture = overlay_regions(picture, self.studio.layout, colours=self.studio.boxes.colours)
-        self.studio.boxes.show_image(picture)
+        self.on_picture.emit(self.image)
 
 
 def _draft(settings: Settings, start: Start | None) -> Settings | None:

@@ -12,26 +12,24 @@ see every new current result.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from ..sampler import ComposeResult
+from ..sampling.sampler import ComposeResult
 from ..settings import Settings
 from .edits import Autosave
 from .history import HistoryStrip
+from .hooks import Hook
 from .start import Start
 
 LIVE_BURST_SECONDS = 10.0  # live renders finished closer together than this are one burst: one history entry
 
 
 class Results:
+    on_result = Hook()  #: (result): a finished render became the current result
+
     def __init__(self, history: HistoryStrip, autosave: Autosave | None) -> None:
         self.history, self.autosave = history, autosave
         self.current: ComposeResult | None = None
-        self._hooks: list[Callable[[ComposeResult], None]] = []
         self._last_live_entry = -LIVE_BURST_SECONDS  # when live mode last added an entry
-
-    def on_result(self, fn: Callable[[ComposeResult], None]) -> None:
-        self._hooks.append(fn)
 
     def keep(self, result: ComposeResult, asked: Settings, start: Start | None, label: str, live: bool) -> None:
         """A finished render: into the history (a live burst's: in the place of the burst's last
@@ -48,7 +46,6 @@ class Results:
     def show(self, result: ComposeResult, save: bool = True) -> None:
         """``result`` becomes current (``save``: and is autosaved)."""
         self.current = result
-        for fn in self._hooks:
-            fn(result)
+        self.on_result.emit(result)
         if save and self.autosave is not None:
             self.autosave.save_result(result)

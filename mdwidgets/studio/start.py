@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import html
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
 from PIL import Image
+
+from .hooks import Hook
 
 DEFAULT_STRENGTH = 0.6  # diffusers' img2img example: the picture's layout stays, its details change
 THUMBNAIL = 48  # px
@@ -84,6 +85,12 @@ def read_image(name: str, content: bytes) -> Image.Image:
 
 
 class StartControls:
+    on_change = Hook()  #: (): the start (noise or a picture, strength) changed
+    on_result_picked = Hook()  #: (): *From result* was pressed
+    on_noise_picked = Hook()  #: (): *From noise* was pressed
+    on_image_picked = Hook()  #: (image, name): a picture was uploaded with *From file*
+    on_problem = Hook()  #: (text): an upload could not be read
+
     def __init__(self) -> None:
         self.strength = w.FloatSlider(DEFAULT_STRENGTH, min=0.01, max=1.0, step=0.01, description="Strength",
                                       disabled=True, tooltip="share of the steps that run from the start "
@@ -102,19 +109,16 @@ class StartControls:
                               self.strength], layout=w.Layout(min_width="0"))
         self.widget.add_class("mdw-start")
         self._chosen: Start | None = None
-        self._hooks: list[Callable[[], None]] = []
         self._quiet = False
         self.strength.observe(lambda _: self._changed(), "value")
         self.show(None)
+        self._report()
 
     @property
     def start(self) -> Start | None:
         """The start Generate uses (``None``: from noise)."""
         chosen = self._chosen
         return None if chosen is None else dataclasses.replace(chosen, strength=float(self.strength.value))
-
-    def on_change(self, fn: Callable[[], None]) -> None:
-        self._hooks.append(fn)
 
     def choose(self, start: Start | None, size: tuple[int, int]) -> str | None:
         """The user chose ``start`` (``None``: from noise): show it, report it; returns the resize note, if any."""
@@ -178,23 +182,22 @@ class StartControls:
 
     def _changed(self, force: bool = False) -> None:
         if force or (not self._quiet and self._chosen is not None):
-            for fn in self._hooks:
-                fn()
+            self.on_change.emit()
 
-    def wire(self, studio) -> None:
-        self.use_result.on_click(lambda _: studio.start_from())
-        self.clear.on_click(lambda _: studio.start_from_noise())
-        self.upload.observe(lambda c: self._uploaded(studio, c["new"]), "value")
+    def _report(self) -> None:
+        self.use_result.on_click(lambda _: self.on_result_picked.emit())
+        self.clear.on_click(lambda _: self.on_noise_picked.emit())
+        self.upload.observe(lambda c: self._uploaded(c["new"]), "value")
 
-    def _uploaded(self, studio, value) -> None:
+    def _uploaded(self, value) -> None:
         files = uploaded_files(value)
         if files:  # emptied, so the same file picked again is news (7.7's value is read-only: set_trait)
             self.upload.set_trait("value", type(value)())
         for name, content in files:
             try:
-                studio.start_from(read_image(name, content), name=name)
+                self.on_image_picked.emit(read_image(name, content), name)
             except ValueError as exc:
-                studio.status.say(f"Not changed: {exc}", error=True)
+                self.on_problem.emit(f"Not changed: {exc}")
 
 
 def _thumbnail(image: Image.Image) -> bytes:

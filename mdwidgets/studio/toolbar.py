@@ -1,7 +1,7 @@
 """The Studio's buttons, menus and layout-wide fields (size, background, negative, new box prompt).
 
-:meth:`Toolbar.show` puts a layout's values in the fields without reporting them as edits;
-:meth:`Toolbar.wire` connects every control to the Studio's public methods.
+:meth:`Toolbar.show` puts a layout's values in the fields without reporting them as edits; every
+control reports what was asked through the Toolbar's hooks (:mod:`.hooks`), which the Studio wires.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import ipywidgets as w
 
 from ..catalog import MODEL_EXAMPLES
-from ..layout import LayoutError, example_layouts
+from ..layout import example_layouts
+from .hooks import Hook
 from .start import uploaded_files
 
 EXAMPLE_PROMPT = "choose…"
@@ -61,7 +62,18 @@ def _field(description: str, value: str = "", placeholder: str = "") -> w.Text:
                   layout=w.Layout(width="auto"), style={"description_width": "110px"})
 
 
+ACTIONS = ("generate", "cancel", "compare", "redo_box", "delete", "undo", "redo", "save_png", "save_layout",
+           "copy_code")  # the buttons, by attribute name: ``on_action`` reports which was pressed
+
+
 class Toolbar:
+    on_action = Hook()  #: (name): one of :data:`ACTIONS` was pressed
+    on_overlay = Hook()  #: (on): the mask overlay was toggled
+    on_import = Hook()  #: (name, content): a layout JSON or PNG was uploaded
+    on_example = Hook()  #: (name): an example layout was picked
+    on_size = Hook()  #: (width, height, windowed): a canvas size preset was picked (windowed: panorama-wide)
+    on_field = Hook()  #: (key, value, put_back): background or negative prompt typed; put_back() undoes the text
+
     def __init__(self, model: str) -> None:
         self.model_label = w.HTML()
         self.size = w.Dropdown(options=list(SIZE_PRESETS), description="Canvas",
@@ -97,6 +109,7 @@ class Toolbar:
         self.negative = _field("Negative", placeholder="optional, for every prompt")
         self.new_prompt = _field("New box prompt", "a red circle")
         self._showing = False
+        self._report()
 
     def rows(self, live: w.Widget) -> tuple[w.Widget, w.Widget, w.Widget]:
         """The run, edit and file rows of buttons."""
@@ -133,46 +146,32 @@ class Toolbar:
         self.download.value = (f'<a download="{name}" href="data:{kind};base64,{base64.b64encode(data).decode()}" '
                                f'class="mdw-download">⬇ download {name}</a>')
 
-    def wire(self, studio) -> None:
+    def _report(self) -> None:
         unless_showing = lambda fn: lambda change: None if self._showing else fn(change)  # noqa: E731
-        self.generate.on_click(lambda _: studio.generate())
-        self.cancel.on_click(lambda _: studio.cancel())
-        self.compare.on_click(lambda _: studio.compare_bootstrap())
-        self.redo_box.on_click(lambda _: studio.redo_selected())
-        self.delete.on_click(lambda _: studio.selected is not None and studio.delete(studio.selected))
-        self.undo.on_click(lambda _: studio.undo())
-        self.redo.on_click(lambda _: studio.redo())
-        self.overlay.observe(lambda _: studio.rendering.show_picture(), "value")
-        self.save_png.on_click(shown(studio.status, "Save PNG", lambda _: studio.export_png()))
-        self.save_layout.on_click(shown(studio.status, "Save layout", lambda _: studio.export_layout()))
-        self.copy_code.on_click(shown(studio.status, "Copy as code", lambda _: self._show_code(studio.to_code())))
-        studio.results.on_result(lambda _: setattr(self.save_png, "disabled", False))
-        self.upload.observe(lambda c: [studio.import_file(*f) for f in uploaded_files(c["new"])], "value")
-        self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and studio.load_example(c["new"]), "value")
-        self.size.observe(unless_showing(lambda c: self._size_chosen(studio, c["new"])), "value")
+        for name in ACTIONS:
+            getattr(self, name).on_click(lambda _, name=name: self.on_action.emit(name))
+        self.overlay.observe(lambda c: self.on_overlay.emit(c["new"]), "value")
+        self.upload.observe(lambda c: [self.on_import.emit(*f) for f in uploaded_files(c["new"])], "value")
+        self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and self.on_example.emit(c["new"]), "value")
+        self.size.observe(unless_showing(lambda c: c["new"] in SIZE_PRESETS and self.on_size.emit(
+            *SIZE_PRESETS[c["new"]], c["new"] in WINDOWED_PRESETS)), "value")
         for field, key in ((self.background, "background"), (self.negative, "negative_prompt")):
-            field.observe(unless_showing(lambda c, k=key, f=field: self._layout_field(studio, f, k, c)), "value")
+            field.observe(unless_showing(lambda c, k=key, f=field: self.on_field.emit(
+                k, c["new"], lambda: self._put_back(f, c["old"]))), "value")
 
-    def _show_code(self, code: str) -> None:
+    def show_code(self, code: str) -> None:
         self.code_view.value = code
         self.code_view.layout.display = None
 
-    @staticmethod
-    def _size_chosen(studio, label: str) -> None:
-        if label not in SIZE_PRESETS:
-            return
-        if label in WINDOWED_PRESETS and studio.controls.windows.value == "whole canvas":
-            studio.controls.windows.value = "native windows"
-        studio.resize(*SIZE_PRESETS[label])
+    def busy(self, running: bool) -> None:
+        """Generate and Compare wait while a run goes; Cancel stops it."""
+        self.generate.disabled = self.compare.disabled = running
+        self.cancel.disabled = not running
 
-    def _layout_field(self, studio, field: w.Text, key: str, change) -> None:
-        try:
-            studio.layout = studio.layout.replace(**{key: change["new"]})
-        except LayoutError as exc:
-            studio.status.say(f"Not changed: {exc}", error=True)
-            self._showing = True
-            field.value = change["old"]
-            self._showing = False
+    def _put_back(self, field: w.Text, text: str) -> None:
+        self._showing = True
+        field.value = text
+        self._showing = False
 
 
 def assemble(studio) -> w.Widget:

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 NOTEBOOK_SETUP = """
 import json, threading, time
 from mdwidgets import Studio
-from mdwidgets.models import tiny_random_pipeline
+from mdwidgets.pipelines.tiny import tiny_random_pipeline
 
 studio = Studio(tiny_random_pipeline(), display_width=256, live=False)
 studio.controls.steps.value = 4
@@ -93,7 +93,7 @@ PREVIEW_SETUP = """
 import time
 from pathlib import Path
 from mdwidgets import Layout, Studio
-from mdwidgets.images import decode_latents
+from mdwidgets.sampling.images import decode_latents
 from mdwidgets.layout import example_layouts
 from mdwidgets.studio import rendering
 
@@ -131,7 +131,7 @@ TRUST_SETUP = """
 import json, os, threading, time
 os.environ["MDWIDGETS_AUTOSAVE_DIR"] = "autosave"
 from mdwidgets import Layout, Region, Studio
-from mdwidgets.models import tiny_random_pipeline
+from mdwidgets.pipelines.tiny import tiny_random_pipeline
 from mdwidgets.studio import rendering
 
 pipe = tiny_random_pipeline()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from .layout import Layout
+from ..layout import Layout
 
 
 class ClipScorer:

@@ -10,17 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..pipelines.facts import vae_scale_factor, vae_scaling
+
 TILED_DECODE_ABOVE = 1024  # px: larger images are decoded in overlapping tiles to bound memory
-
-
-def vae_scale_factor(vae) -> int:
-    """Pixels per latent cell: each VAE down block after the first halves the resolution."""
-    return 2 ** (len(vae.config.block_out_channels) - 1)
-
-
-def _vae_scaling(vae) -> tuple[float, float]:
-    shift = getattr(vae.config, "shift_factor", None) or 0.0
-    return vae.config.scaling_factor, shift
 
 
 def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
@@ -34,7 +26,7 @@ def decode_latents(vae, latents: torch.Tensor) -> Image.Image:
     flag on the caller's VAE).
     """
     vae = float32_vae(vae)
-    scaling, shift = _vae_scaling(vae)
+    scaling, shift = vae_scaling(vae)
     tiled = max(latents.shape[-2:]) * vae_scale_factor(vae) > TILED_DECODE_ABOVE and hasattr(vae, "tiled_decode")
     decode = vae.tiled_decode if tiled else vae.decode
     with torch.inference_mode():
@@ -71,7 +63,7 @@ def image_pixels(image: Image.Image) -> torch.Tensor:
 def encode_image(vae, image: Image.Image | torch.Tensor) -> torch.Tensor:
     """The latents ``(1, C, h, w)`` (in the UNet's scale) of an RGB image (or its :func:`image_pixels`):
     the VAE's mode, so the same image always gives the same latents."""
-    scaling, shift = _vae_scaling(vae)
+    scaling, shift = vae_scaling(vae)
     pixels = image if isinstance(image, torch.Tensor) else image_pixels(image)
     with torch.inference_mode():
         latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mode()
@@ -84,7 +76,7 @@ def encode_flat_colours(vae, colours: torch.Tensor, size: int = 64) -> torch.Ten
     A flat image encodes to a (nearly) flat latent, so a small image and its mean latent stand
     for a flat canvas of any size at a fraction of the cost.
     """
-    scaling, shift = _vae_scaling(vae)
+    scaling, shift = vae_scaling(vae)
     images = (colours.to(vae.device, vae.dtype) * 2 - 1)[:, :, None, None].expand(-1, -1, size, size)
     latents = vae.encode(images).latent_dist.mode()
     return ((latents - shift) * scaling).float().mean(dim=(2, 3), keepdim=True)

@@ -20,12 +20,12 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from .images import decode_latents, vae_scale_factor
-from .layout import Layout
-from .models import model_family, model_name
+from ..layout import Layout
+from ..pipelines.facts import model_family, model_name, vae_scale_factor
+from ..sampling.images import decode_latents
+from ..sampling.sampler import ComposeResult, Run, StepEvent, compose, compose_many
+from ..settings import Settings
 from .preview import overlay_regions, previewer_for, region_colour
-from .sampler import ComposeResult, StepEvent, compose, compose_many
-from .settings import Settings
 
 
 @dataclass
@@ -226,8 +226,8 @@ def adherence_scorer(model: str | None) -> Callable[[Image.Image, Layout], dict[
     """The default ``score(image, layout)`` for a model's pictures (the one place outside
     :mod:`mdwidgets.shapes` that reaches into it): the built-in shapes scorer, exact for
     builtin:shapes and for any model whose prompts name its palette colours, ``None`` for others'
-    prompts. Pass a :class:`mdwidgets.scoring.ClipScorer` for real models."""
-    from .shapes.adherence import shapes_adherence
+    prompts. Pass a :class:`mdwidgets.render.scoring.ClipScorer` for real models."""
+    from ..shapes.adherence import shapes_adherence
 
     return shapes_adherence
 
@@ -249,6 +249,7 @@ def compare(
     cell_size: int = 224,
     batch: bool = True,
     max_batch: int | None = None,
+    settings: Settings | None = None,
     **compose_kwargs: Any,
 ) -> Comparison:
     """Render ``layout`` once per value of ``setting`` (a :class:`~mdwidgets.Settings` field by its
@@ -263,40 +264,49 @@ def compare(
     palette colours), whose cells read "right 2/3 · in box 3/3" (objects in their prompt's colour
     and shape inside their box; objects inside their box) and "IoU 0.52", explained in a line under
     the grid. Other scorers show their first two numbers. Pass a
-    :class:`mdwidgets.scoring.ClipScorer` for real models.
+    :class:`mdwidgets.render.scoring.ClipScorer` for real models.
 
     Prompt embeddings are encoded once and reused by every cell (the cache in :func:`compose`).
-    With ``batch=True`` the cells are sampled together (:func:`mdwidgets.sampler.compose_many`):
+    With ``batch=True`` the cells are sampled together (:func:`mdwidgets.sampling.sampler.compose_many`):
     their UNet rows share calls, as many as the estimated free memory allows, or ``max_batch``
     rows per call. ``batch=False`` renders the cells one after another (each cell's
     ``timings`` are then its own). Both give the same images up to float rounding.
     """
-    compose_kwargs.setdefault("seed", 0)
-    fixed = {k: v for k, v in compose_kwargs.items() if k in Settings().compose_kwargs() and k != setting}
-    resolved = Settings.from_compose_kwargs(fixed).resolved(model_family(pipe))
-    default = resolved.compose_kwargs().get(setting)
+    callback = compose_kwargs.pop("callback", None)
+    if settings is not None and compose_kwargs:
+        raise TypeError(f"compare() got settings= and {', '.join(compose_kwargs)}; give one or the other")
+    if setting in compose_kwargs:
+        raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
+    keywords = [k for k in Settings.keywords() if k != "max_batch"]  # the settings, by compose() keyword
+    if setting != "feather" and setting not in keywords:
+        raise ValueError(f"cannot compare {setting!r}: choose a compose() keyword ({', '.join(keywords)}) "
+                         "or 'feather' (every region's soft edge, in pixels)")
+    unknown = sorted(set(compose_kwargs) - set(keywords))
+    if unknown:
+        raise TypeError(f"compare() got unexpected keywords {', '.join(unknown)}; give compose() settings "
+                        f"({', '.join(keywords)}) or callback")
+    fixed = settings or Settings.from_keywords(**{"seed": 0, **compose_kwargs})
+    fixed = fixed if fixed.seed is not None else fixed.replace(seed=0)  # every cell the same seed
+    resolved = fixed.resolved(model_family(pipe))
+    name = dict(zip(Settings.keywords(), Settings.names())).get(setting, setting)  # the field it stands for
+    default = getattr(resolved, name, None)
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
         values = bootstrap_values(resolved.steps, resolved.bootstrap_steps)
-    if setting in compose_kwargs:
-        raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
     if score is None:
         score = adherence_scorer(model_name(pipe))
-    keywords = [k for k in Settings().compose_kwargs() if k != "max_batch"]  # the settings, by compose() keyword
     if setting == "feather":  # a region setting: every region gets the value
-        runs = [{"layout": layout.with_regions([r.replace(feather=v) for r in layout.regions]), **compose_kwargs}
+        runs = [Run(layout.with_regions([r.replace(feather=v) for r in layout.regions]), fixed, callback)
                 for v in values]
-    elif setting in keywords:
-        runs = [{"layout": layout, setting: value, **compose_kwargs} for value in values]
     else:
-        raise ValueError(f"cannot compare {setting!r}: choose a compose() keyword ({', '.join(keywords)}) "
-                         "or 'feather' (every region's soft edge, in pixels)")
+        runs = [Run(layout, fixed.replace(**{name: value}), callback) for value in values]
     started = time.perf_counter()
     if batch:
         results = compose_many(pipe, runs, max_batch=max_batch)
     else:
-        results = [compose(pipe, **run, max_batch=max_batch) for run in runs]
+        results = [compose(pipe, run.layout, settings=run.settings.replace(max_batch=max_batch),
+                           callback=run.callback) for run in runs]
     seconds = time.perf_counter() - started
     scores, cells, notes = [], [], []
     for result in results:

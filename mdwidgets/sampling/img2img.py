@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .images import decode_latents, encode_image, image_pixels, vae_scale_factor
-from .layout import Layout
+from ..layout import Layout
+from ..pipelines.facts import vae_scale_factor
+from .images import decode_latents, encode_image, image_pixels
 from .masks import region_mask
 
 

@@ -24,16 +24,6 @@ from .prompts import PromptEmbeds
 from .windows import Window
 
 
-def wants_time_ids(unet) -> bool:
-    """Whether the UNet takes SDXL's pooled embeddings and size/crop time ids."""
-    return getattr(unet.config, "addition_embed_type", None) == "text_time"
-
-
-def guidance_dim(unet) -> int | None:
-    """The size of the guidance embedding an LCM-distilled UNet takes (``None``: it takes none)."""
-    return getattr(unet.config, "time_cond_proj_dim", None)
-
-
 def window_time_ids(windows: Sequence[Window], grid: tuple[int, int], scale: int) -> torch.Tensor:
     """SDXL's time ids per window, ``(windows, 6)``: canvas size, the window's corner, its size (px)."""
     canvas = [grid[0] * scale, grid[1] * scale]

@@ -16,7 +16,7 @@ import inspect
 
 import torch
 
-from .images import vae_scale_factor
+from ..pipelines.facts import vae_scale_factor
 from .masks import fusion_weights
 from .schedulers import make_scheduler
 from .windows import window_grid

@@ -6,19 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-# name -> (diffusers class, extra config)
-SCHEDULERS: dict[str, tuple[str, dict]] = {
-    "ddim": ("DDIMScheduler", {}),
-    "ddpm": ("DDPMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "dpm++": ("DPMSolverMultistepScheduler", {}),
-    "dpm++-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-    "lcm": ("LCMScheduler", {}),
-}
+from ..settings import MAX_STEPS, SCHEDULERS
 
 
 def make_scheduler(choice, base):
@@ -47,11 +35,6 @@ def make_scheduler(choice, base):
 
 
 MIN_STEPS = {"PNDMScheduler": 4}  # fewer make diffusers' PNDM fail deep inside numpy
-#: The most steps of any run: the training timesteps of every SD 1.x/2.x and SDXL checkpoint. Schedulers that
-#: step through training timesteps (DDIM, DDPM, PNDM, LCM) cannot run more; the Euler family and the
-#: multistep solvers would interpolate more noise levels between the same 1000, allocating their tables
-#: (``--steps 1000000000``: 7.45 GiB) before the first step for nothing a picture shows.
-MAX_STEPS = 1000
 LCM_ORIGINAL_STEPS = 50  #: LCMScheduler's ``original_inference_steps``: it picks its steps among these
 
 
@@ -79,7 +62,7 @@ def check_steps(scheduler, steps: int) -> None:
                          "use more steps or another scheduler")
     if steps > most:
         raise ValueError(f"num_inference_steps={steps}: {scheduler_name(scheduler)} runs at most {most} steps "
-                         "(see mdwidgets.schedulers.step_bounds); use fewer steps")
+                         "(see mdwidgets.sampling.schedulers.step_bounds); use fewer steps")
 
 
 def scheduler_name(scheduler) -> str:

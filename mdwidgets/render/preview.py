@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import _vae_scaling, decode_latents, float32_vae, vae_scale_factor
-from .layout import Layout
+from ..layout import Layout
+from ..pipelines.facts import vae_scale_factor, vae_scaling
+from ..sampling.images import decode_latents, float32_vae
 
 # Distinct, readable region colours (background is grey); region i uses REGION_COLOURS[i % len].
 REGION_COLOURS = (
@@ -111,7 +112,7 @@ class TinyDecoderPreviewer:
 
     def __call__(self, latents: torch.Tensor, size: tuple[int, int] | None = None) -> Image.Image:
         tiny = self.tiny_vae
-        scaling, shift = _vae_scaling(tiny)
+        scaling, shift = vae_scaling(tiny)
         with torch.inference_mode():
             pixels = tiny.decode(latents[:1].to(tiny.device, tiny.dtype) / scaling + shift, return_dict=False)[0]
         array = ((pixels[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().byte().permute(1, 2, 0)
@@ -187,7 +188,7 @@ def _smooth_images(n: int, size: int, generator: torch.Generator) -> torch.Tenso
 def _encode(vae, images: torch.Tensor) -> torch.Tensor:
     """The scaled latents (the UNet's) of ``images`` in [0, 1], float32 on the CPU."""
     vae = float32_vae(vae)  # as decode_latents does: SD VAEs overflow in half precision
-    scaling, shift = _vae_scaling(vae)
+    scaling, shift = vae_scaling(vae)
     with torch.inference_mode():
         modes = [vae.encode((chunk * 2 - 1).to(vae.device, vae.dtype)).latent_dist.mode() for chunk in images.split(8)]
     return (torch.cat(modes).float().cpu() - shift) * scaling
@@ -195,7 +196,7 @@ def _encode(vae, images: torch.Tensor) -> torch.Tensor:
 
 def _decode(vae, latents: torch.Tensor) -> torch.Tensor:
     """The VAE's decode of scaled ``latents``: pixels in [0, 1], float32 on the CPU."""
-    scaling, shift = _vae_scaling(vae)
+    scaling, shift = vae_scaling(vae)
     with torch.inference_mode():
         pixels = [vae.decode(chunk.to(vae.device, vae.dtype) / scaling + shift, return_dict=False)[0]
                   for chunk in latents.split(8)]

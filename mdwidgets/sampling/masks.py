@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .layout import Layout, Region
+from ..layout import Layout, Region
 
 # Weights below this are dropped so that a feathered region still has a finite support.
 _MIN_WEIGHT = 1e-3

@@ -5,10 +5,9 @@ Pure torch + diffusers components; no widgets. See :func:`compose`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
-import math
-import numbers
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,19 +16,19 @@ from typing import Any
 
 import torch
 
+from ..catalog import SUPPORTED
+from ..layout import Layout, LayoutError
+from ..pipelines.facts import guidance_dim, model_family, model_name, unet_input_kind, vae_scale_factor, wants_time_ids
+from ..settings import Settings
 from .budget import check_budget, rows_that_fit
-from .catalog import SUPPORTED
-from .conditioning import guidance_dim, wants_time_ids, window_time_ids, zero_empty_negatives
-from .images import decode_latents, encode_flat_colours, vae_scale_factor
-from .layout import Layout, LayoutError
+from .conditioning import window_time_ids, zero_empty_negatives
+from .images import decode_latents, encode_flat_colours
+from .img2img import ImageInputs, image_inputs, inpainting_channels
 from .lockstep import drive
 from .masks import fusion_weights
-from .models import model_family, model_name, unet_input_kind
 from .paths import Paths
 from .prompts import prompt_cache_for
-from .redo import ImageInputs, image_inputs, inpainting_channels
-from .schedulers import MAX_STEPS, check_steps, make_scheduler, scheduler_name
-from .settings import ETA_RULE, Settings
+from .schedulers import check_steps, make_scheduler, scheduler_name
 from .windows import window_grid
 
 
@@ -73,24 +72,39 @@ class ComposeResult:
     steps_done: int = 0
 
 
+@dataclass
+class Run:
+    """One composition for :func:`compose_many`: a layout, its settings and its callback, and what else
+    :func:`compose` takes besides the pipeline (same meanings and defaults)."""
+
+    layout: Layout
+    settings: Settings = field(default_factory=Settings)
+    callback: Callable[[StepEvent], Any] | None = None
+    generator: torch.Generator | None = None
+    latents: torch.Tensor | None = None
+    region_x0: bool = False
+    output_type: str = "pil"
+    check_memory: bool = True
+    init_image: Any = None
+    strength: float = 1.0
+    keep: Any = None
+    keep_image: Any = None
+
+
 _DEFAULTS = Settings()  # compose's keyword defaults are the Settings' own
-_SETTING_KEYWORDS = tuple(_DEFAULTS.compose_kwargs())  # the compose() keywords a Settings stands for
+_SETTING_KEYWORDS = Settings.keywords()  # the compose() keywords a Settings stands for
 
 
 def _settings_or_keywords(compose):
     """``settings=`` stands for the setting keywords: a call giving both is a ``TypeError``."""
     @functools.wraps(compose)
     def call(*args, **kwargs):
-        _check_not_both(kwargs)
+        both = [k for k in _SETTING_KEYWORDS if k in kwargs] if kwargs.get("settings") is not None else []
+        if both:
+            raise TypeError(f"compose() got settings= and {', '.join(f'{k}=' for k in both)}; give one or the "
+                            "other (e.g. settings.replace(...) for a changed copy)")
         return compose(*args, **kwargs)
     return call
-
-
-def _check_not_both(keywords: Mapping[str, Any]) -> None:
-    both = [k for k in _SETTING_KEYWORDS if k in keywords] if keywords.get("settings") is not None else []
-    if both:
-        raise TypeError(f"compose() got settings= and {', '.join(f'{k}=' for k in both)}; give one or the other "
-                        "(e.g. settings.replace(...) for a changed copy)")
 
 
 @_settings_or_keywords
@@ -129,7 +143,7 @@ def compose(
 
     That single step equals the paper's fusion of separately stepped paths for every diffusers
     scheduler (the argument is next to the fusion line, in ``_denoise``);
-    :func:`mdwidgets.reference.plain_multidiffusion` is the literal algorithm it is tested against.
+    :func:`mdwidgets.sampling.reference.plain_multidiffusion` is the literal algorithm it is tested against.
 
     Bootstrapping (paper §3.2): during the first ``bootstrap_steps`` steps each foreground path
     sees, outside its region, a random flat colour encoded by the VAE and noised to the current
@@ -185,108 +199,95 @@ def compose(
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
         init_image: start from this image (a PIL image of the canvas size, or latents like
             ``result.latents``) noised to ``strength``: image-to-image, as diffusers'
-            ``StableDiffusionImg2ImgPipeline`` (:mod:`mdwidgets.redo`).
+            ``StableDiffusionImg2ImgPipeline`` (:mod:`mdwidgets.sampling.img2img`).
         strength: the share of the steps that run, from an ``init_image`` (or the ``keep_image``);
             1: from pure noise. Bootstrapping counts only the steps that run.
         keep: a ``(height, width)`` pixel mask, 1 = keep: those cells end as ``keep_image``'s
             latents (blended in at every step, as diffusers' inpainting with a text-to-image
-            UNet); the rest is rendered anew. :func:`mdwidgets.redo.keep_all_but` makes the mask
+            UNet); the rest is rendered anew. :func:`mdwidgets.sampling.img2img.keep_all_but` makes the mask
             that redoes some regions.
         keep_image: the image (or latents, e.g. an earlier ``result.latents``) to keep from.
     """
-    arguments = _gathered(dict(locals()))  # every argument, the settings as one Settings
-    return drive([_sample(**arguments)], pipe.unet, max_batch=arguments["settings"].max_batch)[0]
+    if settings is None:
+        settings = Settings.from_keywords(
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, bootstrap_steps=bootstrap_steps,
+            scheduler=scheduler, seed=seed, eta=eta, window=window, stride=stride, circular=circular,
+            max_batch=max_batch)
+    elif not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a mdwidgets.Settings, not {type(settings).__name__}")
+    run = Run(layout, settings, callback, generator, latents, region_x0, output_type, check_memory, init_image,
+              strength, keep, keep_image)
+    return drive([_sample(pipe, run)], pipe.unet, max_batch=settings.max_batch)[0]
 
 
-def _gathered(arguments: dict[str, Any]) -> dict[str, Any]:
-    """compose's arguments with the setting keywords gathered into ``settings`` (unless one was given)."""
-    keywords = {k: arguments.pop(k) for k in _SETTING_KEYWORDS}
-    if arguments["settings"] is None:
-        arguments["settings"] = Settings.from_compose_kwargs(keywords)
-    elif not isinstance(arguments["settings"], Settings):
-        raise TypeError(f"settings must be a mdwidgets.Settings, not {type(arguments['settings']).__name__}")
-    return arguments
-
-
-def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | None = None) -> list[ComposeResult]:
+def compose_many(pipe, runs: Sequence[Run], *, max_batch: int | None = None) -> list[ComposeResult]:
     """Render several compositions together: their UNet rows are concatenated into shared calls.
 
-    Each run is a dict of :func:`compose` keywords including ``"layout"``, e.g. the same layout
-    with several seeds or bootstrap settings. The runs advance in lock-step; at every step the
-    rows of all runs with the same latent size go through the UNet together (runs at different
-    timesteps — other schedulers or step counts — get one timestep per row). Each result equals
-    ``compose(pipe, **run, max_batch=max_batch)`` up to float rounding that depends on the batch
-    size (bit-identical with ``max_batch=1``). On a GPU this fills the device; on a CPU it buys
-    little (see the README's performance section).
+    Each :class:`Run` is a layout with its settings and callback, e.g. the same layout with several
+    seeds or bootstrap settings. The runs advance in lock-step; at every step the rows of all runs
+    with the same latent size go through the UNet together (runs at different timesteps — other
+    schedulers or step counts — get one timestep per row). Each result equals ``compose(pipe,
+    run.layout, settings=run.settings, ...)`` up to float rounding that depends on the batch size
+    (bit-identical with ``max_batch=1``). On a GPU this fills the device; on a CPU it buys little
+    (see the README's performance section).
 
     Args:
         pipe: as for :func:`compose`.
-        runs: one mapping of :func:`compose` keywords per run (each with its own ``callback``).
+        runs: one :class:`Run` per composition (each with its own ``callback``).
         max_batch: at most this many UNet rows per call over all runs. ``None``: every run's rows
-            at once when the estimated memory allows (see :mod:`mdwidgets.budget`), otherwise as
+            at once when the estimated memory allows (see :mod:`mdwidgets.sampling.budget`), otherwise as
             many as fit (never fewer than one run's own rows).
 
     Each result's ``timings`` are measured inside the shared run, so they overlap rather than add
     up (``timings["runs"]`` says how many runs shared it).
     """
     if isinstance(runs, (Mapping, str)) or not isinstance(runs, Sequence):
-        raise TypeError(f"runs must be a list of dicts of compose() keywords (one per run), not {type(runs).__name__}")
-    signature = inspect.signature(compose)
+        raise TypeError(f"runs must be a list of mdwidgets.Run (one per composition), not {type(runs).__name__}")
     loops = []
     for k, run in enumerate(runs):
-        if not isinstance(run, Mapping):
-            raise TypeError(f"run {k} must be a dict of compose() keywords with a 'layout', not {type(run).__name__}")
-        if "pipe" in run or run.get("max_batch") is not None:
-            raise ValueError(f"run {k}: pass pipe and max_batch to compose_many itself, not in a run")
-        try:
-            _check_not_both(run)
-            bound = signature.bind(pipe, **run)
-            bound.apply_defaults()
-            arguments = _gathered(bound.arguments)
-        except TypeError as exc:
-            raise TypeError(f"run {k}: {exc} (a run is a dict of compose() keywords with a 'layout')") from None
-        if arguments["settings"].max_batch not in (None, max_batch):
-            raise ValueError(f"run {k}: its settings have max_batch={arguments['settings'].max_batch}; pass "
+        if not isinstance(run, Run):
+            raise TypeError(f"run {k} must be a mdwidgets.Run(layout, settings, callback), not {type(run).__name__}")
+        if not isinstance(run.settings, Settings):
+            raise TypeError(f"run {k}: settings must be a mdwidgets.Settings, not {type(run.settings).__name__}")
+        if run.settings.max_batch not in (None, max_batch):
+            raise ValueError(f"run {k}: its settings have max_batch={run.settings.max_batch}; pass "
                              "max_batch to compose_many itself")
-        arguments["settings"] = arguments["settings"].replace(max_batch=max_batch)
-        loops.append(_sample(**arguments, runs=len(runs)))
+        run = dataclasses.replace(run, settings=run.settings.replace(max_batch=max_batch))
+        loops.append(_sample(pipe, run, runs=len(runs)))
     return drive(loops, pipe.unet, max_batch=max_batch, row_cap=lambda pixels: rows_that_fit(pipe, pixels))
 
 
-def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, region_x0, output_type, check_memory,
-            init_image, strength, keep, keep_image, runs: int = 1):
+def _sample(pipe, run: Run, runs: int = 1):
     """:func:`compose` as a generator: it yields the UNet rows of each step and is sent their output."""
     started = time.perf_counter()
-    # 1. Check inputs; fill in the model's defaults and a seed
+    layout, generator, callback, output_type = run.layout, run.generator, run.callback, run.output_type
+    # 1. Check inputs; fill in the model's defaults and a seed (the settings checked themselves when made)
     _check_arguments(layout, vae_scale_factor(pipe.vae), output_type, pipe, callback)
-    _check_settings(settings)
-    settings = settings.resolved(model_family(pipe))
-    if settings.bootstrap_steps > settings.steps:
-        raise ValueError(f"bootstrap_steps={settings.bootstrap_steps} must be between 0 and "
-                         f"num_inference_steps={settings.steps}")
+    settings = run.settings.resolved(model_family(pipe))  # a SettingsError if bootstrap_steps > the default steps
     if generator is None:
         seed = random.SystemRandom().randrange(2**32) if settings.seed is None else int(settings.seed)
         settings, generator = settings.replace(seed=seed), torch.Generator("cpu").manual_seed(seed)
     # 2-4. Fusion weights, paths and prompt embeddings; scheduler and timesteps; noise and bootstrap colours
-    starts = dict(init_image=init_image, strength=strength, keep=keep, keep_image=keep_image)
-    run = _Run.prepare(pipe, layout, settings, generator, latents, starts)
+    starts = dict(init_image=run.init_image, strength=run.strength, keep=run.keep, keep_image=run.keep_image)
+    prepared = _Prepared.prepare(pipe, layout, settings, generator, run.latents, starts)
     # 5. Refuse before sampling if the rows cannot fit in memory
-    if check_memory:
-        check_budget(pipe, layout, rows=run.paths.rows(shared=run.boot_evals == 0), row_pixels=run.paths.pixels,
+    paths = prepared.paths
+    if run.check_memory:
+        check_budget(pipe, layout, rows=paths.rows(shared=prepared.boot_evals == 0), row_pixels=paths.pixels,
                      max_batch=settings.max_batch, decode=output_type == "pil")
     encoded = time.perf_counter()
     # 6. Denoising loop
-    x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
+    x, step_times, cancelled = yield from _denoise(prepared, pipe.unet.dtype, callback, run.region_x0, encoded)
     sampled = time.perf_counter()
     # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
-    image = run.images.paste(decode_latents(pipe.vae, x), pipe.vae) if output_type == "pil" else None
+    image = prepared.images.paste(decode_latents(pipe.vae, x), pipe.vae) if output_type == "pil" else None
     finished = time.perf_counter()
     timings = {"encode": encoded - started, "sample": sampled - encoded, "decode": finished - sampled,
                "total": finished - started, "steps": step_times, "runs": runs}
-    return ComposeResult(image, x, layout, _record(pipe, settings, run), timings, cancelled, len(step_times))
+    return ComposeResult(image, x, layout, _record(pipe, settings, prepared), timings, cancelled, len(step_times))
 
 
-def _record(pipe, settings: Settings, run: _Run) -> dict[str, Any]:
+def _record(pipe, settings: Settings, run: _Prepared) -> dict[str, Any]:
     """``result.settings``: the settings as run (model defaults, seed, scheduler name and window size filled in;
     ``stride`` None when the run had a single view), and the model (and its LoRA, if any), device and dtype."""
     ran = settings.replace(scheduler=scheduler_name(run.scheduler), window=run.window_size)
@@ -295,7 +296,7 @@ def _record(pipe, settings: Settings, run: _Run) -> dict[str, Any]:
             "device": str(pipe.unet.device), "dtype": str(pipe.unet.dtype).removeprefix("torch.")}
 
 
-def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: float):
+def _denoise(run: _Prepared, dtype: torch.dtype, callback, region_x0: bool, encoded: float):
     """The denoising loop; yields each step's UNet rows. Returns (latents or last x0 if cancelled,
     step times, cancelled)."""
     sched, paths = run.scheduler, run.paths
@@ -331,7 +332,7 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
 
 
 @dataclass
-class _Run:
+class _Prepared:
     """What one run fixes before its first step."""
 
     weights: torch.Tensor  #: (N + 1, 1, h, w) fusion weights W_i (order: background, regions)
@@ -349,7 +350,7 @@ class _Run:
     windows: int
 
     @classmethod
-    def prepare(cls, pipe, layout, settings: Settings, generator, latents, starts: dict[str, Any]) -> _Run:
+    def prepare(cls, pipe, layout, settings: Settings, generator, latents, starts: dict[str, Any]) -> _Prepared:
         device, scale, steps = pipe.unet.device, vae_scale_factor(pipe.vae), settings.steps
         grid = (layout.height // scale, layout.width // scale)
         window_size = _window_size(settings.window, settings.circular, pipe.unet)
@@ -411,7 +412,7 @@ class _Run:
 
 
 def _conditioning(pipe, paths: Paths, windows, grid, scale: int):
-    """Every text's embeddings (cached per text encoder) and the UNet's other inputs (mdwidgets.conditioning)."""
+    """Every text's embeddings (cached per text encoder) and the UNet's other inputs (:mod:`.conditioning`)."""
     prompts = prompt_cache_for(pipe.text_encoder).encode(pipe, paths.texts)
     prompts = zero_empty_negatives(pipe, prompts, paths.texts, paths.first_negative)
     time_ids = window_time_ids(windows, grid, scale) if wants_time_ids(pipe.unet) else None
@@ -419,7 +420,7 @@ def _conditioning(pipe, paths: Paths, windows, grid, scale: int):
 
 
 def _unet_kind(unet) -> str | None:
-    """``"text"``, ``"inpainting"`` or ``None`` (:func:`mdwidgets.models.unet_input_kind`)."""
+    """``"text"``, ``"inpainting"`` or ``None`` (:func:`mdwidgets.pipelines.facts.unet_input_kind`)."""
     return unet_input_kind(unet.config.in_channels, unet.config.out_channels)
 
 
@@ -513,30 +514,6 @@ def _step_kwargs(scheduler, generator, eta: float) -> dict[str, Any]:
     if "eta" in accepted:
         kwargs["eta"] = eta
     return kwargs
-
-
-def _check_settings(settings: Settings) -> None:
-    """The settings' values, before the model's defaults fill in the ``None`` ones."""
-    steps, guidance, bootstrap, max_batch, seed = (settings.steps, settings.guidance_scale, settings.bootstrap_steps,
-                                                   settings.max_batch, settings.seed)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
-        raise ValueError(f"num_inference_steps={steps!r} must be a positive integer, at most {MAX_STEPS} "
-                         "(mdwidgets.schedulers.MAX_STEPS)")
-    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
-                                 or not (math.isfinite(guidance) and guidance >= 0)):
-        raise ValueError(f"guidance_scale={guidance!r} must be a finite number >= 0 (1 or less: unguided)")
-    if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0
-                                  or (steps is not None and bootstrap > steps)):
-        raise ValueError(f"bootstrap_steps={bootstrap} must be between 0 and num_inference_steps={steps}")
-    if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
-        raise ValueError(f"max_batch={max_batch!r} must be a positive integer or None")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63):
-        raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
-    if not isinstance(settings.circular, bool):
-        raise ValueError(f"circular={settings.circular!r} must be True or False")
-    eta = settings.eta
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not 0 <= eta <= 1:
-        raise ValueError(f"eta={eta!r} must be {ETA_RULE}")
 
 
 def _check_arguments(layout, scale, output_type, pipe, callback) -> None:

@@ -5,14 +5,14 @@ in the middle of a composition a region's path sees a blob in its box that is no
 explains it as noise and draws its object elsewhere, where the fusion throws it away. This
 module records those states and pairs each with the picture the layout asks for::
 
-    python -m mdwidgets.shapes.states --model builtin:shapes --layouts 300 --out RUN/states.pt
+    python -m training.states --model builtin:shapes --layouts 300 --out RUN/states.pt
 
-For random layouts (:func:`~mdwidgets.shapes.compositions.random_layout`, drawn from another
-random stream than the evaluator's), :func:`~mdwidgets.sampler.compose` runs on the model at
+For random layouts (:func:`~training.compositions.random_layout`, drawn from another
+random stream than the evaluator's), :func:`~mdwidgets.sampling.sampler.compose` runs on the model at
 the family's defaults, except that :data:`BOOTSTRAP_STEPS` of the steps are bootstrapped, and every
 path's UNet input is kept: its timestep, its prompt and the cells where its fusion weight is above
 zero (the only cells of its prediction that the fusion uses). The target is the picture the layout asks for
-(:func:`~mdwidgets.shapes.compositions.layout_scene`: each shape filling its box, on the
+(:func:`~training.compositions.layout_scene`: each shape filling its box, on the
 background colour), encoded by the VAE. ``train.py --p-states`` then teaches the model to
 denoise a recorded input toward that target inside the path's cells.
 
@@ -36,12 +36,14 @@ import time
 import numpy as np
 import torch
 
-from ..images import decode_latents, encode_image, vae_scale_factor
-from ..masks import fusion_weights
-from ..models import DEFAULT_MODEL, load_pipeline, native_size
-from ..sampler import compose
+from mdwidgets.pipelines.facts import native_size, vae_scale_factor
+from mdwidgets.pipelines.loading import DEFAULT_MODEL, load_pipeline
+from mdwidgets.sampling.images import decode_latents, encode_image
+from mdwidgets.sampling.masks import fusion_weights
+from mdwidgets.sampling.sampler import compose
+from mdwidgets.shapes.data import render
+
 from .compositions import layout_scene, random_layout
-from .data import render
 
 MIN_TIMESTEP = 600  #: the lowest timestep whose states are kept (see the module docstring)
 #: bootstrapped steps of the recorded runs: v2's default, which the shipped fine-tunes were recorded at

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .catalog import (
-    BUILTIN_FAMILIES,
+from ..catalog import (
     BUILTIN_MODELS,
     BUILTIN_PREFIX,
     DEFAULT_MODEL,
@@ -30,11 +29,9 @@ from .catalog import (
     SUPPORTED,
     TINY_RANDOM,
     ModelError,
-    few_step_variant,
 )
-from .conditioning import guidance_dim, wants_time_ids
-from .images import vae_scale_factor
-from .layout import read_limited
+from ..layout import read_limited
+from .facts import model_family, unet_input_channels, unet_input_kind
 
 
 def default_device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -159,29 +156,6 @@ def place_pipeline(pipe, device: str | torch.device, dtype: str | torch.dtype):
     return pipe
 
 
-def model_name(pipe) -> str | None:
-    """The name a pipeline was loaded by (:func:`load_pipeline`), else its ``name_or_path``."""
-    return getattr(pipe, "mdwidgets_model_name", None) or getattr(pipe, "name_or_path", None)
-
-
-def model_family(pipe) -> str:
-    """The family of a pipeline, the key of its defaults in :data:`mdwidgets.catalog.FAMILIES`.
-
-    From its components where they tell: SDXL has a second text encoder and a UNet taking size/crop
-    ids; an LCM-distilled UNet takes a guidance embedding. Where only the name tells (Turbo models
-    are plain SD/SDXL weights), from the name it was loaded by and the LoRA loaded into it: "turbo",
-    "lcm". :func:`load_pipeline` records it (``family=`` there overrides it).
-    """
-    recorded, name = getattr(pipe, "mdwidgets_family", None), model_name(pipe)
-    lora = getattr(pipe, "mdwidgets_lora", "") or ""
-    if recorded or (name in BUILTIN_FAMILIES and "lcm" not in lora.lower()):
-        return recorded or BUILTIN_FAMILIES[name]
-    base = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None or wants_time_ids(pipe.unet) else "sd"
-    if guidance_dim(pipe.unet) is not None:
-        return f"{base}-lcm-distilled" if base == "sdxl" else "lcm-distilled"
-    return few_step_variant(base, f"{name or ''} {lora} {type(pipe.scheduler).__name__}")  # LCMScheduler: lcm
-
-
 def _load_lora(pipe, lora: str, *, allow_pickle: bool) -> None:
     """``lora``'s weights loaded into ``pipe`` and fused (sampling then costs what it did without). Without
     ``allow_pickle`` only safetensors: a file must be one, and a folder or hub id is read with
@@ -199,23 +173,12 @@ def _load_lora(pipe, lora: str, *, allow_pickle: bool) -> None:
     pipe.mdwidgets_lora = lora
 
 
-def native_size(pipe) -> int:
-    """The canvas side (px) a pipeline's UNet was trained at: its latent sample size times the VAE factor."""
-    return pipe.unet.config.sample_size * vae_scale_factor(pipe.vae)
-
-
-
-
-
-
-
-
 def _load_builtin(name: str):
     if name == SHAPES:
-        from .progress import loading_bars
+        from ..progress import loading_bars
 
         with loading_bars(False):  # it loads in about a second: no bars on a notebook's stderr
-            return _stable_diffusion_pipeline_class().from_pretrained(
+            return stable_diffusion_pipeline_class().from_pretrained(
                 SHAPES_DIR, safety_checker=None, requires_safety_checker=False, use_safetensors=True
             )
     if name == TINY_RANDOM:
@@ -224,11 +187,13 @@ def _load_builtin(name: str):
             "toolkit offline; load a real model for pictures.",
             stacklevel=3,
         )
+        from .tiny import tiny_random_pipeline  # tiny builds on this module's pipeline class
+
         return tiny_random_pipeline()
     raise ModelError(f"{name!r} is not a built-in model; built-in models: {', '.join(BUILTIN_MODELS)}")
 
 
-def _stable_diffusion_pipeline_class(kind: str = "sd"):
+def stable_diffusion_pipeline_class(kind: str = "sd"):
     """diffusers' StableDiffusionPipeline (``kind="sdxl"``: StableDiffusionXLPipeline), imported
     without transformers' torchvision notice.
 
@@ -264,7 +229,7 @@ def _load_external(name_or_path: str, *, dtype: torch.dtype, allow_pickle: bool)
     else:
         source, where = (str(path), "folder") if path.is_dir() else (name_or_path, "hub id")
         kind = _family_kind(_model_index(path) if path.is_dir() else _hub_index(name_or_path), name_or_path)
-    pipeline = _stable_diffusion_pipeline_class(kind)
+    pipeline = stable_diffusion_pipeline_class(kind)
     common = dict(torch_dtype=dtype) if kind == "sdxl" else dict(
         safety_checker=None, requires_safety_checker=False, torch_dtype=dtype)
     if where == "checkpoint file":
@@ -298,18 +263,6 @@ SUPPORTED_PIPELINES = {  # model_index.json's _class_name -> what loads it
     "StableDiffusionInpaintPipeline": "sd",
     "StableDiffusionXLPipeline": "sdxl", "StableDiffusionXLImg2ImgPipeline": "sdxl",
 }
-
-
-def unet_input_channels(latent_channels: int) -> dict[str, int]:
-    """The input channels of each UNet kind mdwidgets runs: ``"text"`` reads the latents alone
-    (text-to-image), ``"inpainting"`` the latents, a mask and the masked image's latents (SD: 4 + 1 + 4)."""
-    return {"text": latent_channels, "inpainting": 2 * latent_channels + 1}
-
-
-def unet_input_kind(in_channels: int, latent_channels: int) -> str | None:
-    """What a UNet with ``in_channels`` reads (:func:`unet_input_channels`); ``None`` anything else (depth
-    and other special models)."""
-    return {n: kind for kind, n in unet_input_channels(latent_channels).items()}.get(in_channels)
 
 
 def _model_index(folder: Path) -> dict:
@@ -370,82 +323,6 @@ def _checkpoint_kind(path: Path) -> str:
 
 
 # Tiny SD-1.x-shaped components (4 latent channels, VAE factor 8) for tests and examples.
-_TINY_UNET = dict(sample_size=32, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-                  down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                  up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                  cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16)
-_TINY_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 16, 32, 32),
-                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                 layers_per_block=1, norm_num_groups=8, sample_size=256)
-_TINY_TEXT = dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2)
-SD_SCHEDULER_CONFIG = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                     set_alpha_to_one=False, steps_offset=1)
-
-
-def tiny_random_pipeline(seed: int = 0):
-    """A tiny StableDiffusionPipeline with random weights, built from config (no download).
-
-    Same component classes and latent layout as Stable Diffusion 1.x (4 latent channels,
-    VAE scale factor 8), a few hundred thousand parameters.
-    """
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(seed)
-    tokenizer = word_tokenizer(_TINY_WORDS)
-    unet, vae = UNet2DConditionModel(**_TINY_UNET), AutoencoderKL(**_TINY_VAE)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), max_position_embeddings=tokenizer.model_max_length,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **_TINY_TEXT))
-    for module in (unet, vae, text_encoder):
-        module.eval().requires_grad_(False)
-    pipe = _stable_diffusion_pipeline_class()(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=DDIMScheduler(**SD_SCHEDULER_CONFIG), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False)
-    pipe.mdwidgets_model_name = "builtin:tiny-random"
-    return pipe
-
-
-_TINY_WORDS = (
-    "a an the and on of in with at background living room sofa plant painting lamp table red green "
-    "blue yellow white black orange purple circle square triangle cat dog house tree sky sea"
-).split()
-
-
-WORD_TOKENIZER_SPECIALS = ("<|pad|>", "<|unk|>", "<|startoftext|>", "<|endoftext|>")  # ids 0-3
-
-
-def word_tokenizer(words, model_max_length: int = 77):
-    """A word-level CLIP-style tokenizer (``<|startoftext|> words <|endoftext|>``) built offline.
-
-    Ids: :data:`WORD_TOKENIZER_SPECIALS` first, then ``words`` in order; lower-cased, split on
-    whitespace and punctuation; unknown words become ``<|unk|>``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate([*WORD_TOKENIZER_SPECIALS, *dict.fromkeys(words)])}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
-    core.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()]
-    )
-    core.post_processor = processors.TemplateProcessing(
-        single="<|startoftext|> $A <|endoftext|>",
-        special_tokens=[("<|startoftext|>", vocab["<|startoftext|>"]), ("<|endoftext|>", vocab["<|endoftext|>"])],
-    )
-    core.decoder = decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        model_max_length=model_max_length,
-        pad_token="<|pad|>",
-        unk_token="<|unk|>",
-        bos_token="<|startoftext|>",
-        eos_token="<|endoftext|>",
-    )
-
-
 _COMPONENT_CONFIGS = ("vae/config.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                       "text_encoder_2/config.json")
 MAX_CONFIG_BYTES = 2**20  #: a model config (JSON) is a few kB; more is not a config

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from .images import TILED_DECODE_ABOVE, vae_scale_factor
+from ..pipelines.facts import vae_scale_factor
+from .images import TILED_DECODE_ABOVE
 
 SAFETY = 1.25
 

@@ -1,6 +1,6 @@
 """Evaluate region composition on the shapes model: do objects land in their boxes, in their colours and shapes?
 
-    python -m mdwidgets.shapes.compositions [--model builtin:shapes] [--samples 96] [--steps 25]
+    python -m training.compositions [--model builtin:shapes] [--samples 96] [--steps 25]
         [--bootstrap 0 5 10 15 20 25] [--guidance 5] [--no-baseline] [--examples 16]
         [--save DIR [--reuse]] [--ceiling]
 
@@ -37,12 +37,14 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..layout import Layout, Region
-from ..models import DEFAULT_MODEL, load_pipeline, model_name, native_size
-from ..sampler import compose
-from ..settings import Settings
-from .adherence import prompt_colour, prompt_shape, shapes_adherence
-from .data import COLOUR_NAMES, SHAPES, Obj, Scene, article, render
+from mdwidgets.layout import Layout, Region
+from mdwidgets.pipelines.facts import model_name, native_size
+from mdwidgets.pipelines.loading import DEFAULT_MODEL, load_pipeline
+from mdwidgets.sampling.sampler import compose
+from mdwidgets.settings import Settings
+from mdwidgets.shapes.adherence import prompt_colour, prompt_shape, shapes_adherence
+from mdwidgets.shapes.data import COLOUR_NAMES, SHAPES, Obj, Scene, article, render
+
 from .evaluate import vae_round_trip
 
 
@@ -136,7 +138,7 @@ def score_examples(pipe, bootstraps: Sequence[int], seeds: int, steps: int, guid
     """The model's example layouts at each bootstrap value: the quick-start layout at seeds 0 to
     ``seeds``-1 and the panorama (native windows, stride 8, circular) at seeds 0 to ``seeds``/4-1;
     [mean, standard error] over pictures of each score, per layout and bootstrap value."""
-    from ..layout import example_layouts
+    from mdwidgets.layout import example_layouts
 
     paths = example_layouts()
     panorama = {"window": "native", "stride": 8, "circular": True}

@@ -31,12 +31,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .catalog import DEFAULT_MODEL, ModelError
-from .files import load_layout_file, save_png, write_atomic
-from .layout import Layout, LayoutError, open_regular, read_limited
-from .sampler import compose_many
-from .schedulers import MAX_STEPS, SCHEDULERS, step_bounds
-from .settings import Settings, setting_problem
+from ..catalog import DEFAULT_MODEL, ModelError
+from ..errors import InputError
+from ..files import load_layout_file, save_png, write_atomic
+from ..layout import Layout, open_regular, read_limited
+from ..sampling.sampler import Run, compose_many
+from ..sampling.schedulers import step_bounds
+from ..settings import MAX_STEPS, SCHEDULERS, Settings, setting_problem
 
 #: The cell-id abbreviation of every :class:`~mdwidgets.Settings` field; this order (not the fields') is
 #: the order of settings in cell ids and loops, so ids of finished cells never change
@@ -66,9 +67,9 @@ class Cell:
     layout: Layout
     settings: dict[str, Any]
 
-    def compose_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments for :func:`~mdwidgets.compose` (the defaults where not given)."""
-        return Settings(**self.settings).compose_kwargs()
+    def run(self) -> Run:
+        """What :func:`~mdwidgets.compose_many` renders for this cell (the defaults where not given)."""
+        return Run(self.layout, Settings(**self.settings))
 
 
 @dataclass
@@ -203,17 +204,17 @@ def _load_layout(entry: Any, folder: Path, where: str) -> tuple[str, str, Layout
         name = str(data.pop("name", "inline"))
         try:
             return name, "inline", Layout.from_dict(data)
-        except LayoutError as exc:
-            raise LayoutError(f"{where}: {exc}") from None
+        except InputError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
     if not isinstance(entry, str) or not entry:
         raise ValueError(f"{where}={entry!r}: must be a layout file name or a layout object")
     path = folder / entry
     if not path.is_file():
-        raise LayoutError(f"{where}: layout file {path} not found (layout paths are relative to the spec's folder)")
+        raise InputError(f"{where}: layout file {path} not found (layout paths are relative to the spec's folder)")
     try:
         layout = load_layout_file(path)[0]
-    except LayoutError as exc:
-        raise LayoutError(f"{where}: {exc}") from None
+    except InputError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
     return path.stem, entry, layout
 
 
@@ -315,7 +316,7 @@ def run_sweep(
     Process ``k`` of ``n`` renders pending cells ``k, k + n, …``; every process lists the
     pending cells before any of them renders, so they agree. ``pipe`` reuses a loaded pipeline
     (default: ``load_pipeline(spec.model)`` on this process's device, once). ``clip`` adds CLIP
-    scores with :class:`~mdwidgets.scoring.ClipScorer` (a hub id). With ``dry_run`` nothing is
+    scores with :class:`~mdwidgets.render.scoring.ClipScorer` (a hub id). With ``dry_run`` nothing is
     rendered: the cells and which are done are listed. ``batch`` renders up to that many cells
     together with :func:`~mdwidgets.compose_many` (shared UNet calls: faster on a GPU, a little on a
     CPU; each cell's image equals its own render up to float rounding); an interrupted sweep then
@@ -345,7 +346,7 @@ def run_sweep(
     if mine:
         scorers = _scorers(clip, spec.model)  # a scorer that cannot load fails before the model loads
         if pipe is None:
-            from .progress import loading_bars
+            from ..progress import loading_bars
 
             with loading_bars(progress):
                 pipe = _load_pipeline(spec.model, procs.device)
@@ -366,7 +367,7 @@ def run_sweep(
 def _render_share(pipe, mine: list[Cell], spec: SweepSpec, *, scorers, batch: int, procs, log, progress: bool
                   ) -> None:
     """Render this process's cells group by group, logging each group (above the bars, if shown)."""
-    from . import progress as bars
+    from .. import progress as bars
 
     prefix = f"[process {procs.index}] " if procs.count > 1 else ""
     cells = bars.bar(len(mine), f"{prefix}sweep", enabled=progress, unit="cell", position=0)
@@ -389,15 +390,15 @@ def _render_share(pipe, mine: list[Cell], spec: SweepSpec, *, scorers, batch: in
 
 
 def _load_pipeline(model: str, device: Any):
-    from .models import load_pipeline
+    from ..pipelines.loading import load_pipeline
 
     cuda = device is not None and getattr(device, "type", None) == "cuda"
     return load_pipeline(model, device=device, dtype="float16" if cuda else None)
 
 
 def _scorers(clip: str | None, model: str) -> list[tuple[str, Callable]]:
-    from .scoring import ClipScorer
-    from .views import adherence_scorer
+    from ..render.figures import adherence_scorer
+    from ..render.scoring import ClipScorer
 
     scorers: list[tuple[str, Callable]] = [("shapes_", adherence_scorer(model))]
     if clip:
@@ -417,10 +418,9 @@ def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(
     ``batch`` column says how many cells shared it), so they do not add up to the sweep's time.
     ``callback`` goes to the first run (the runs step together): a progress bar's.
     """
-    runs = [{"layout": cell.layout, **cell.compose_kwargs()} for cell in cells]
-    if callback is not None:
-        runs[0]["callback"] = callback
-    max_batch = {run.pop("max_batch", None) for run in runs}
+    runs = [cell.run() for cell in cells]
+    runs[0].callback = callback
+    max_batch = {run.settings.max_batch for run in runs}
     if len(max_batch) > 1:
         raise ValueError("cells rendered together must share max_batch")
     results = compose_many(pipe, runs, max_batch=max_batch.pop())  # one run: exactly compose()

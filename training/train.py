@@ -2,14 +2,14 @@
 
 The shipped weights are a base run, a fine-tune on larger objects, a fine-tune where some
 captions name one object of a many-object scene (as a region prompt does), and two fine-tunes on
-*region states*, what MultiDiffusion shows a region's path (:mod:`mdwidgets.shapes.states`).
+*region states*, what MultiDiffusion shows a region's path (:mod:`training.states`).
 ``bash scripts/train_builtin.sh RUN`` runs the whole recipe (docs/model_card.md has the timings);
 its stages are::
 
-    python -m mdwidgets.shapes.train --out RUN/base --stage all --export RUN/base/export
-    python -m mdwidgets.shapes.train --out RUN/ft1 --stage unet --init-from RUN/base/export \
+    python -m training.train --out RUN/base --stage all --export RUN/base/export
+    python -m training.train --out RUN/ft1 --stage unet --init-from RUN/base/export \
         --unet-steps 1500 --unet-lr 3e-4 --min-object-px 24 --scenes 12000 --seed 1
-    python -m mdwidgets.shapes.train --out RUN/ft1 --stage export --export RUN/ft1/export
+    python -m training.train --out RUN/ft1 --stage export --export RUN/ft1/export
     # ft2 .. ft4 start from the previous export with ft1's cached scenes (cp RUN/ft1/latents.pt RUN/ftN/),
     # --unet-steps 1000 --unet-lr 2e-4 --min-object-px 24 --scenes 12000 --p-single 0.3, and:
     #   ft2: --seed 2;   ft3: --seed 3 --p-states 0.25;   ft4: --seed 4 --p-states 0.25
@@ -44,9 +44,10 @@ import time
 import numpy as np
 import torch
 
-from .data import caption, random_scene, render
+from mdwidgets.shapes.data import caption, random_scene, render
+from mdwidgets.shapes.tokenizer import MODEL_MAX_LENGTH, build_tokenizer
+
 from .states import MIN_TIMESTEP as STATE_MIN_TIMESTEP
-from .tokenizer import MODEL_MAX_LENGTH, build_tokenizer
 
 # --------------------------------------------------------------------------
 # architecture (documented here, in code)
@@ -188,7 +189,7 @@ def build_latent_cache(a, vae, path: str) -> None:
 
     Encoding costs more than a UNet step at this size, so every scene is encoded once; each step
     draws a batch of cached latents and samples the posterior afresh."""
-    from .data import training_scene
+    from mdwidgets.shapes.data import training_scene
     rng = random.Random(f"{a.seed}-scenes")
     means, stds, captions = [], [], []
     started = time.time()
@@ -211,13 +212,14 @@ def build_latent_cache(a, vae, path: str) -> None:
 
 
 def load_region_states(a, path: str) -> dict:
-    """The recorded region states (:mod:`mdwidgets.shapes.states`) of the ``--init-from`` model,
+    """The recorded region states (:mod:`training.states`) of the ``--init-from`` model,
     recorded first if ``path`` does not exist."""
     if not os.path.exists(path):
         if not a.init_from:
             raise SystemExit("--p-states needs --init-from: region states are recorded from a trained model")
-        from ..catalog import BUILTIN_FAMILIES, SHAPES
-        from ..models import load_pipeline
+        from mdwidgets.catalog import BUILTIN_FAMILIES, SHAPES
+        from mdwidgets.pipelines.loading import load_pipeline
+
         from .states import record_states
         pipe = load_pipeline(a.init_from, family=BUILTIN_FAMILIES[SHAPES], dtype=torch.float32)
         save_ckpt(path, **record_states(pipe, a.state_layouts, a.seed, a.state_min_timestep,
@@ -615,9 +617,9 @@ def main(argv=None):
     p.add_argument("--p-single", type=float, default=0.0,
                    help="share of captions naming one object of a many-object scene (as a region prompt does)")
     p.add_argument("--p-states", type=float, default=0.0,
-                   help="share of each batch taken from recorded region states (mdwidgets.shapes.states)")
+                   help="share of each batch taken from recorded region states (training.states)")
     p.add_argument("--state-min-timestep", type=int, default=STATE_MIN_TIMESTEP,
-                   help="region states below this timestep are not trained on (mdwidgets.shapes.states)")
+                   help="region states below this timestep are not trained on (training.states)")
     p.add_argument("--state-layouts", type=int, default=300, help="layouts whose region states are recorded")
     p.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     p.add_argument("--ckpt-every", type=int, default=100)

@@ -11,7 +11,7 @@ shared latent (source 0); during it, foreground ``p`` reads its own bootstrapped
 prompt's weight ``W_i`` there divided by the number of windows covering the cell, so the weights
 of every cell sum to 1.
 
-Rows carry what else the UNet is conditioned on (:mod:`mdwidgets.conditioning`): SDXL's pooled
+Rows carry what else the UNet is conditioned on (:mod:`mdwidgets.sampling.conditioning`): SDXL's pooled
 embedding and per-window time ids, an LCM UNet's guidance embedding. Unguided paths (guidance
 ``<= 1``) and LCM UNets, which take the guidance as an input, have no unconditional row at all.
 """
@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..layout import Layout
 from .conditioning import guidance_embedding
-from .layout import Layout
 from .lockstep import UNetRows
 from .prompts import PromptEmbeds
 

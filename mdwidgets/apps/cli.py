@@ -13,12 +13,12 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__, progress
-from .catalog import BUILTIN_MODELS, DEFAULT_MODEL, FAMILIES, ModelError
-from .files import load_layout_file, write_atomic
-from .layout import EXAMPLES, LayoutError, open_regular
-from .schedulers import SCHEDULERS
-from .settings import Settings, check_settings
+from .. import __version__, progress
+from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, FAMILIES, ModelError
+from ..errors import InputError
+from ..files import load_layout_file, write_atomic
+from ..layout import EXAMPLES, open_regular
+from ..settings import SCHEDULERS, Settings, check_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +80,7 @@ def _add_progress_flag(command: argparse.ArgumentParser) -> None:
 
 
 def _add_image_flags(render: argparse.ArgumentParser) -> None:
-    """Image-to-image and redo-regions flags (:mod:`mdwidgets.redo`)."""
+    """Image-to-image and redo-regions flags (:mod:`mdwidgets.sampling.img2img`)."""
     render.add_argument("--init-image", metavar="IMAGE", default=None,
                         help="start from this image (the canvas' size), noised to --strength: image-to-image")
     render.add_argument("--strength", type=float, default=1.0,
@@ -104,7 +104,7 @@ def _region_numbers(text: str) -> list[int]:
 def _image_inputs(args: argparse.Namespace, layout) -> dict:
     """compose's ``init_image``/``strength``/``keep``/``keep_image`` from the flags, checked."""
 
-    from .redo import keep_all_but
+    from ..sampling.img2img import keep_all_but
 
     if (args.keep_from is None) != (args.redo is None):
         raise ValueError("--keep-from and --redo go together: the render to keep and the regions to redo")
@@ -225,9 +225,9 @@ def _add_model_flags(render: argparse.ArgumentParser) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .files import png_info
-    from .models import load_pipeline
-    from .sampler import compose
+    from ..files import png_info
+    from ..pipelines.loading import load_pipeline
+    from ..sampling.sampler import compose
 
     output = _checked_output(Path(args.output), args.overwrite)
     layout, previous = load_layout_file(args.layout)
@@ -258,7 +258,7 @@ def _save_or_keep(result, output: Path, overwrite: bool) -> None:
     """Save the render (atomically; exclusively unless ``--overwrite``, so a file that appeared while it
     rendered is not replaced). If that fails, the finished render is kept in the temporary folder (with its
     layout and settings where they fit) and the error says where."""
-    from .files import save_png, write_new
+    from ..files import save_png, write_new
 
     try:
         save_png(result.image, output, result.layout, result.settings, exclusive=not overwrite)
@@ -270,7 +270,7 @@ def _save_or_keep(result, output: Path, overwrite: bool) -> None:
                   lambda tmp: result.image.save(tmp, format="PNG")):  # without its layout, if that was the problem
         try:
             kept = write_new(kept, write)
-        except (OSError, LayoutError):
+        except (OSError, InputError):
             continue
         raise ValueError(f"could not save {output} ({failure}); the finished render is kept in {kept}")
     raise ValueError(f"could not save {output} ({failure}), nor keep the render in {kept.parent}")
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *_, **__: f"warning: {_one_line(message)}\n"  # one line each
     try:
         return _run(args)
-    except (LayoutError, ModelError, ValueError, FloatingPointError, MemoryError) as exc:
+    except (InputError, ModelError, ValueError, FloatingPointError, MemoryError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file or folder the checks above could not foresee (a full disk, a lost mount)
