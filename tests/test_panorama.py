@@ -50,9 +50,9 @@ def test_circular_windows_wrap_and_cover_every_column_equally():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"window": 0}, "window=0 must be None, 'native' or a positive number"),
-        ({"window": "wide"}, "window='wide' must be None, 'native'"),
-        ({"window": 4, "stride": 0}, "stride=0 must be a positive integer"),
+        ({"window": 0}, "window=0 must be a whole number >= 1 or 'native'"),
+        ({"window": "wide"}, "window='wide' must be a whole number >= 1 or 'native'"),
+        ({"window": 4, "stride": 0}, "stride=0 must be a whole number >= 1"),
         ({"window": 4, "stride": 6}, "stride=6 must not exceed window=4"),
     ],
 )

@@ -266,7 +266,7 @@ def test_the_trainer_makes_an_8_channel_model_that_loads_and_composes(tmp_path):
     pytest.importorskip("torch")
     from mdwidgets import compose, load_pipeline
     from mdwidgets.layout import Layout, Region
-    from mdwidgets.shapes import train
+    from training import train
 
     export = tmp_path / "export"
     train.main(["--out", str(tmp_path / "run"), "--stage", "all", "--latent-channels", "8", "--vae-steps", "2",
