@@ -8,11 +8,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from mdwidgets import Layout, LayoutError, Region
+from mdwidgets import Layout, LayoutError, Region, compose, fusion_weights
 from mdwidgets.files import png_info, read_png_metadata, save_png
 from mdwidgets.layout import MAX_FILE_BYTES, MAX_REGION_WEIGHT, OVERLAP_MODES
+from mdwidgets.masks import region_mask
+from mdwidgets.reference import plain_multidiffusion
+from mdwidgets.sampler import _bootstrap_backgrounds
+from tests.devices import tolerance
 
 # A layout file as mdwidgets wrote it before weights and overlap modes existed (byte for byte).
 OLD_FILE = """{
@@ -168,3 +173,174 @@ def test_eight_painted_masks_stay_well_under_the_limits_and_round_trip_exactly()
     Image.new("RGB", (512, 512)).save(buffer, format="PNG", pnginfo=png_info(lay))
     buffer.seek(0)
     assert read_png_metadata(buffer)[0] == lay
+
+
+# -- fusion weights against formulas ---------------------------------------------------------------
+
+A_ONLY, OVERLAP, B_ONLY, NONE = (0, 0), (3, 3), (5, 5), (7, 7)  # latent cells of two_boxes()
+
+
+def two_boxes(weights=(1, 1), overlap="average"):
+    """A (cells 0-3) under B (cells 2-5) on an 8x8 latent grid: they overlap on cells 2-3."""
+    return Layout(64, 64, "bg", [Region("a", box=(0, 0, 32, 32), weight=weights[0]),
+                                 Region("b", box=(16, 16, 48, 48), weight=weights[1])], overlap=overlap)
+
+
+def at(w, cell):
+    return w[:, 0, cell[0], cell[1]]
+
+
+@pytest.mark.parametrize(
+    "weights, overlap, expected",  # [background, A, B] at A only, the overlap, B only, no region
+    [
+        ((1, 1), "average", [[0, 1, 0], [0, 1 / 2, 1 / 2], [0, 0, 1], [1, 0, 0]]),
+        ((2, 1), "average", [[0, 1, 0], [0, 2 / 3, 1 / 3], [0, 0, 1], [1, 0, 0]]),
+        ((0.5, 0.25), "average", [[0.5, 0.5, 0], [0.25, 0.5, 0.25], [0.75, 0, 0.25], [1, 0, 0]]),
+        ((0, 0), "average", [[1, 0, 0]] * 4),  # all weights 0: the background takes over
+        ((1, 1), "layers", [[0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0]]),  # B (later) covers A
+        ((1, 0.25), "layers", [[0, 1, 0], [0, 0.75, 0.25], [0.75, 0, 0.25], [1, 0, 0]]),
+        ((0.5, 0.5), "layers", [[0.5, 0.5, 0], [0.25, 0.25, 0.5], [0.5, 0, 0.5], [1, 0, 0]]),
+        ((1, 3), "layers", [[0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0]]),  # > 1 changes no hard mask
+        ((0, 0), "layers", [[1, 0, 0]] * 4),
+    ],
+)
+def test_weights_of_two_boxes_by_hand(weights, overlap, expected):
+    w = fusion_weights(two_boxes(weights, overlap))
+    for cell, want in zip((A_ONLY, OVERLAP, B_ONLY, NONE), expected):
+        assert torch.allclose(at(w, cell), torch.tensor(want, dtype=torch.float32), atol=1e-7), (cell, at(w, cell))
+
+
+def soft_pair(weights, overlap):
+    """Soft masks of constant value per latent cell (so pooling keeps them): A is 0.6, B 0.5 on cell (0, 0)."""
+    a, b = np.zeros((64, 64), np.float32), np.zeros((64, 64), np.float32)
+    a[:8, :8], b[:8, :8] = 0.6, 0.5
+    return Layout(64, 64, "bg", [Region("a", mask=a, weight=weights[0]), Region("b", mask=b, weight=weights[1])],
+                  overlap=overlap)
+
+
+@pytest.mark.parametrize(
+    "weights, overlap, expected",
+    [
+        ((1, 1), "average", [0, 0.6 / 1.1, 0.5 / 1.1]),  # the masks sum past 1: no background, shared 6:5
+        ((0.5, 0.5), "average", [0.45, 0.3, 0.25]),  # a = 0.3, 0.25: the background fills 0.45
+        ((1, 1), "layers", [0.4 * 0.5, 0.6 * 0.5, 0.5]),  # B shows 0.5; A 0.6 of the rest; background the rest
+        ((1, 1.5), "layers", [0.4 * 0.25, 0.6 * 0.25, 0.75]),  # weight 1.5: B covers 0.75
+        ((1, 4), "layers", [0, 0, 1]),  # 0.5 x 4 clipped to 1: opaque
+    ],
+)
+def test_weights_of_soft_masks_by_hand(weights, overlap, expected):
+    w = fusion_weights(soft_pair(weights, overlap))
+    assert torch.allclose(at(w, (0, 0)), torch.tensor(expected, dtype=torch.float32), atol=1e-6)
+
+
+def random_layout(seed, overlap, n=4):
+    """Boxes, soft painted masks and feathers with random weights (some 0, some above 1) on a 96x64 canvas."""
+    rng = np.random.default_rng(seed)
+    regions = []
+    for i in range(n):
+        weight = float(rng.choice([0, 0.3, 1, 1, 2.5]))
+        if i % 2:
+            mask = np.clip(rng.uniform(-0.5, 1.2, (64, 96)), 0, 1).astype(np.float32)
+            regions.append(Region(f"r{i}", mask=mask, weight=weight))
+        else:
+            x0, y0 = rng.integers(0, 60), rng.integers(0, 40)
+            feather = float(rng.choice([0, 16]))
+            regions.append(Region(f"r{i}", box=(x0, y0, x0 + 32, y0 + 24), weight=weight, feather=feather))
+    return Layout(96, 64, "bg", regions, overlap=overlap)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_layers_are_alpha_over_compositing(seed):
+    """Painting one-hot colours bottom to top with opacity min(weight * mask, 1) gives the weights."""
+    lay = random_layout(seed, "layers")
+    masks = [region_mask(r, 8, 12, 8) for r in lay.regions]
+    canvas = torch.zeros(len(masks) + 1, 8, 12)
+    canvas[0] = 1  # the background: the bottom layer, opaque
+    for i, (region, mask) in enumerate(zip(lay.regions, masks), start=1):
+        opacity = (region.weight * mask).clamp(max=1)
+        colour = torch.zeros(len(masks) + 1, 1, 1)
+        colour[i] = 1
+        canvas = opacity * colour + (1 - opacity) * canvas
+    assert torch.allclose(fusion_weights(lay)[:, 0], canvas, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_average_is_weighted_eq5(seed):
+    lay = random_layout(seed, "average")
+    a = torch.stack([r.weight * region_mask(r, 8, 12, 8) for r in lay.regions])
+    background = torch.clamp(1 - a.sum(0), min=0)
+    expected = torch.cat([background[None], a]) / torch.maximum(a.sum(0), torch.ones(8, 12))
+    w = fusion_weights(lay)[:, 0]
+    assert torch.allclose(w, expected, atol=1e-6)
+    assert torch.allclose(w.sum(0), torch.ones(8, 12), atol=1e-6) and (w >= 0).all()
+
+
+def old_fusion_weights(layout, scale=8):
+    """fusion_weights as it was before weights and overlap modes (verbatim)."""
+    height, width = layout.height // scale, layout.width // scale
+    foreground = [region_mask(r, height, width, scale) for r in layout.regions]
+    background = (1 - sum(foreground, torch.zeros(height, width))).clamp(min=0)
+    masks = torch.stack([background, *foreground])[:, None]
+    return masks / masks.sum(0, keepdim=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_average_with_weights_1_is_bit_identical_to_before(seed):
+    lay = random_layout(seed, "average")
+    lay = lay.with_regions([r.replace(weight=1) for r in lay.regions])
+    assert torch.equal(fusion_weights(lay), old_fusion_weights(lay))
+
+
+# -- the sampler ----------------------------------------------------------------------------------
+
+
+def nested(overlap, weights=(1, 1)):
+    """A small box inside a big one, and one partly overlapping both."""
+    return Layout(64, 64, "a blue background", [
+        Region("a yellow square", box=(0, 0, 48, 48), weight=weights[0]),
+        Region("a red circle", box=(16, 16, 32, 32), weight=weights[1]),
+        Region("a green triangle", box=(24, 24, 64, 64), feather=8)], overlap=overlap)
+
+
+def test_compose_average_with_weights_1_is_bit_identical_to_before(tiny_pipe, monkeypatch):
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(0))
+    kwargs = dict(num_inference_steps=4, latents=latents, bootstrap_steps=2, output_type="latent", seed=1)
+    now = compose(tiny_pipe, nested("average"), **kwargs).latents
+    monkeypatch.setattr("mdwidgets.sampler.fusion_weights", old_fusion_weights)
+    assert torch.equal(now, compose(tiny_pipe, nested("average"), **kwargs).latents)
+
+
+@pytest.mark.parametrize("overlap, weights", [("layers", (1, 1)), ("layers", (0.5, 2)), ("average", (0.3, 2.5))])
+@pytest.mark.parametrize("window", [None, 4])
+def test_compose_equals_the_reference_in_both_modes(tiny_pipe, overlap, weights, window):
+    """With bootstrapping and (window=4) sliding windows of 4x4 cells, stride 2, on the 8x8 latent."""
+    layout = nested(overlap, weights)
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(2))
+    ours = compose(tiny_pipe, layout, num_inference_steps=4, latents=latents, bootstrap_steps=2, scheduler="ddim",
+                   window=window, stride=2, output_type="latent", generator=torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    backgrounds = _bootstrap_backgrounds(tiny_pipe.vae, 3, 2, generator, "cpu")
+    ref = plain_multidiffusion(tiny_pipe, layout, num_inference_steps=4, guidance_scale=7.5, latents=latents,
+                               scheduler="ddim", bootstrap_backgrounds=backgrounds, window=window, stride=2)
+    error = ((ours.latents - ref).abs().max() / ref.abs().max().clamp(min=1)).item()
+    assert error <= tolerance(tiny_pipe)
+
+
+def test_modes_differ_and_covered_layers_cost_no_rows(tiny_pipe):
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(2))
+    runs = {mode: compose(tiny_pipe, nested(mode), num_inference_steps=2, latents=latents, bootstrap_steps=0,
+                          output_type="latent", seed=0).latents for mode in OVERLAP_MODES}
+    assert not torch.allclose(runs["average"], runs["layers"])
+    covered = Layout(64, 64, "bg", [Region("under", box=(16, 16, 32, 32)), Region("over", box=(0, 0, 48, 48))],
+                     overlap="layers")
+    w = fusion_weights(covered)
+    assert not w[1].any()  # the region under an opaque one has no weight, so no path and no UNet rows
+
+
+def test_all_weights_zero_renders_the_background_alone(tiny_pipe):
+    latents = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(4))
+    kwargs = dict(num_inference_steps=3, latents=latents, bootstrap_steps=1, output_type="latent", seed=0)
+    layout = nested("average")
+    zero = compose(tiny_pipe, layout.with_regions([r.replace(weight=0) for r in layout.regions]), **kwargs)
+    plain = compose(tiny_pipe, Layout(64, 64, "a blue background"), **kwargs)
+    assert torch.equal(zero.latents, plain.latents)
