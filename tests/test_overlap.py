@@ -344,3 +344,47 @@ def test_all_weights_zero_renders_the_background_alone(tiny_pipe):
     zero = compose(tiny_pipe, layout.with_regions([r.replace(weight=0) for r in layout.regions]), **kwargs)
     plain = compose(tiny_pipe, Layout(64, 64, "a blue background"), **kwargs)
     assert torch.equal(zero.latents, plain.latents)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def test_cli_overlap_and_region_weight_go_into_the_png(tmp_path, capsys):
+    from mdwidgets.cli import EXAMPLES, main
+
+    out = tmp_path / "out.png"
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1",
+                 "--overlap", "layers", "--region-weight", "1=0.5", "--region-weight", "2=2"]) == 0
+    assert "overlap layers" in capsys.readouterr().out
+    layout, _ = read_png_metadata(out)
+    original = Layout.load(EXAMPLES / "shapes.json")
+    assert layout.overlap == "layers" and [r.weight for r in layout.regions][:2] == [0.5, 2.0]
+    assert layout.with_regions([r.replace(weight=1) for r in layout.regions]).replace(overlap="average") == original
+    again = tmp_path / "again.png"  # re-rendering the PNG keeps them
+    assert main(["render", str(out), "-o", str(again)]) == 0
+    assert read_png_metadata(again)[0] == layout
+    assert Image.open(again).tobytes() == Image.open(out).tobytes()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--region-weight", "9=1"], "--region-weight 9=1: the layout has regions 1 to"),
+        (["--region-weight", "1=-1"], "--region-weight 1=-1: weight=-1: must be between 0 and 100"),
+        (["--region-weight", "1=nan"], "--region-weight 1=nan: weight=nan: must be a finite number"),
+    ],
+)
+def test_cli_bad_region_weights_exit_2_before_a_model_loads(tmp_path, capsys, monkeypatch, flags, message):
+    from mdwidgets.cli import EXAMPLES, main
+
+    monkeypatch.setattr("mdwidgets.models.load_pipeline", lambda *a, **k: pytest.fail("loaded a model"))
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(tmp_path / "x.png"), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--region-weight", "two"], ["--region-weight", "1:2"], ["--overlap", "max"]])
+def test_cli_malformed_overlap_flags_are_usage_errors(tmp_path, flags):
+    from mdwidgets.cli import EXAMPLES, main
+
+    with pytest.raises(SystemExit):
+        main(["render", str(EXAMPLES / "shapes.json"), "-o", str(tmp_path / "x.png"), *flags])
