@@ -388,3 +388,43 @@ def test_cli_malformed_overlap_flags_are_usage_errors(tmp_path, flags):
 
     with pytest.raises(SystemExit):
         main(["render", str(EXAMPLES / "shapes.json"), "-o", str(tmp_path / "x.png"), *flags])
+
+
+# -- sweeps ---------------------------------------------------------------------------------------
+
+
+def sweep_spec(tmp_path, **changes):
+    from mdwidgets.sweep import load_spec
+
+    small = {"mdwidgets_layout": 1, "width": 64, "height": 64, "background": "a blue background", "name": "small",
+             "regions": [{"prompt": "a red circle", "box": [8, 8, 40, 40]},
+                         {"prompt": "a yellow square", "box": [24, 24, 56, 56]}]}
+    return load_spec({"model": "builtin:tiny-random", "layouts": [small], "steps": 2, "bootstrap_steps": 0,
+                      "output": str(tmp_path / "out"), **changes})
+
+
+def test_sweep_overlap_axis_keeps_the_ids_of_average_cells(tmp_path, tiny_pipe):
+    import csv
+
+    from mdwidgets.sweep import run_sweep
+
+    plain = sweep_spec(tmp_path).cells()
+    cells = sweep_spec(tmp_path, overlap=["average", "layers"]).cells()
+    assert [c.layout.overlap for c in cells] == ["average", "layers"]
+    assert cells[0].id == plain[0].id  # extending a sweep by the axis keeps its finished cells
+    assert cells[1].id.startswith("small-layers-s0-") and cells[1].id != cells[0].id
+    assert sweep_spec(tmp_path, overlap="layers").cells()[0].id == cells[1].id
+    report = run_sweep(sweep_spec(tmp_path, overlap=["average", "layers"]), pipe=tiny_pipe, log=lambda line: None)
+    assert report.rendered == 2
+    with open(tmp_path / "out" / "results.csv", newline="") as fh:
+        rows = {row["cell"]: row for row in csv.DictReader(fh)}
+    assert [rows[c.id]["overlap"] for c in cells] == ["average", "layers"]
+    assert read_png_metadata(tmp_path / "out" / f"{cells[1].id}.png")[0].overlap == "layers"
+
+
+@pytest.mark.parametrize("value, message", [(["max"], "overlap 'max' must be one of 'average', 'layers'"),
+                                            ([], "axis 'overlap' is empty"),
+                                            ([1], "overlap 1 must be one of")])
+def test_sweep_bad_overlap_axis(tmp_path, value, message):
+    with pytest.raises(ValueError, match=message):
+        sweep_spec(tmp_path, overlap=value)
