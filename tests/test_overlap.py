@@ -428,3 +428,12 @@ def test_sweep_overlap_axis_keeps_the_ids_of_average_cells(tmp_path, tiny_pipe):
 def test_sweep_bad_overlap_axis(tmp_path, value, message):
     with pytest.raises(ValueError, match=message):
         sweep_spec(tmp_path, overlap=value)
+
+
+def test_compare_overlap_modes_side_by_side(tiny_pipe):
+    from mdwidgets.views import compare
+
+    result = compare(tiny_pipe, nested("average"), "overlap", num_inference_steps=2, score=lambda i, lay: None)
+    assert [res.layout.overlap for res in result.results] == ["average", "layers"]
+    assert result.table() == [{"overlap": "average"}, {"overlap": "layers"}]
+    assert not torch.equal(result.results[0].latents, result.results[1].latents)
