@@ -18,6 +18,9 @@ Each renders with ``overlap="average"`` and ``"layers"`` (the model's default se
 - ``circle right``, ``square right``: the share of seeds where the shapes judge
   (:func:`mdwidgets.shapes.adherence.judge_object`) sees the object right (colour, shape, in its box).
 
+``--red-weights 3 10`` adds rows for the nested layout under ``"average"`` with the red circle's weight
+raised (a share of 3/4, 10/11 where they overlap), and ``yellow in overlap`` per seed is kept in the JSON.
+
 The picture shows the first seeds side by side (box outlines in grey). Look at it: the judge agrees
 with people ~90% of the time.
 """
@@ -46,10 +49,11 @@ LAYOUTS = {
 RED, YELLOW = COLOUR_NAMES.index("red"), COLOUR_NAMES.index("yellow")
 
 
-def layout(name: str, overlap: str) -> Layout:
+def layout(name: str, overlap: str, red_weight: float = 1.0) -> Layout:
     square, circle = LAYOUTS[name]
     return Layout(SIZE, SIZE, "a blue background",
-                  [Region("a yellow square", box=square), Region("a red circle", box=circle)], overlap=overlap)
+                  [Region("a yellow square", box=square), Region("a red circle", box=circle, weight=red_weight)],
+                  overlap=overlap)
 
 
 def box_mask(box) -> np.ndarray:
@@ -101,25 +105,29 @@ def main() -> None:
     parser.add_argument("--shown", type=int, default=4, help="seeds shown in the picture")
     parser.add_argument("--out", default="benchmarks/results/overlap_modes.json")
     parser.add_argument("--picture", default="docs/img/overlap-modes.png")
+    parser.add_argument("--red-weights", type=float, nargs="*", default=[], help="nested, average: red circle weights")
     args = parser.parse_args()
     pipe = load_pipeline("builtin:shapes")
     started = time.perf_counter()
-    images, table = {}, {}
-    for name in LAYOUTS:
-        for mode in OVERLAP_MODES:
-            results = [compose(pipe, layout(name, mode), seed=seed) for seed in range(args.seeds)]
-            images[name, mode] = [r.image for r in results]
-            rows = [scores(r.image, name) for r in results]
-            table[f"{name}/{mode}"] = {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
+    images, table, per_seed = {}, {}, {}
+    runs = [(name, mode, 1.0) for name in LAYOUTS for mode in OVERLAP_MODES]
+    for name, mode, weight in runs + [("nested", "average", w) for w in args.red_weights]:
+        results = [compose(pipe, layout(name, mode, weight), seed=seed) for seed in range(args.seeds)]
+        images.setdefault((name, mode), [r.image for r in results])
+        rows = [scores(r.image, name) for r in results]
+        row = f"{name}/{mode}" + (f" red weight {weight:g}" if weight != 1 else "")
+        table[row] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        per_seed[row] = [round(r["yellow in overlap"], 3) for r in rows]
     settings = {k: results[0].settings[k] for k in ("model", "steps", "bootstrap_steps", "guidance_scale",
                                                      "scheduler")}
     keys = list(next(iter(table.values())))
     print(f"seeds 0-{args.seeds - 1}, {settings}, {time.perf_counter() - started:.0f} s")
-    print(f"{'layout/overlap':<22}" + "".join(f"{k:>22}" for k in keys))
+    print(f"{'layout/overlap':<36}" + "".join(f"{k:>22}" for k in keys))
     for row, values in table.items():
-        print(f"{row:<22}" + "".join(f"{values[k]:>22.2f}" for k in keys))
+        print(f"{row:<36}" + "".join(f"{values[k]:>22.2f}" for k in keys))
     picture(images, args.shown, Path(args.picture))
-    Path(args.out).write_text(json.dumps({"seeds": args.seeds, "settings": settings, "table": table}, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps({"seeds": args.seeds, "settings": settings, "table": table,
+                                          "yellow in overlap per seed": per_seed}, indent=2) + "\n")
     print(f"wrote {args.picture} and {args.out}")
 
 
