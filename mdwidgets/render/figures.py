@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ..layout import Layout
+from ..layout import OVERLAP_MODES, Layout
 from ..pipelines.facts import model_family, model_name, vae_scale_factor
 from ..sampling.images import decode_latents
 from ..sampling.sampler import ComposeResult, Run, StepEvent, compose, compose_many
@@ -254,7 +254,8 @@ def compare(
 ) -> Comparison:
     """Render ``layout`` once per value of ``setting`` (a :class:`~mdwidgets.Settings` field by its
     :func:`compose` keyword, e.g. ``"guidance_scale"`` or ``"num_inference_steps"``, or
-    ``"feather"``: every region's soft edge in pixels) with the same seed (default 0), and lay the
+    ``"feather"``: every region's soft edge in pixels, or ``"overlap"``: the layout's overlap mode, by default
+    ``"average"`` and ``"layers"``) with the same seed (default 0), and lay the
     results side by side with titles and, per cell, an adherence score.
 
     The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps (default: the model's)
@@ -273,23 +274,12 @@ def compare(
     ``timings`` are then its own). Both give the same images up to float rounding.
     """
     callback = compose_kwargs.pop("callback", None)
-    if settings is not None and compose_kwargs:
-        raise TypeError(f"compare() got settings= and {', '.join(compose_kwargs)}; give one or the other")
-    if setting in compose_kwargs:
-        raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
-    keywords = [k for k in Settings.keywords() if k != "max_batch"]  # the settings, by compose() keyword
-    if setting != "feather" and setting not in keywords:
-        raise ValueError(f"cannot compare {setting!r}: choose a compose() keyword ({', '.join(keywords)}) "
-                         "or 'feather' (every region's soft edge, in pixels)")
-    unknown = sorted(set(compose_kwargs) - set(keywords))
-    if unknown:
-        raise TypeError(f"compare() got unexpected keywords {', '.join(unknown)}; give compose() settings "
-                        f"({', '.join(keywords)}) or callback")
-    fixed = settings or Settings.from_keywords(**{"seed": 0, **compose_kwargs})
-    fixed = fixed if fixed.seed is not None else fixed.replace(seed=0)  # every cell the same seed
+    fixed = _fixed_settings(setting, settings, compose_kwargs)
     resolved = fixed.resolved(model_family(pipe))
     name = dict(zip(Settings.keywords(), Settings.names())).get(setting, setting)  # the field it stands for
     default = getattr(resolved, name, None)
+    if values is None and setting == "overlap":
+        values = OVERLAP_MODES
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
@@ -299,6 +289,8 @@ def compare(
     if setting == "feather":  # a region setting: every region gets the value
         runs = [Run(layout.with_regions([r.replace(feather=v) for r in layout.regions]), fixed, callback)
                 for v in values]
+    elif setting == "overlap":  # a layout field
+        runs = [Run(layout.replace(overlap=v), fixed, callback) for v in values]
     else:
         runs = [Run(layout, fixed.replace(**{name: value}), callback) for value in values]
     started = time.perf_counter()
@@ -318,6 +310,24 @@ def compare(
     legend = SCORE_LEGEND if any(s and "object_right" in s for s in scores) else ""
     image = image_grid([cells], column_titles=titles, cell_notes=[notes], cell_size=cell_size, footer=legend)
     return Comparison(setting, list(values), results, scores, image, seconds, batch, default, titles)
+
+
+def _fixed_settings(setting: str, settings: Settings | None, keywords: dict[str, Any]) -> Settings:
+    """What every cell of a comparison shares: ``settings`` or compose() ``keywords`` (checked), one seed."""
+    if settings is not None and keywords:
+        raise TypeError(f"compare() got settings= and {', '.join(keywords)}; give one or the other")
+    if setting in keywords:
+        raise ValueError(f"{setting!r} is the compared setting; do not pass it as a fixed keyword too")
+    known = [k for k in Settings.keywords() if k != "max_batch"]  # the settings, by compose() keyword
+    if setting not in ("feather", "overlap") and setting not in known:
+        raise ValueError(f"cannot compare {setting!r}: choose a compose() keyword ({', '.join(known)}), "
+                         "'feather' (every region's soft edge, in pixels) or 'overlap'")
+    unknown = sorted(set(keywords) - set(known))
+    if unknown:
+        raise TypeError(f"compare() got unexpected keywords {', '.join(unknown)}; give compose() settings "
+                        f"({', '.join(known)}) or callback")
+    fixed = settings or Settings.from_keywords(**{"seed": 0, **keywords})
+    return fixed if fixed.seed is not None else fixed.replace(seed=0)  # every cell the same seed
 
 
 #: the line under a comparison scored by the shapes judge (:func:`score_note`)
