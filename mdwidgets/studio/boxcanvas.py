@@ -10,6 +10,10 @@ Gestures: a drag anywhere draws a new box (also inside other boxes: nested regio
 selects the topmost box under the pointer (or nothing); the selected box moves by a drag inside
 it and resizes by its handles. A drag that leaves the canvas ends there, clipped to the edge
 (ipycanvas reports no events outside the canvas).
+
+``masks`` (an array or ``None`` per box) tints painted regions under their outlines; ``hidden``
+lists boxes not drawn. ``gestures``, when set (a paint tool: :class:`.painttools.PaintTools`),
+takes the mouse instead of the box gestures; it draws on the top layer, ``canvas[2]``.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ class BoxCanvas(traitlets.HasTraits):
     boxes = traitlets.List()
     selected = traitlets.Int(None, allow_none=True)
     colours = traitlets.List()  # an (r, g, b) per box
+    masks = traitlets.List()  # a mask array per box (None: a box region), tinted in its colour
+    hidden = traitlets.List()  # indices of boxes not drawn (the region rows' eye buttons)
 
     def __init__(self, width: int, height: int, *, display_width: int = 640, display_height: int = 400) -> None:
         super().__init__()
         self.display_width, self.display_height = display_width, display_height
-        self.canvas = MultiCanvas(2, width=width, height=height)
+        self.canvas = MultiCanvas(3, width=width, height=height)  # picture, boxes, the stroke being painted
         self.canvas.add_class("mdw-canvas")
         self.cursor = "crosshair"
         self.client_seen = False
@@ -55,12 +61,14 @@ class BoxCanvas(traitlets.HasTraits):
         self.widget = w.VBox([self.canvas], layout=w.Layout(overflow="auto", max_width="100%"))
         self._image: np.ndarray | None = None
         self._drag: boxedit.Drag | None = None
+        self.gestures = None  # a paint tool's down/move/up, used instead of the box gestures
+        self._tint: tuple | None = None  # (what it shows, RGBA image) of the masks' tint
         self._hooks: dict[str, list[Callable]] = {"draw": [], "change": [], "select": [], "key": []}
         for event, handler in (("mouse_down", self._down), ("mouse_move", self._move), ("mouse_up", self._up),
                                ("mouse_out", self._up), ("key_down", self._key)):
             getattr(self.canvas, f"on_{event}")(handler)
         self.canvas.on_client_ready(self._client_ready)
-        self.observe(lambda _: self.draw_boxes(), ["boxes", "selected", "colours"])
+        self.observe(lambda _: self.draw_boxes(), ["boxes", "selected", "colours", "masks", "hidden"])
         self._fit()
 
     # -- hooks -----------------------------------------------------------------------------------
@@ -150,8 +158,18 @@ class BoxCanvas(traitlets.HasTraits):
         with DRAW_LOCK, hold_canvas():
             top = self.canvas[1]
             top.clear()
+            if (tint := self._mask_tint()) is not None:
+                top.put_image_data(tint, 0, 0)
             for i, box in enumerate(boxes):
-                self._draw_box(top, i, box)
+                if i not in self.hidden:
+                    self._draw_box(top, i, box)
+
+    def _mask_tint(self) -> np.ndarray | None:
+        """The painted masks in their colours (cached: only an edit of the masks makes a new one)."""
+        key = ([id(m) for m in self.masks], [tuple(c) for c in self.colours], list(self.hidden), self.size)
+        if self._tint is None or self._tint[0] != key:
+            self._tint = (key, mask_tint(self.masks, self.colours, self.hidden, self.size))
+        return self._tint[1]
 
     def _draw_box(self, top, i: int, box: tuple) -> None:
         r, g, b = self.colours[i] if i < len(self.colours) else (90, 90, 90)
@@ -185,6 +203,8 @@ class BoxCanvas(traitlets.HasTraits):
 
     # -- gestures --------------------------------------------------------------------------------
     def _down(self, x: float, y: float) -> None:
+        if self.gestures is not None:
+            return self.gestures.down(x, y)
         hit = boxedit.hit_test(list(self.boxes), self.selected, x, y, self.handle())
         if hit and hit[1] == self.selected and hit[0] == "resize":
             self._drag = boxedit.Drag("resize", (x, y), hit[1], tuple(self.boxes[hit[1]]), hit[2])
@@ -195,13 +215,17 @@ class BoxCanvas(traitlets.HasTraits):
         self._drag.current = (x, y)
 
     def _move(self, x: float, y: float) -> None:
+        if self.gestures is not None:
+            return self.gestures.move(x, y)
         if self._drag is None:  # hover: ipycanvas sends every mouse move; only a new cursor costs a message
-            self._set_cursor(hover_cursor(list(self.boxes), self.selected, x, y, self.handle()))
+            self.set_cursor(hover_cursor(list(self.boxes), self.selected, x, y, self.handle()))
             return
         self._drag.current = (x, y)
         self.draw_boxes()
 
     def _up(self, x: float, y: float) -> None:
+        if self.gestures is not None:
+            return self.gestures.up(x, y)
         drag, self._drag = self._drag, None
         if drag is None:
             return
@@ -218,7 +242,7 @@ class BoxCanvas(traitlets.HasTraits):
     def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         self._emit("key", key, shift, ctrl, meta)
 
-    def _set_cursor(self, cursor: str) -> None:
+    def set_cursor(self, cursor: str) -> None:
         """Show ``cursor`` over the canvas (a CSS class ``mdw-cursor-<name>``; the panel's style sheet
         maps it to the CSS cursor)."""
         if cursor != self.cursor:
@@ -250,6 +274,22 @@ def hover_cursor(boxes: list, selected: int | None, x: float, y: float, handle: 
     if selected is not None and selected < len(boxes) and _inside(boxes[selected], x, y):
         return "move"  # as a drag there moves the selected box (see _down)
     return "crosshair" if hit is None else "pointer"
+
+
+def mask_tint(masks: list, colours: list, hidden: list, size: tuple[int, int], alpha: float = 0.4) -> np.ndarray | None:
+    """An RGBA image of the painted masks, each in its colour (later ones on top); ``None``: none."""
+    shown = [(i, m) for i, m in enumerate(masks) if m is not None and i not in hidden]
+    if not shown:
+        return None
+    width, height = size
+    out = np.zeros((height, width, 4), np.uint8)
+    for i, mask in shown:
+        if mask.shape != (height, width):
+            continue  # drawn by the next update, after a resize
+        painted = mask > 0
+        out[painted, :3] = colours[i] if i < len(colours) else (90, 90, 90)
+        out[painted, 3] = np.maximum(out[painted, 3], np.round(255 * alpha * mask[painted]).astype(np.uint8))
+    return out
 
 
 def _inside(box, x: float, y: float) -> bool:

@@ -1,5 +1,5 @@
 """Painting region masks, without widgets: strokes, ellipses and fills rasterised into numpy masks,
-and the layout edits they make (:func:`paint_layout`, :func:`move_region`, :func:`reorder`).
+and the layout edits they make (:func:`paint_layout`, :func:`place_region`, :func:`reorder`).
 
 Pixels are unit squares: pixel ``(column c, row r)`` covers ``[c, c+1) × [r, r+1)`` and is painted
 when its centre ``(c + 0.5, r + 0.5)`` lies in the shape. A brush stroke is the union of discs of
@@ -9,6 +9,7 @@ mouse events are filled in: a fast stroke has no gaps).
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -168,7 +169,7 @@ def shift_mask(mask: np.ndarray, old: tuple, new: tuple) -> np.ndarray:
     return out
 
 
-def move_region(layout: Layout, index: int, box: tuple) -> Layout:
+def place_region(layout: Layout, index: int, box: tuple) -> Layout:
     """``layout`` with region ``index`` moved/resized to ``box``: a box region takes it; a mask
     region's painted pixels move with their bounding box (and scale with it)."""
     region = layout.regions[index]
@@ -191,3 +192,46 @@ def reorder(layout: Layout, slots: list[int], index: int, to: int) -> tuple[Layo
     regions.insert(to, regions.pop(index))
     slots.insert(to, slots.pop(index))
     return layout.with_regions(regions), slots
+
+
+def mask_from_image(name: str, content: bytes, size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """A mask from an image file: its alpha channel where it has transparent pixels, else its
+    brightness (white = inside); resized to the canvas ``size``. Returns the mask and a note
+    (naming both sizes when it was resized). ``PaintError`` naming the file when it cannot be used."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            image.load()
+            alpha = image.getchannel("A") if "A" in image.getbands() else None
+            if alpha is not None and alpha.getextrema()[0] == 255:
+                alpha = None  # an opaque alpha channel says nothing: use the brightness
+            grey = alpha if alpha is not None else image.convert("L")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PaintError(f"Could not read a mask from {name}: {exc}") from None
+    note = f"mask from {name} ({'alpha' if alpha is not None else 'brightness'})"
+    if grey.size != tuple(size):
+        note += f", resized from {grey.size[0]}×{grey.size[1]} to the canvas' {size[0]}×{size[1]}"
+        grey = grey.resize(tuple(size), Image.BILINEAR)
+    mask = np.asarray(grey, np.float32) / 255
+    if not (mask > 0).any():
+        raise PaintError(f"{name} gives an empty mask (all black or transparent): white or opaque pixels are inside")
+    return mask, note
+
+
+def mask_png(region: Region, size: tuple[int, int]) -> bytes:
+    """A region's mask (a box: its filled box) as a greyscale PNG of the canvas size, white = inside."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(pixels(region, size) * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def thumbnail(region: Region, size: tuple[int, int], colour: tuple[int, int, int], longest: int = 40) -> bytes:
+    """A small PNG of where ``region`` lies on the canvas: its pixels in ``colour`` on light grey."""
+    width, height = size
+    scale = longest / max(width, height)
+    shown = (max(1, round(width * scale)), max(1, round(height * scale)))
+    weight = Image.fromarray(pixels(region, size), mode="F").resize(shown, Image.BOX)
+    share = np.clip(np.asarray(weight), 0, 1)[..., None]
+    picture = (1 - share) * np.array([235, 235, 235]) + share * np.array(colour)
+    buffer = io.BytesIO()
+    Image.fromarray(picture.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

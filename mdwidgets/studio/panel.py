@@ -29,6 +29,7 @@ from .controls import RunControls
 from .edits import Autosave, Edits, SavedWork
 from .exports import canvas_note, export, export_path, read_import
 from .history import HistoryStrip
+from .painting import Painting
 from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
 from .rendering import Rendering
@@ -90,6 +91,7 @@ class Studio:
         self.controls = RunControls(self.family, live=self.model in BUILTIN_MODELS if live is None else live)
         self.start = StartControls()
         self.toolbar = Toolbar(self.model)
+        self.painting = Painting(self, self._commit, lambda: self._slots)  # brush, eraser, fill; mask files
         self.rendering = Rendering(self)
         self.frontend = FrontendCheck(lambda: self.boxes.client_seen, lambda text: self.status.say(text, error=True))
         self.offer = RestoreOffer(Autosave.newest_work(self.autosave.folder) if self.autosave and not layout else None)
@@ -166,7 +168,8 @@ class Studio:
         colours = outline_colours([r.prompt for r in layout.regions], self._slots, layout.background)
         with self.boxes.hold_trait_notifications():
             self.boxes.boxes, self.boxes.colours = [tuple(r.bounds) for r in layout.regions], colours
-        self.regions.colours, self.regions.regions = colours, layout.regions
+            self.boxes.masks = [r.mask for r in layout.regions]
+        self.regions.canvas, self.regions.colours, self.regions.regions = self.boxes.size, colours, layout.regions
         self.toolbar.show(layout, self.model, self.edits)
 
     # -- edits -----------------------------------------------------------------------------------
@@ -207,11 +210,6 @@ class Studio:
         free = min(set(range(len(self._slots) + 1)) - set(self._slots))
         self._commit(self._layout.with_regions([*self._layout.regions, Region(prompt, box=box)]), [*self._slots, free])
         self.selected = len(self._layout.regions) - 1
-
-    def _moved(self, index: int, box: tuple) -> None:
-        if self._layout.regions[index].mask is not None:  # a mask region can be selected, not dragged
-            return self.boxes.draw_boxes()
-        self.edit_region(index, box=box)
 
     def resize(self, width: int, height: int) -> None:
         """Change the canvas size, scaling every box (and mask) with it (a warning above the
@@ -338,7 +336,7 @@ class Studio:
     # -- the panel -------------------------------------------------------------------------------
     def _wire(self) -> None:
         self.boxes.on_draw(self._drawn)
-        self.boxes.on_change(self._moved)
+        self.boxes.on_change(self.painting.moved)
         self.boxes.on_select(self.select)
         self.boxes.on_key(self._key)
         self.regions.on_edit(lambda i, changes: self.edit_region(i, **changes))
@@ -352,6 +350,7 @@ class Studio:
         self.start.on_change(self.rendering.edited)
         self.start.wire(self)
         self.toolbar.wire(self)
+        self.painting.wire()
 
 
 def _model_and_family(pipe, model: str | None) -> tuple[str, str]:

@@ -39,6 +39,7 @@ from ..redo import keep_all_but
 from ..sampler import ComposeResult, compose
 from ..settings import Settings
 from ..views import bootstrap_values, compare
+from .maskview import latent_view
 from .runner import Runner
 from .start import Start
 from .status import plural
@@ -279,6 +280,8 @@ class Rendering:
         picture = self.image
         if picture is not None and self.studio.toolbar.overlay.value:
             picture = overlay_regions(picture, self.studio.layout, colours=self.studio.boxes.colours)
+        if self.studio.painting.tools.latent.value:  # the teaching view: the masks as the sampler sees them
+            picture = latent_view(self.studio.layout, self.studio.boxes.colours, picture=picture)
         self.studio.boxes.show_image(picture)
 
 

@@ -188,8 +188,10 @@ def assemble(studio) -> w.Widget:
                   layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
     side.add_class("mdw-controls")
     hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "
-                  "click a box to select it, then drag it or its handles")
-    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay]), studio.status.line,
+                  "click a box to select it, then drag it or its handles; paint masks with the brush (B). "
+                  "The list order is the stacking order")
+    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay]), studio.painting.widget,
+                     studio.status.line,
                      t.background, t.new_prompt, hint, studio.regions.widget],
                     layout=w.Layout(flex="1 1 400px", min_width="0"))
     style = w.HTML(STYLE, layout=w.Layout(display="none"))
