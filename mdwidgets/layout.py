@@ -12,7 +12,13 @@ Rules (all enforced at construction, with :class:`LayoutError` naming the field 
   (a ``height × width`` array, bool or float in [0, 1], not all zero).
 - A box that sticks out of the canvas is **clipped** to it with a :class:`LayoutWarning`;
   a box with no area left inside the canvas is rejected.
-- Overlapping regions are allowed: where they overlap, their predictions are averaged.
+- A region's ``weight`` (strength) is a finite number in [0, :data:`MAX_REGION_WEIGHT`]; 1 is the default.
+- Overlapping regions are allowed. ``Layout.overlap`` (one of :data:`OVERLAP_MODES`) says what happens where
+  they overlap: ``"average"`` (the default, the paper's Eq. 5) shares the pixel in proportion to the regions'
+  weights; ``"layers"`` stacks them like paint layers, later regions on top.
+  :func:`mdwidgets.masks.fusion_weights` has the exact rules.
+- Fields at their defaults are left out of the JSON, so files written before a field existed load unchanged
+  and layouts that do not use it write the same bytes as before.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ MAX_MASK_PIXELS = MAX_SIDE * MAX_SIDE  # all mask pixels of one layout file toge
 #: the most a layout file (JSON) or a sweep spec may hold: every layout the parser accepts fits (its masks,
 #: at most MAX_MASK_PIXELS 8-bit pixels, are about 90 MB as base64 PNG even when they compress not at all)
 MAX_FILE_BYTES = 128 * 2**20
+#: how regions share a pixel where they overlap (``Layout.overlap``); the first is the default
+OVERLAP_MODES = ("average", "layers")
+#: the largest region weight: beyond it one region owns any overlap anyway, and float32 masks times it stay finite
+MAX_REGION_WEIGHT = 100
 
 
 class LayoutError(ValueError):
@@ -134,6 +144,10 @@ class Region:
         seed: draw this region's initial noise from its own seed, so the object can be re-rolled
             without changing the rest of the picture.
         feather: width in pixels of a soft edge (0 = hard edge).
+        weight: strength, multiplying the region's mask in the fusion (SemanticDraw's mask strength):
+            0 hands the region's pixels to what lies under it, 1 is the plain mask, above 1 takes a larger share
+            of an ``"average"`` overlap (and makes a soft edge more opaque under ``"layers"``). At most
+            :data:`MAX_REGION_WEIGHT`.
     """
 
     prompt: str
@@ -143,6 +157,7 @@ class Region:
     guidance_scale: float | None = None
     seed: int | None = None
     feather: float = 0
+    weight: float = 1.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -160,6 +175,11 @@ class Region:
         if not 0 <= feather <= MAX_SIDE:
             raise _fail("feather", feather, f"must be between 0 and {MAX_SIDE} pixels")
         set_(self, "feather", feather)
+        weight = _number("weight", self.weight)
+        if not 0 <= weight <= MAX_REGION_WEIGHT:
+            raise _fail("weight", weight, f"must be between 0 and {MAX_REGION_WEIGHT} (1: the plain mask; "
+                                          "0: the region gives its pixels to what lies under it)")
+        set_(self, "weight", float(weight))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Region):
@@ -235,9 +255,12 @@ class Layout:
     Args:
         width, height: canvas size in pixels (multiples of 8).
         background: prompt for everything not covered by a region.
-        regions: the foreground regions, drawn in order (later regions are listed on top, but
-            overlaps are averaged, not painted over).
+        regions: the foreground regions, in stacking order: the first lies just above the background,
+            the last on top.
         negative_prompt: default negative prompt for every prompt.
+        overlap: where regions overlap, ``"average"`` (default; the paper's Eq. 5: every region there gets a
+            share in proportion to its weight) or ``"layers"`` (like paint layers: a region covers the ones
+            below it where its mask is 1, partly where it is soft). See :func:`mdwidgets.masks.fusion_weights`.
     """
 
     width: int
@@ -245,9 +268,12 @@ class Layout:
     background: str
     regions: tuple[Region, ...] = ()
     negative_prompt: str = ""
+    overlap: str = OVERLAP_MODES[0]
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if not isinstance(self.overlap, str) or self.overlap not in OVERLAP_MODES:
+            raise _fail("overlap", self.overlap, f"must be one of {', '.join(map(repr, OVERLAP_MODES))}")
         set_(self, "width", check_canvas_side("width", self.width))
         set_(self, "height", check_canvas_side("height", self.height))
         set_(self, "background", _prompt("background", self.background))
@@ -308,6 +334,7 @@ class Layout:
             "background": self.background,
             "negative_prompt": self.negative_prompt,
             "regions": [_region_dict(r) for r in self.regions],
+            **({"overlap": self.overlap} if self.overlap != OVERLAP_MODES[0] else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -350,6 +377,7 @@ class Layout:
             background=data["background"],
             regions=tuple(regions),
             negative_prompt=data.get("negative_prompt", ""),
+            overlap=data.get("overlap", OVERLAP_MODES[0]),
         )
 
     @classmethod
@@ -395,8 +423,8 @@ def read_limited(path: str | os.PathLike, limit: int | None = None) -> bytes:
     return data
 
 
-_LAYOUT_KEYS = {"mdwidgets_layout", "width", "height", "background", "negative_prompt", "regions"}
-_REGION_KEYS = {"prompt", "box", "mask", "negative_prompt", "guidance_scale", "seed", "feather"}
+_LAYOUT_KEYS = {"mdwidgets_layout", "width", "height", "background", "negative_prompt", "regions", "overlap"}
+_REGION_KEYS = {"prompt", "box", "mask", "negative_prompt", "guidance_scale", "seed", "feather", "weight"}
 
 
 def _no_unknown_keys(where: str, data: Mapping, known: set[str]) -> None:
@@ -419,6 +447,8 @@ def _region_dict(region: Region, with_mask: bool = True) -> dict[str, Any]:
             out[key] = getattr(region, key)
     if region.feather:
         out["feather"] = region.feather
+    if region.weight != 1:
+        out["weight"] = region.weight
     return out
 
 

@@ -1,15 +1,15 @@
 """Region masks at latent resolution and the per-pixel fusion weights of MultiDiffusion.
 
-Order everywhere: ``[background, region 1, …, region N]``.
+Order everywhere: ``[background, region 1, …, region N]``; the region order is also the stacking
+order (region 1 lies on the background, region N on top).
 
 - A pixel box maps *outward* to latent cells (``floor`` for the start, ``ceil`` for the end), so a
   box smaller than one cell still owns a cell. A pixel mask is max-pooled to the latent grid for
   the same reason.
 - ``feather`` blurs the latent mask with a box filter about ``feather`` pixels wide and rescales
   it to peak at 1, giving a linear ramp across the edge.
-- The background mask is ``clamp(1 - sum(foreground), 0)``.
-- Weights are the masks divided by their per-pixel sum, so they sum to 1 everywhere. Where
-  foregrounds overlap they share the pixel equally (an average).
+- :func:`fusion_weights` turns the masks, the regions' ``weight`` and ``Layout.overlap`` into weights
+  that sum to 1 on every cell; its docstring has the rules.
 """
 
 from __future__ import annotations
@@ -47,9 +47,34 @@ def region_mask(region: Region, latent_height: int, latent_width: int, scale: in
 
 
 def fusion_weights(layout: Layout, scale: int = 8) -> torch.Tensor:
-    """Normalised per-pixel weights, shape ``(N + 1, 1, H / scale, W / scale)``, summing to 1."""
+    """Per-pixel weights ``W_i``, shape ``(N + 1, 1, H / scale, W / scale)``, order [background, regions…],
+    summing to 1 on every cell. With ``m_i`` region ``i``'s mask (:func:`region_mask`, soft where feathered
+    or painted soft) and ``w_i`` its ``weight``, each region brings ``a_i = w_i · m_i``:
+
+    - ``overlap="average"`` (the paper's Eq. 5): the background brings ``b = max(1 - Σ a_i, 0)``, and
+      ``W = [b, a_1, …, a_N] / (b + Σ a_i)``. Overlapping regions share a cell in proportion to their
+      ``a_i`` (equal masks and weights: an average); where the ``a_i`` sum to less than 1 (a soft edge,
+      a weight below 1) the background fills the rest. With every weight 1 this is the paper's
+      (and mdwidgets' earlier) formula, bit for bit.
+    - ``overlap="layers"`` (paint layers, alpha over): region ``i`` covers ``c_i = min(a_i, 1)`` of what
+      lies below it (the regions before it and the background), so ``W_i = c_i · Π_{j>i} (1 - c_j)`` and
+      the background gets ``Π_j (1 - c_j)``. Where a region's mask is 1 (and ``w_i >= 1``) nothing below
+      it shows; a soft mask or a weight below 1 lets the layers below show through in proportion. A
+      weight above 1 only makes soft edges more opaque.
+    - Where every ``a_i`` is 0 (no region, or only regions of weight 0) the background has the whole
+      cell, in both modes, so the weights are always defined. A region whose weight is 0 everywhere
+      (weight 0, or a layer covered by opaque layers above it) has no path and costs no UNet rows.
+    - Windows (panoramas) do not change these weights: they are per canvas cell, and each window's
+      path gets its prompt's ``W_i`` there divided by the number of windows covering the cell
+      (:class:`mdwidgets.paths.Paths`).
+    """
     height, width = layout.height // scale, layout.width // scale
-    foreground = [region_mask(r, height, width, scale) for r in layout.regions]
-    background = (1 - sum(foreground, torch.zeros(height, width))).clamp(min=0)
-    masks = torch.stack([background, *foreground])[:, None]
+    regions = [region_mask(r, height, width, scale) * r.weight for r in layout.regions]  # the a_i
+    if layout.overlap == "layers":  # from the top layer down, each shows where those above it leave room
+        uncovered = torch.ones(height, width)
+        for i, cover in reversed(list(enumerate(r.clamp(max=1) for r in regions))):
+            regions[i], uncovered = cover * uncovered, uncovered * (1 - cover)
+    else:
+        uncovered = (1 - sum(regions, torch.zeros(height, width))).clamp(min=0)
+    masks = torch.stack([uncovered, *regions])[:, None]
     return masks / masks.sum(0, keepdim=True)
