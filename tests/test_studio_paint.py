@@ -198,3 +198,24 @@ def test_live_mode_renders_once_after_mouse_up_and_autosave_keeps_the_mask(tiny_
     assert len(renders) == 1 and len(studio.layout.regions) == 1
     restored = Studio.restore(tiny_pipe, autosave_dir=autosave_dir, live=False)
     assert np.array_equal(restored.layout.regions[0].mask, studio.layout.regions[0].mask)
+
+
+def test_strength_and_overlap_are_one_undo_step_each_and_the_latent_view_shows_them(studio):
+    studio.layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", box=(0, 0, 64, 64)),
+                                                             Region("a yellow square", box=(32, 32, 96, 96))])
+    assert studio.toolbar.overlap.value == "average"  # the Studio keeps the paper's default
+    row = studio.regions.rows[1]
+    row.weight.value = "3"
+    assert studio.layout.regions[1].weight == 3.0
+    row.weight.value = "-1"
+    assert studio.layout.regions[1].weight == 3.0 and row.weight.value == "3" and "Not changed" in row.message.value
+    colours = [(255, 0, 0), (0, 0, 255)]
+    shared = np.asarray(latent_view(studio.layout, colours, grid=False))[40, 40]
+    assert tuple(shared) == (64, 0, 191)  # weights 1 : 3 in an average
+    studio.toolbar.overlap.value = "layers"
+    assert studio.layout.overlap == "layers"
+    assert tuple(np.asarray(latent_view(studio.layout, colours, grid=False))[40, 40]) == (0, 0, 255)  # on top
+    studio.undo()
+    assert studio.layout.overlap == "average" and studio.toolbar.overlap.value == "average"
+    studio.undo()
+    assert studio.layout.regions[1].weight == 1.0 and row.weight.value == ""

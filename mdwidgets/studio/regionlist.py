@@ -1,5 +1,5 @@
 """The region list: one row per region (number, mask thumbnail, prompt, negative, remove; then show/hide,
-move up/down, guidance, seed, feather).
+move up/down, guidance, seed, feather, strength).
 
 State: ``regions`` (a tuple of :class:`~mdwidgets.Region`), ``selected``, ``colours``, ``canvas``
 (the canvas size the thumbnails show) and ``hidden`` (indices whose eye is closed) traits. The list's
@@ -40,6 +40,8 @@ class Row:
         self.seed = _text(_blank(region.seed), "seed", width="72px", flex="0 0 auto")
         self.feather = _text(_blank(region.feather or None), "feather", width="72px", flex="0 0 auto")
         self.feather.tooltip = "soft edge in pixels (blank: a hard edge)"
+        self.weight = _text(_strength(region.weight), "strength", width="72px", flex="0 0 auto")
+        self.weight.tooltip = "strength: multiplies the region's share where regions overlap (blank: 1)"
         self.remove = w.Button(icon="times", tooltip="remove this box", layout=w.Layout(width="36px", flex="0 0 auto"))
         self.thumb = w.Image(format="png", layout=w.Layout(flex="0 0 auto", border="1px solid #ccc"))
         self.eye = w.ToggleButton(True, icon="eye", tooltip="show or hide this region on the canvas (the render "
@@ -54,14 +56,15 @@ class Row:
         self._shown = None
         fields = w.HBox([self.select, self.thumb, self.prompt, self.negative, self.remove],
                         layout=w.Layout(align_items="center"))
-        more = w.HBox([self.eye, self.up, self.down, self.guidance, self.seed, self.feather])
+        more = w.HBox([self.eye, self.up, self.down, self.guidance, self.seed, self.feather, self.weight])
         self.widget = w.VBox([fields, more, self.message])
 
     def show(self, region, size: tuple[int, int]) -> None:
         """Put ``region``'s values in the fields (only those that differ) and its thumbnail."""
         values = (region.prompt, region.negative_prompt or "", _blank(region.guidance_scale), _blank(region.seed),
-                  _blank(region.feather or None))
-        for field, value in zip((self.prompt, self.negative, self.guidance, self.seed, self.feather), values):
+                  _blank(region.feather or None), _strength(region.weight))
+        fields = (self.prompt, self.negative, self.guidance, self.seed, self.feather, self.weight)
+        for field, value in zip(fields, values):
             if field.value != value:
                 field.value = value
         if self._shown != (region, size):  # a region is immutable: a new thumbnail only for a new one
@@ -132,7 +135,8 @@ class RegionList(traitlets.HasTraits):
         row.eye.observe(lambda c: self._showing or self._hide(i, not c["new"]), "value")
         for field, key, parse in ((row.prompt, "prompt", str), (row.negative, "negative_prompt", _or_none),
                                   (row.guidance, "guidance_scale", _number(float)), (row.seed, "seed", _number(int)),
-                                  (row.feather, "feather", lambda t: _number(float)(t) or 0)):
+                                  (row.feather, "feather", lambda t: _number(float)(t) or 0),
+                                  (row.weight, "weight", lambda t: _or(_number(float)(t), 1.0))):
             field.observe(lambda c, f=field, k=key, p=parse: self._edited(i, row, f, k, p, c), "value")
 
     def _edited(self, i: int, row: Row, field, key: str, parse, change) -> None:
@@ -177,6 +181,14 @@ def _text(value: str, placeholder: str, **layout) -> w.Text:
 
 def _blank(value) -> str:
     return "" if value is None else str(value)
+
+
+def _strength(weight: float) -> str:
+    return "" if weight == 1 else f"{weight:g}"
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 def _or_none(text: str) -> str | None:

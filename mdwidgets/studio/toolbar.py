@@ -14,7 +14,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from ..catalog import MODEL_EXAMPLES
-from ..layout import LayoutError, example_layouts
+from ..layout import OVERLAP_MODES, LayoutError, example_layouts
 from .start import uploaded_files
 
 EXAMPLE_PROMPT = "choose…"
@@ -96,6 +96,10 @@ class Toolbar:
         self.background = _field("Background", placeholder="what fills the rest of the canvas")
         self.negative = _field("Negative", placeholder="optional, for every prompt")
         self.new_prompt = _field("New box prompt", "a red circle")
+        self.overlap = w.Dropdown(options=OVERLAP_MODES, description="Overlap", layout=w.Layout(width="auto"),
+                                  style={"description_width": "110px"},
+                                  tooltip="where regions overlap: average (they share it, by strength) or "
+                                          "layers (later regions on top, like paint layers)")
         self._showing = False
 
     def rows(self, live: w.Widget) -> tuple[w.Widget, w.Widget, w.Widget]:
@@ -112,6 +116,7 @@ class Toolbar:
         self._showing = True
         try:
             self.background.value, self.negative.value = layout.background, layout.negative_prompt
+            self.overlap.value = layout.overlap
             size = (layout.width, layout.height)
             label = next((k for k, v in SIZE_PRESETS.items() if v == size), f"{size[0]}×{size[1]}")
             if label not in self.size.options:
@@ -150,7 +155,8 @@ class Toolbar:
         self.upload.observe(lambda c: [studio.import_file(*f) for f in uploaded_files(c["new"])], "value")
         self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and studio.load_example(c["new"]), "value")
         self.size.observe(unless_showing(lambda c: self._size_chosen(studio, c["new"])), "value")
-        for field, key in ((self.background, "background"), (self.negative, "negative_prompt")):
+        for field, key in ((self.background, "background"), (self.negative, "negative_prompt"),
+                           (self.overlap, "overlap")):
             field.observe(unless_showing(lambda c, k=key, f=field: self._layout_field(studio, f, k, c)), "value")
 
     def _show_code(self, code: str) -> None:
@@ -165,7 +171,7 @@ class Toolbar:
             studio.controls.windows.value = "native windows"
         studio.resize(*SIZE_PRESETS[label])
 
-    def _layout_field(self, studio, field: w.Text, key: str, change) -> None:
+    def _layout_field(self, studio, field: w.Widget, key: str, change) -> None:
         try:
             studio.layout = studio.layout.replace(**{key: change["new"]})
         except LayoutError as exc:
@@ -192,7 +198,7 @@ def assemble(studio) -> w.Widget:
                   "The list order is the stacking order")
     canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay]), studio.painting.widget,
                      studio.status.line,
-                     t.background, t.new_prompt, hint, studio.regions.widget],
+                     t.background, t.new_prompt, t.overlap, hint, studio.regions.widget],
                     layout=w.Layout(flex="1 1 400px", min_width="0"))
     style = w.HTML(STYLE, layout=w.Layout(display="none"))
     top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
