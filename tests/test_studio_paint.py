@@ -219,3 +219,18 @@ def test_strength_and_overlap_are_one_undo_step_each_and_the_latent_view_shows_t
     assert studio.layout.overlap == "average" and studio.toolbar.overlap.value == "average"
     studio.undo()
     assert studio.layout.regions[1].weight == 1.0 and row.weight.value == ""
+
+
+def test_beside_a_mask_in_its_bounding_box_a_click_deselects_and_a_drag_draws_a_box(studio):
+    key(studio, "b")
+    stroke(studio, (20, 10), (20, 100), (100, 100))  # an L: its bounding box is mostly empty
+    assert studio.selected == 0
+    key(studio, "r")
+    send(studio, "mouse_down", 80, 30)
+    send(studio, "mouse_up", 80, 30)
+    assert studio.selected is None
+    stroke(studio, (64, 16), (112, 64))
+    assert studio.layout.regions[1].box == (64, 16, 112, 64) and studio.selected == 1
+    send(studio, "mouse_down", 20, 50)  # on the L's paint: selects it
+    send(studio, "mouse_up", 20, 50)
+    assert studio.selected == 0

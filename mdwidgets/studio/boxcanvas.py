@@ -205,7 +205,7 @@ class BoxCanvas(traitlets.HasTraits):
     def _down(self, x: float, y: float) -> None:
         if self.gestures is not None:
             return self.gestures.down(x, y)
-        hit = boxedit.hit_test(list(self.boxes), self.selected, x, y, self.handle())
+        hit = boxedit.hit_test(self._pointable(x, y, self.selected), self.selected, x, y, self.handle())
         if hit and hit[1] == self.selected and hit[0] == "resize":
             self._drag = boxedit.Drag("resize", (x, y), hit[1], tuple(self.boxes[hit[1]]), hit[2])
         elif self.selected is not None and _inside(self.boxes[self.selected], x, y):
@@ -218,7 +218,7 @@ class BoxCanvas(traitlets.HasTraits):
         if self.gestures is not None:
             return self.gestures.move(x, y)
         if self._drag is None:  # hover: ipycanvas sends every mouse move; only a new cursor costs a message
-            self.set_cursor(hover_cursor(list(self.boxes), self.selected, x, y, self.handle()))
+            self.set_cursor(hover_cursor(self._pointable(x, y, self.selected), self.selected, x, y, self.handle()))
             return
         self._drag.current = (x, y)
         self.draw_boxes()
@@ -231,13 +231,25 @@ class BoxCanvas(traitlets.HasTraits):
             return
         box = boxedit.drag_box(drag, x, y, *self.size, GRID)
         if box is None or (drag.mode == "move" and box == drag.box):  # a click: select what is under it
-            hit = boxedit.hit_test(list(self.boxes), None, x, y, 0)
+            hit = boxedit.hit_test(self._pointable(x, y), None, x, y, 0)
             self._emit("select", hit[1] if hit else None)
         elif drag.mode == "draw":
             self._emit("draw", box)
         elif box is not None and box != drag.box:
             self._emit("change", drag.index, box)
         self.draw_boxes()
+
+    def _pointable(self, x: float, y: float, keep: int | None = None) -> list:
+        """The boxes a pointer at ``(x, y)`` can hit: a mask region only where it is painted (its
+        bounding box elsewhere is free to draw in), except region ``keep`` (the selected one: it
+        moves and resizes by its bounding box)."""
+        boxes, masks = list(self.boxes), list(self.masks)
+        for i, mask in enumerate(masks[:len(boxes)]):
+            if mask is not None and i != keep:
+                row, column = int(y), int(x)
+                inside = 0 <= row < mask.shape[0] and 0 <= column < mask.shape[1] and mask[row, column] > 0
+                boxes[i] = boxes[i] if inside else (-2, -2, -1, -1)  # nowhere on the canvas
+        return boxes
 
     def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         self._emit("key", key, shift, ctrl, meta)

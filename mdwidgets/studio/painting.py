@@ -14,6 +14,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from ..layout import Layout, Region
+from ..preview import outline_colours
 from .exports import export, export_path
 from .paint import PaintError, Stroke, mask_from_image, mask_png, paint_layout, place_region, reorder
 from .painttools import PaintTools
@@ -31,6 +32,7 @@ class Painting:
         self.studio, self._commit, self._slots = studio, commit, slots
         self.tools = PaintTools(studio.boxes)
         self.tools.on_stroke(self.paint)
+        self.tools.new_colour = self._new_colour
         self.tools.rest.on_click(lambda _: self.paint(Stroke("rest", ())))
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="Mask from file",
                                    tooltip="an image (black/white, or with transparency) as the selected region's "
@@ -44,6 +46,12 @@ class Painting:
         self.save.on_click(shown(studio.status, "Save mask", lambda _: self.export_mask()))
         studio.regions.on_move(self.reorder)
         studio.regions.observe(lambda c: setattr(studio.boxes, "hidden", list(c["new"])), "hidden")
+
+    def _new_colour(self) -> tuple[int, int, int]:
+        """The colour a new region will get (its prompt's, or the next free one): its stroke is drawn in it."""
+        layout, slots, prompt = self.studio.layout, self._slots(), self.studio.toolbar.new_prompt.value
+        free = min(set(range(len(slots) + 1)) - set(slots))
+        return outline_colours([*layout.prompts[1:], prompt], [*slots, free], layout.background)[-1]
 
     def wire(self) -> None:
         """Hooks to parts made after this one."""

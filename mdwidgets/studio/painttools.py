@@ -37,7 +37,7 @@ class PaintTools:
     def __init__(self, boxes: BoxCanvas, size: int = 16) -> None:
         self.boxes = boxes
         self.tool = w.ToggleButtons(options=[(name.capitalize(), name) for name in TOOL_TIPS], value="box",
-                                    tooltips=list(TOOL_TIPS.values()), style={"button_width": "58px"})
+                                    tooltips=list(TOOL_TIPS.values()), style={"button_width": "68px"})
         self.size = w.IntSlider(size, min=1, max=MAX_BRUSH, description="Size",
                                 tooltip="brush and eraser diameter in image pixels ([ smaller, ] bigger)",
                                 layout=w.Layout(width="220px"), style={"description_width": "32px"})
@@ -50,6 +50,7 @@ class PaintTools:
         self.widget = w.VBox([w.HBox([self.tool, self.rest], layout=w.Layout(flex_flow="row wrap")),
                               w.HBox([self.size, self.latent, self.style], layout=w.Layout(align_items="center"))])
         self._points: list[tuple[float, float]] = []
+        self.new_colour: Callable[[], tuple[int, int, int]] = lambda: NEW_REGION  # a new region's, set by the owner
         self._hooks: list[Callable[[Stroke], None]] = []
         self.tool.observe(lambda _: self._chosen(), "value")
         self.size.observe(lambda _: self._cursor_style(), "value")
@@ -100,10 +101,11 @@ class PaintTools:
 
     # -- gestures (BoxCanvas calls these while a paint tool is chosen) ---------------------------
     def _colour(self, alpha: float) -> str:
+        """The stroke being painted: opaque (overlapping segments of a translucent one would show as spots)."""
         if self.tool.value == "eraser":
             return f"rgba(255, 255, 255, {alpha})"
         selected, colours = self.boxes.selected, self.boxes.colours
-        r, g, b = colours[selected] if selected is not None and selected < len(colours) else NEW_REGION
+        r, g, b = colours[selected] if selected is not None and selected < len(colours) else self.new_colour()
         return f"rgba({r}, {g}, {b}, {alpha})"
 
     def down(self, x: float, y: float) -> None:
@@ -111,7 +113,7 @@ class PaintTools:
         if self.tool.value in ("brush", "eraser"):
             with DRAW_LOCK, hold_canvas():
                 layer = self.boxes.canvas[2]
-                layer.fill_style = self._colour(0.75)
+                layer.fill_style = self._colour(1.0)
                 layer.fill_circle(x, y, self.radius)
 
     def move(self, x: float, y: float) -> None:
@@ -122,7 +124,7 @@ class PaintTools:
         with DRAW_LOCK, hold_canvas():
             layer = self.boxes.canvas[2]
             if tool in ("brush", "eraser"):
-                layer.stroke_style, layer.line_width, layer.line_cap = self._colour(0.75), 2 * self.radius, "round"
+                layer.stroke_style, layer.line_width, layer.line_cap = self._colour(1.0), 2 * self.radius, "round"
                 layer.stroke_line(px, py, x, y)
             elif tool == "ellipse":
                 (sx, sy) = self._points[0]

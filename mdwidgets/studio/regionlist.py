@@ -45,7 +45,7 @@ class Row:
         self.remove = w.Button(icon="times", tooltip="remove this box", layout=w.Layout(width="36px", flex="0 0 auto"))
         self.thumb = w.Image(format="png", layout=w.Layout(flex="0 0 auto", border="1px solid #ccc"))
         self.eye = w.ToggleButton(True, icon="eye", tooltip="show or hide this region on the canvas (the render "
-                                  "keeps it)", layout=w.Layout(width="36px", flex="0 0 auto"))
+                                  "keeps it)", layout=w.Layout(width="40px", flex="0 0 auto", padding="0"))
         small = w.Layout(width="32px", flex="0 0 auto")
         self.up = w.Button(icon="arrow-up", tooltip="move down the stack (earlier in the list)", layout=small,
                            disabled=index == 0)
@@ -120,6 +120,7 @@ class RegionList(traitlets.HasTraits):
             for i, (row, region) in enumerate(zip(self.rows, self.regions)):
                 row.show(region, tuple(self.canvas))
                 row.eye.value = i not in self.hidden
+                row.eye.icon = "eye" if row.eye.value else "eye-slash"
                 self._note(row, region.prompt)
         finally:
             self._showing = False
