@@ -234,3 +234,12 @@ def test_beside_a_mask_in_its_bounding_box_a_click_deselects_and_a_drag_draws_a_
     send(studio, "mouse_down", 20, 50)  # on the L's paint: selects it
     send(studio, "mouse_up", 20, 50)
     assert studio.selected == 0
+
+
+def test_the_handles_of_a_selected_mask_region_scale_its_pixels(studio):
+    square = np.zeros((SIZE, SIZE), bool)
+    square[16:32, 16:32] = True
+    studio.layout = Layout(SIZE, SIZE, "a blue background", [Region("a red circle", mask=square)])
+    studio.select(0)
+    stroke(studio, (32, 32), (48, 40), (64, 64))  # the bottom-right corner handle, dragged to (64, 64)
+    assert studio.layout.regions[0].bounds == (16, 16, 64, 64) and mask(studio).sum() == 48 * 48

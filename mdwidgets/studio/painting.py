@@ -46,6 +46,9 @@ class Painting:
         self.save.on_click(shown(studio.status, "Save mask", lambda _: self.export_mask()))
         studio.regions.on_move(self.reorder)
         studio.regions.observe(lambda c: setattr(studio.boxes, "hidden", list(c["new"])), "hidden")
+        # a region added or removed (or undone): every region shows again, no eye points at another one
+        studio.regions.observe(lambda c: len(c["old"]) != len(c["new"]) and setattr(studio.regions, "hidden", []),
+                               "regions")
 
     def _new_colour(self) -> tuple[int, int, int]:
         """The colour a new region will get (its prompt's, or the next free one): its stroke is drawn in it."""
