@@ -110,7 +110,7 @@ def test_fill_inside_a_stroke_and_fill_the_rest():
 def test_moving_a_mask_moves_its_pixels_and_reorder_moves_its_colour():
     mask = np.zeros((32, 32), bool)
     mask[2:6, 3:5] = True
-    moved = paint.move_region(layout(Region("a red circle", mask=mask)), 0, (11, 10, 13, 14))
+    moved = paint.place_region(layout(Region("a red circle", mask=mask)), 0, (11, 10, 13, 14))
     assert moved.regions[0].bounds == (11, 10, 13, 14) and moved.regions[0].mask.sum() == 8
     assert paint.shift_mask(mask, (3, 2, 5, 6), (3, 2, 7, 10)).sum() == 32  # a resize scales the pixels
     start = layout(Region("a", box=(0, 0, 8, 8)), Region("b", box=(8, 8, 16, 16)), Region("c", box=(0, 8, 8, 16)))
