@@ -175,8 +175,9 @@ class BoxCanvas(traitlets.HasTraits):
         r, g, b = self.colours[i] if i < len(self.colours) else (90, 90, 90)
         x0, y0, x1, y1 = box
         handle = self.handle()
-        top.fill_style = f"rgba({r}, {g}, {b}, 0.12)"
-        top.fill_rect(x0, y0, x1 - x0, y1 - y0)
+        if i >= len(self.masks) or self.masks[i] is None:  # a mask shows its own pixels (the tint), not its box
+            top.fill_style = f"rgba({r}, {g}, {b}, 0.12)"
+            top.fill_rect(x0, y0, x1 - x0, y1 - y0)
         width = handle / 2 if i == self.selected else handle / 4
         # a halo that contrasts with the picture under the line: visible on any colour
         for style, line in ((self._halo(box), width + handle / 3), (f"rgb({r}, {g}, {b})", width)):

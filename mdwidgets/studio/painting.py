@@ -40,8 +40,7 @@ class Painting:
         self.upload.add_class("mdw-upload-mask")  # the style sheet hides ipywidgets' "(0)" file counter
         self.save = w.Button(description="Save mask", icon="download", layout=w.Layout(width="auto"),
                              tooltip="save the selected region's mask as a PNG (white = inside)")
-        self.widget = w.VBox([self.tools.widget, w.HBox([self.upload, self.save,
-                                                         w.HTML(UPLOAD_STYLE, layout=w.Layout(display="none"))])])
+        self.files = w.HBox([self.upload, self.save, w.HTML(UPLOAD_STYLE, layout=w.Layout(display="none"))])
         self.upload.observe(lambda c: [self.import_mask(*f) for f in uploaded_files(c["new"])], "value")
         self.save.on_click(shown(studio.status, "Save mask", lambda _: self.export_mask()))
         studio.regions.on_move(self.reorder)

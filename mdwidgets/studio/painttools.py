@@ -40,15 +40,14 @@ class PaintTools:
                                     tooltips=list(TOOL_TIPS.values()), style={"button_width": "68px"})
         self.size = w.IntSlider(size, min=1, max=MAX_BRUSH, description="Size",
                                 tooltip="brush and eraser diameter in image pixels ([ smaller, ] bigger)",
-                                layout=w.Layout(width="220px"), style={"description_width": "32px"})
+                                layout=w.Layout(width="170px"), style={"description_width": "32px"})
         self.rest = w.Button(description="Fill rest", icon="fill-drip", layout=w.Layout(width="auto"),
                              tooltip="fill the selected region (or a new one) with all that no other region covers")
         self.latent = w.Checkbox(False, description="Latent view", indent=False, layout=w.Layout(width="auto"),
                                  tooltip="the masks as the sampler uses them: one cell per latent pixel, "
                                          "soft edges as weights")
         self.style = w.HTML(layout=w.Layout(display="none"))  # the brush cursor's CSS
-        self.widget = w.VBox([w.HBox([self.tool, self.rest], layout=w.Layout(flex_flow="row wrap")),
-                              w.HBox([self.size, self.latent, self.style], layout=w.Layout(align_items="center"))])
+        self.buttons = w.HBox([self.tool, self.rest, self.style], layout=w.Layout(flex_flow="row wrap"))
         self._points: list[tuple[float, float]] = []
         self.new_colour: Callable[[], tuple[int, int, int]] = lambda: NEW_REGION  # a new region's, set by the owner
         self._hooks: list[Callable[[Stroke], None]] = []

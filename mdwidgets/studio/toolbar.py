@@ -96,8 +96,7 @@ class Toolbar:
         self.background = _field("Background", placeholder="what fills the rest of the canvas")
         self.negative = _field("Negative", placeholder="optional, for every prompt")
         self.new_prompt = _field("New box prompt", "a red circle")
-        self.overlap = w.Dropdown(options=OVERLAP_MODES, description="Overlap", layout=w.Layout(width="auto"),
-                                  style={"description_width": "110px"},
+        self.overlap = w.Dropdown(options=OVERLAP_MODES, description="Overlap",
                                   tooltip="where regions overlap: average (they share it, by strength) or "
                                           "layers (later regions on top, like paint layers)")
         self._showing = False
@@ -185,20 +184,19 @@ def assemble(studio) -> w.Widget:
     """The panel: the canvas with the status line, the layout's fields and the region rows under it
     (together on a 1366×768 screen), the controls beside it; then the code, the comparison, the
     negative prompt and the history."""
-    t, c = studio.toolbar, studio.controls
+    t, c, tools = studio.toolbar, studio.controls, studio.painting.tools
     run_row, edit_row, file_row = t.rows(w.HBox([c.live, studio.rendering.live_note],
                                                  layout=w.Layout(align_items="center")))
     side = w.VBox([t.model_label, t.size, c.widget, studio.start.widget, run_row,
                    w.HBox([studio.status.progress, studio.status.label]),
-                   edit_row, file_row, t.example, t.download],
+                   edit_row, file_row, studio.painting.files, t.overlap, t.example, t.download],
                   layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
     side.add_class("mdw-controls")
-    hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "
-                  "click a box to select it, then drag it or its handles; paint masks with the brush (B). "
-                  "The list order is the stacking order")
-    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay]), studio.painting.widget,
-                     studio.status.line,
-                     t.background, t.new_prompt, t.overlap, hint, studio.regions.widget],
+    hint = w.HTML("<b>Regions</b> — drag to draw a box (inside others too), click to select, drag it or its "
+                  "handles; B paints a mask. The list is the stacking order")
+    views = w.HBox([studio.boxes.zoom, t.overlay, tools.latent, tools.size], layout=w.Layout(flex_flow="row wrap"))
+    canvas = w.VBox([studio.boxes.widget, tools.buttons, views, studio.status.line,
+                     t.background, t.new_prompt, hint, studio.regions.widget],
                     layout=w.Layout(flex="1 1 400px", min_width="0"))
     style = w.HTML(STYLE, layout=w.Layout(display="none"))
     top = w.HBox([canvas, side], layout=w.Layout(align_items="flex-start", flex_flow="row wrap"))
