@@ -13,7 +13,7 @@ it and resizes by its handles. A drag that leaves the canvas ends there, clipped
 
 ``masks`` (an array or ``None`` per box) tints painted regions under their outlines; ``hidden``
 lists boxes not drawn. ``gestures``, when set (a paint tool: :class:`.painttools.PaintTools`),
-takes the mouse instead of the box gestures; it draws on the top layer, ``canvas[2]``.
+takes the mouse instead of the box gestures; it draws on the top layer, ``canvas[STROKE]``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ GRID = 8  # boxes snap to the SD latent grid
 MAX_ZOOM = 4  # "fit" enlarges a small canvas by a whole factor up to this (and the display size)
 ZOOMS = {"fit": None, "50%": 0.5, "100%": 1.0, "200%": 2.0, "300%": 3.0, "400%": 4.0}
 EMPTY = (245, 245, 245)  # the canvas before there is a picture
+# The layers, bottom to top. The masks' tint has its own: it is sent again only when a mask changes,
+# not at every mouse move of a box drag (a 1024×1024 tint costs ~30 ms to send).
+PICTURE, TINT, BOXES, STROKE = range(4)
 # ipycanvas sends every draw through one manager; a worker thread (previews) and the kernel
 # thread (mouse edits) must not interleave inside a hold_canvas() batch.
 DRAW_LOCK = threading.RLock()
@@ -49,7 +52,7 @@ class BoxCanvas(traitlets.HasTraits):
     def __init__(self, width: int, height: int, *, display_width: int = 640, display_height: int = 400) -> None:
         super().__init__()
         self.display_width, self.display_height = display_width, display_height
-        self.canvas = MultiCanvas(3, width=width, height=height)  # picture, boxes, the stroke being painted
+        self.canvas = MultiCanvas(4, width=width, height=height)
         self.canvas.add_class("mdw-canvas")
         self.cursor = "crosshair"
         self.client_seen = False
@@ -62,7 +65,7 @@ class BoxCanvas(traitlets.HasTraits):
         self._image: np.ndarray | None = None
         self._drag: boxedit.Drag | None = None
         self.gestures = None  # a paint tool's down/move/up, used instead of the box gestures
-        self._tint: tuple | None = None  # (what it shows, RGBA image) of the masks' tint
+        self._tint: tuple | None = None  # what the tint layer shows (None: draw it again)
         self._hooks: dict[str, list[Callable]] = {"draw": [], "change": [], "select": [], "key": []}
         for event, handler in (("mouse_down", self._down), ("mouse_move", self._move), ("mouse_up", self._up),
                                ("mouse_out", self._up), ("key_down", self._key)):
@@ -128,9 +131,10 @@ class BoxCanvas(traitlets.HasTraits):
         self._image = array
         opaque = np.dstack([array, np.full(array.shape[:2], 255, np.uint8)])  # RGBA goes as PNG; RGB as lossy JPEG
         with DRAW_LOCK, hold_canvas():
-            self.canvas[0].put_image_data(opaque, 0, 0)
+            self.canvas[PICTURE].put_image_data(opaque, 0, 0)
 
     def redraw(self) -> None:
+        self._tint = None  # a new front end, or a resized canvas: every layer is drawn again
         self.show_image(None if self._image is None else Image.fromarray(self._image))
         self.draw_boxes()
 
@@ -156,20 +160,21 @@ class BoxCanvas(traitlets.HasTraits):
             elif self._drag.mode != "draw" and moved:
                 boxes[self._drag.index] = moved
         with DRAW_LOCK, hold_canvas():
-            top = self.canvas[1]
+            self._draw_tint()
+            top = self.canvas[BOXES]
             top.clear()
-            if (tint := self._mask_tint()) is not None:
-                top.put_image_data(tint, 0, 0)
             for i, box in enumerate(boxes):
                 if i not in self.hidden:
                     self._draw_box(top, i, box)
 
-    def _mask_tint(self) -> np.ndarray | None:
-        """The painted masks in their colours (cached: only an edit of the masks makes a new one)."""
+    def _draw_tint(self) -> None:
+        """The painted masks in their colours, drawn again only when they (or their colours) change."""
         key = ([id(m) for m in self.masks], [tuple(c) for c in self.colours], list(self.hidden), self.size)
-        if self._tint is None or self._tint[0] != key:
-            self._tint = (key, mask_tint(self.masks, self.colours, self.hidden, self.size))
-        return self._tint[1]
+        if self._tint != key:
+            self._tint = key
+            self.canvas[TINT].clear()
+            if (tint := mask_tint(self.masks, self.colours, self.hidden, self.size)) is not None:
+                self.canvas[TINT].put_image_data(tint, 0, 0)
 
     def _draw_box(self, top, i: int, box: tuple) -> None:
         r, g, b = self.colours[i] if i < len(self.colours) else (90, 90, 90)

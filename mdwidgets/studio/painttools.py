@@ -19,7 +19,7 @@ from collections.abc import Callable
 import ipywidgets as w
 from ipycanvas import hold_canvas
 
-from .boxcanvas import DRAW_LOCK, BoxCanvas
+from .boxcanvas import DRAW_LOCK, STROKE, BoxCanvas
 from .paint import Stroke
 
 KEYS = {"r": "box", "b": "brush", "e": "eraser", "o": "ellipse", "f": "fill"}
@@ -71,7 +71,7 @@ class PaintTools:
         self._points = []
         self.boxes.set_cursor(self.tool.value if painting else "crosshair")
         with DRAW_LOCK, hold_canvas():
-            self.boxes.canvas[2].clear()
+            self.boxes.canvas[STROKE].clear()
 
     def _key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
         if ctrl or meta:
@@ -111,7 +111,7 @@ class PaintTools:
         self._points = [(x, y)]
         if self.tool.value in ("brush", "eraser"):
             with DRAW_LOCK, hold_canvas():
-                layer = self.boxes.canvas[2]
+                layer = self.boxes.canvas[STROKE]
                 layer.fill_style = self._colour(1.0)
                 layer.fill_circle(x, y, self.radius)
 
@@ -121,7 +121,7 @@ class PaintTools:
         (px, py), tool = self._points[-1], self.tool.value
         self._points.append((x, y))
         with DRAW_LOCK, hold_canvas():
-            layer = self.boxes.canvas[2]
+            layer = self.boxes.canvas[STROKE]
             if tool in ("brush", "eraser"):
                 layer.stroke_style, layer.line_width, layer.line_cap = self._colour(1.0), 2 * self.radius, "round"
                 layer.stroke_line(px, py, x, y)
@@ -150,4 +150,4 @@ class PaintTools:
                 fn(Stroke(tool, tuple(points), self.radius))
         finally:
             with DRAW_LOCK, hold_canvas():
-                self.boxes.canvas[2].clear()
+                self.boxes.canvas[STROKE].clear()

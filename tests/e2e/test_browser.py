@@ -98,7 +98,7 @@ from mdwidgets.layout import example_layouts
 from mdwidgets.studio import rendering
 
 studio = Studio(layout=Layout.load(example_layouts()["shapes"]), live=False)
-studio.boxes.draw_boxes = lambda: studio.boxes.canvas[1].clear()  # the picture alone: no outlines over it
+studio.boxes.draw_boxes = lambda: studio.boxes.canvas[2].clear()  # the picture alone: no outlines over it
 studio.boxes.draw_boxes()
 original = rendering.Rendering._on_step
 
