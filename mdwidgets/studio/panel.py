@@ -174,7 +174,8 @@ class Studio:
 
     # -- edits -----------------------------------------------------------------------------------
     def undo(self) -> bool:
-        """Take back the last layout edit (draw, move, resize, delete, prompt, canvas size, import).
+        """Take back the last layout edit (draw, move, resize, delete, prompt, canvas size, import, a paint
+        stroke, fill or erase, a reorder, a strength or feather change).
         Ctrl+Z on the canvas. Returns whether there was one."""
         return self._replay(self.edits.undo((self._layout, self._slots)))
 
