@@ -10,13 +10,15 @@ Public API::
     result = compose(pipe, layout, num_inference_steps=25, seed=0)
     result.image.save("out.png")
 
-- :class:`Layout`, :class:`Region` — the composition as data (JSON round trip).
+- :class:`Layout`, :class:`Region` — the composition as data (JSON round trip); ``Region(weight=)`` is a
+  region's strength and ``Layout(overlap="average" | "layers")`` says who wins where regions overlap.
 - :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
   ``window=`` / ``stride=`` / ``circular=`` turn on sliding windows for panoramas and canvases
   larger than the model (:mod:`mdwidgets.windows`).
 - :func:`compose_many` — several compositions (seeds, settings, layouts) sampled together, their
   UNet rows sharing calls; :func:`mdwidgets.views.compare` uses it for comparison grids.
-- :func:`fusion_weights` — the per-pixel region weights the sampler uses.
+- :func:`fusion_weights` — the per-pixel region weights the sampler uses (both overlap modes; the rules
+  are in its docstring).
 - :func:`mdwidgets.reference.plain_multidiffusion` — the paper's algorithm written literally (one
   scheduler per path, step, then average): read it first; ``compose`` is tested equal to it.
 - :func:`load_pipeline` — Stable Diffusion 1.x/2.x from the hub, a folder, a file or built-in.

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__, progress
 from .catalog import BUILTIN_MODELS, DEFAULT_MODEL, FAMILIES, ModelError
 from .files import load_layout_file, write_atomic
-from .layout import EXAMPLES, LayoutError, open_regular
+from .layout import EXAMPLES, OVERLAP_MODES, LayoutError, open_regular
 from .schedulers import SCHEDULERS
 from .settings import Settings, check_settings
 
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--stride", type=int, default=None, help="latent cells between windows (default 8)")
     render.add_argument("--circular", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap windows around left/right for a seamless 360° panorama")
+    _add_region_flags(render)
     _add_image_flags(render)
     _add_progress_flag(render)
 
@@ -77,6 +78,37 @@ def _add_progress_flag(command: argparse.ArgumentParser) -> None:
     command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bars with ETA on stderr, per step (and per cell in sweeps); "
                               "default: on when stderr is a terminal")
+
+
+def _add_region_flags(render: argparse.ArgumentParser) -> None:
+    """Layout fields a render may change without editing the file (they go into the PNG's layout)."""
+    render.add_argument("--overlap", choices=OVERLAP_MODES, default=None,
+                        help="where regions overlap: 'average' (the paper's Eq. 5: each gets a share) or 'layers' "
+                             "(later regions cover earlier ones, like paint layers); default: the layout's")
+    render.add_argument("--region-weight", type=_region_weight, action="append", default=None, metavar="N=W",
+                        help="region N's (numbered from 1) weight, its strength in the fusion: 0 gives its pixels to "
+                             "what lies under it, 1 the plain mask (default: the layout's); repeat for more regions")
+
+
+def _region_weight(text: str) -> tuple[int, float]:
+    number, _, weight = text.partition("=")
+    try:
+        return int(number), float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a region number (from 1) and a weight, like 2=0.5") from None
+
+
+def _changed_layout(args: argparse.Namespace, layout):
+    """The layout with ``--overlap`` and ``--region-weight`` applied, checked."""
+    regions = list(layout.regions)
+    for number, weight in args.region_weight or ():
+        if not 1 <= number <= len(regions):
+            raise ValueError(f"--region-weight {number}={weight:g}: the layout has regions 1 to {len(regions)}")
+        try:
+            regions[number - 1] = regions[number - 1].replace(weight=weight)
+        except LayoutError as exc:
+            raise ValueError(f"--region-weight {number}={weight:g}: {exc}") from None
+    return layout.replace(regions=tuple(regions), overlap=args.overlap or layout.overlap)
 
 
 def _add_image_flags(render: argparse.ArgumentParser) -> None:
@@ -231,6 +263,7 @@ def _render(args: argparse.Namespace) -> int:
 
     output = _checked_output(Path(args.output), args.overwrite)
     layout, previous = load_layout_file(args.layout)
+    layout = _changed_layout(args, layout)
     settings = _settings(args, Settings.from_dict(previous, args.layout))
     check_settings(settings.to_dict(), "the command line and the PNG")  # the flags' values too, before a model loads
     inputs = _image_inputs(args, layout)  # checked before a model loads
@@ -248,6 +281,7 @@ def _render(args: argparse.Namespace) -> int:
         f"wrote {output} ({layout.width}x{layout.height}, {len(layout.regions)} regions) with {s['model']}: "
         f"{s['steps']} {s['scheduler']} steps, bootstrap {s['bootstrap_steps']}, guidance {s['guidance_scale']}, "
         f"seed {s['seed']}, {s['device']}/{s['dtype']}, {result.timings['total']:.1f} s"
+        + (f", overlap {layout.overlap}" if layout.overlap != OVERLAP_MODES[0] else "")
         + (f", windows {s['window']} cells stride {s['stride']}{' circular' if s['circular'] else ''}"
            if s["stride"] else "")
     )

@@ -5,10 +5,11 @@
 
 A spec names a model, the layouts and settings (the :class:`~mdwidgets.Settings` fields; those not
 given take its defaults); every setting given as a list is an axis and the cells are the Cartesian
-product of the axes. Each cell becomes ``<id>.png`` (layout and settings embedded) and
-``<id>.json`` (its row: settings, timings, scores), both written atomically. Cells with both files
-are skipped, so an interrupted sweep continues where it stopped; ``results.csv`` is rebuilt from
-the sidecars at the end.
+product of the axes. ``overlap`` (``"average"``/``"layers"``, :data:`LAYOUT_AXES`) is a layout field a
+spec may vary too: every layout is rendered under each mode given. Each cell becomes ``<id>.png``
+(layout and settings embedded) and ``<id>.json`` (its row: settings, timings, scores), both written
+atomically. Cells with both files are skipped, so an interrupted sweep continues where it stopped;
+``results.csv`` is rebuilt from the sidecars at the end.
 
 The output folder is a sweep's own: it carries a marker file (:data:`MARKER`), and a folder with a
 ``results.csv`` that no sweep wrote is refused rather than overwritten. A cell whose sidecar is not
@@ -26,14 +27,14 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from .catalog import DEFAULT_MODEL, ModelError
 from .files import load_layout_file, save_png, write_atomic
-from .layout import Layout, LayoutError, open_regular, read_limited
+from .layout import OVERLAP_MODES, Layout, LayoutError, open_regular, read_limited
 from .sampler import compose_many
 from .schedulers import MAX_STEPS, SCHEDULERS, step_bounds
 from .settings import Settings, setting_problem
@@ -45,6 +46,7 @@ _ID_PREFIX = {"seed": "s", "steps": "n", "bootstrap_steps": "b", "guidance_scale
               "window": "w", "stride": "st", "circular": "circ", "max_batch": "mb"}
 SETTINGS = tuple(_ID_PREFIX)
 META_KEYS = ("model", "layouts", "output")
+LAYOUT_AXES = ("overlap",)  #: layout fields a spec may vary (each layout is rendered with each value)
 RESULTS = "results.csv"
 MARKER = ".mdwidgets-sweep"  #: in every sweep output folder: the folder's results.csv is the sweep's to rebuild
 MAX_SIDECAR_BYTES = 2**20  #: a cell's sidecar is its row, a few kB
@@ -52,8 +54,8 @@ BARRIER_TIMEOUT = timedelta(days=1)  # processes wait this long at the end for t
 
 
 def allowed_keys() -> list[str]:
-    """The keys a spec may use: the meta keys and every :class:`~mdwidgets.Settings` field."""
-    return sorted([*META_KEYS, "seeds", *Settings.names()])
+    """The keys a spec may use: the meta keys, the layout axes and every :class:`~mdwidgets.Settings` field."""
+    return sorted([*META_KEYS, *LAYOUT_AXES, "seeds", *Settings.names()])
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Cell:
     layout_source: str
     layout: Layout
     settings: dict[str, Any]
+    layout_axes: dict[str, Any] = field(default_factory=dict)  #: the spec's layout-axis values (a row's columns)
 
     def compose_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for :func:`~mdwidgets.compose` (the defaults where not given)."""
@@ -80,21 +83,25 @@ class SweepSpec:
     layouts: list[tuple[str, str, Layout]]
     axes: dict[str, list[Any]]
     output: Path
+    overlap: list[str] | None = None  #: the overlap axis (None: each layout's own)
 
     def cells(self) -> list[Cell]:
-        """All cells in a fixed order (layouts as listed, then settings in :data:`SETTINGS` order)."""
+        """All cells in a fixed order (layouts as listed, each under every overlap mode of the axis, then
+        settings in :data:`SETTINGS` order)."""
         keys = [k for k in SETTINGS if k in self.axes]
         cells: dict[str, Cell] = {}
-        for name, source, layout in self.layouts:
-            for values in itertools.product(*(self.axes[k] for k in keys)):
-                settings = {k: v for k, v in zip(keys, values) if v is not None}
-                cell_id = make_cell_id(name, layout, settings, self.model)
-                cells.setdefault(cell_id, Cell(cell_id, name, source, layout, settings))
+        for name, source, original in self.layouts:
+            for layout in [original.replace(overlap=mode) for mode in self.overlap or [original.overlap]]:
+                axes = {"overlap": layout.overlap} if self.overlap else {}
+                for values in itertools.product(*(self.axes[k] for k in keys)):
+                    settings = {k: v for k, v in zip(keys, values) if v is not None}
+                    cell_id = make_cell_id(name, layout, settings, self.model)
+                    cells.setdefault(cell_id, Cell(cell_id, name, source, layout, settings, axes))
         return list(cells.values())
 
 
 def make_cell_id(name: str, layout: Layout, settings: dict[str, Any], model: str) -> str:
-    """``<layout>-<setting values>-<hash>``, e.g. ``shapes-s0-n25-b5-g7.5-1a2b3c4d``.
+    """``<layout>[-layers]-<setting values>-<hash>``, e.g. ``shapes-s0-n25-b5-g7.5-1a2b3c4d``.
 
     It depends on the values only (not on the spec's key order or the other values of an axis),
     so extending a sweep keeps its finished cells. The hash covers the model, the layout's
@@ -111,7 +118,8 @@ def make_cell_id(name: str, layout: Layout, settings: dict[str, Any], model: str
 
     content = json.dumps({"model": model, "layout": layout.to_dict(), "settings": settings}, sort_keys=True)
     digest = hashlib.sha1(content.encode()).hexdigest()[:8]
-    parts = [text(name)] + [f"{_ID_PREFIX[k]}{text(settings[k])}" for k in SETTINGS if k in settings]
+    mode = [layout.overlap] if layout.overlap != OVERLAP_MODES[0] else []  # the default adds nothing: old ids stay
+    parts = [text(name), *mode] + [f"{_ID_PREFIX[k]}{text(settings[k])}" for k in SETTINGS if k in settings]
     return "-".join([*parts, digest])
 
 
@@ -156,9 +164,10 @@ def load_spec(source: str | Path | dict[str, Any], *, output: str | Path | None 
         raise ValueError(f"{where}: axis 'layouts' is empty; give at least one layout")
     layouts = [_load_layout(entry, folder, f"{where}: layouts[{i}]") for i, entry in enumerate(entries)]
 
+    overlap = _overlap_axis(data.get("overlap"), where)
     axes: dict[str, list[Any]] = {}
     for key, value in data.items():
-        if key in META_KEYS:
+        if key in META_KEYS or key in LAYOUT_AXES:
             continue
         values = value if isinstance(value, list) else [value]
         if not values:
@@ -172,7 +181,19 @@ def load_spec(source: str | Path | dict[str, Any], *, output: str | Path | None 
         if not isinstance(output, str) or not output:
             raise ValueError(f"{where}: 'output'={output!r} must be a folder name")
         output = folder / output
-    return SweepSpec(model, layouts, axes, Path(output))
+    return SweepSpec(model, layouts, axes, Path(output), overlap)
+
+
+def _overlap_axis(value: Any, where: str) -> list[str] | None:
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ValueError(f"{where}: axis 'overlap' is empty; give at least one value or remove the key")
+    for mode in values:
+        if not isinstance(mode, str) or mode not in OVERLAP_MODES:
+            raise ValueError(f"{where}: overlap {mode!r:.60} must be one of {', '.join(map(repr, OVERLAP_MODES))}")
+    return list(dict.fromkeys(values))
 
 
 def _check_axes(axes: dict[str, list[Any]], where: str) -> None:
@@ -432,7 +453,8 @@ def render_cells(pipe, cells: list[Cell], output: Path, *, model: str, scorers=(
         for prefix, scorer in scorers:
             scores.update({f"{prefix}{k}": v for k, v in (scorer(result.image, cell.layout) or {}).items()})
         row = {
-            "cell": cell.id, "layout": cell.layout_name, "layout_source": cell.layout_source, **settings,
+            "cell": cell.id, "layout": cell.layout_name, "layout_source": cell.layout_source, **cell.layout_axes,
+            **settings,
             "process": process, "batch": len(cells),
             **{f"time_{k}": result.timings[k] for k in ("encode", "sample", "decode", "total")},
             "time_score": time.perf_counter() - scored, **scores,

@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .images import decode_latents, vae_scale_factor
-from .layout import Layout
+from .layout import OVERLAP_MODES, Layout
 from .models import model_family, model_name
 from .preview import overlay_regions, previewer_for, region_colour
 from .sampler import ComposeResult, StepEvent, compose, compose_many
@@ -253,7 +253,8 @@ def compare(
 ) -> Comparison:
     """Render ``layout`` once per value of ``setting`` (a :class:`~mdwidgets.Settings` field by its
     :func:`compose` keyword, e.g. ``"guidance_scale"`` or ``"num_inference_steps"``, or
-    ``"feather"``: every region's soft edge in pixels) with the same seed (default 0), and lay the
+    ``"feather"``: every region's soft edge in pixels, or ``"overlap"``: the layout's overlap mode, by default
+    ``"average"`` and ``"layers"``) with the same seed (default 0), and lay the
     results side by side with titles and, per cell, an adherence score.
 
     The default sweep is bootstrapping at 0, 10%, 20% and 40% of the steps (default: the model's)
@@ -275,6 +276,8 @@ def compare(
     fixed = {k: v for k, v in compose_kwargs.items() if k in Settings().compose_kwargs() and k != setting}
     resolved = Settings.from_compose_kwargs(fixed).resolved(model_family(pipe))
     default = resolved.compose_kwargs().get(setting)
+    if values is None and setting == "overlap":
+        values = OVERLAP_MODES
     if values is None:
         if setting != "bootstrap_steps":
             raise ValueError(f"give the values to compare for {setting!r}")
@@ -287,11 +290,13 @@ def compare(
     if setting == "feather":  # a region setting: every region gets the value
         runs = [{"layout": layout.with_regions([r.replace(feather=v) for r in layout.regions]), **compose_kwargs}
                 for v in values]
+    elif setting == "overlap":  # a layout field
+        runs = [{"layout": layout.replace(overlap=v), **compose_kwargs} for v in values]
     elif setting in keywords:
         runs = [{"layout": layout, setting: value, **compose_kwargs} for value in values]
     else:
         raise ValueError(f"cannot compare {setting!r}: choose a compose() keyword ({', '.join(keywords)}) "
-                         "or 'feather' (every region's soft edge, in pixels)")
+                         "'feather' (every region's soft edge, in pixels) or 'overlap'")
     started = time.perf_counter()
     if batch:
         results = compose_many(pipe, runs, max_batch=max_batch)

@@ -344,3 +344,96 @@ def test_all_weights_zero_renders_the_background_alone(tiny_pipe):
     zero = compose(tiny_pipe, layout.with_regions([r.replace(weight=0) for r in layout.regions]), **kwargs)
     plain = compose(tiny_pipe, Layout(64, 64, "a blue background"), **kwargs)
     assert torch.equal(zero.latents, plain.latents)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def test_cli_overlap_and_region_weight_go_into_the_png(tmp_path, capsys):
+    from mdwidgets.cli import EXAMPLES, main
+
+    out = tmp_path / "out.png"
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1",
+                 "--overlap", "layers", "--region-weight", "1=0.5", "--region-weight", "2=2"]) == 0
+    assert "overlap layers" in capsys.readouterr().out
+    layout, _ = read_png_metadata(out)
+    original = Layout.load(EXAMPLES / "shapes.json")
+    assert layout.overlap == "layers" and [r.weight for r in layout.regions][:2] == [0.5, 2.0]
+    assert layout.with_regions([r.replace(weight=1) for r in layout.regions]).replace(overlap="average") == original
+    again = tmp_path / "again.png"  # re-rendering the PNG keeps them
+    assert main(["render", str(out), "-o", str(again)]) == 0
+    assert read_png_metadata(again)[0] == layout
+    assert Image.open(again).tobytes() == Image.open(out).tobytes()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--region-weight", "9=1"], "--region-weight 9=1: the layout has regions 1 to"),
+        (["--region-weight", "1=-1"], "--region-weight 1=-1: weight=-1: must be between 0 and 100"),
+        (["--region-weight", "1=nan"], "--region-weight 1=nan: weight=nan: must be a finite number"),
+    ],
+)
+def test_cli_bad_region_weights_exit_2_before_a_model_loads(tmp_path, capsys, monkeypatch, flags, message):
+    from mdwidgets.cli import EXAMPLES, main
+
+    monkeypatch.setattr("mdwidgets.models.load_pipeline", lambda *a, **k: pytest.fail("loaded a model"))
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(tmp_path / "x.png"), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--region-weight", "two"], ["--region-weight", "1:2"], ["--overlap", "max"]])
+def test_cli_malformed_overlap_flags_are_usage_errors(tmp_path, flags):
+    from mdwidgets.cli import EXAMPLES, main
+
+    with pytest.raises(SystemExit):
+        main(["render", str(EXAMPLES / "shapes.json"), "-o", str(tmp_path / "x.png"), *flags])
+
+
+# -- sweeps ---------------------------------------------------------------------------------------
+
+
+def sweep_spec(tmp_path, **changes):
+    from mdwidgets.sweep import load_spec
+
+    small = {"mdwidgets_layout": 1, "width": 64, "height": 64, "background": "a blue background", "name": "small",
+             "regions": [{"prompt": "a red circle", "box": [8, 8, 40, 40]},
+                         {"prompt": "a yellow square", "box": [24, 24, 56, 56]}]}
+    return load_spec({"model": "builtin:tiny-random", "layouts": [small], "steps": 2, "bootstrap_steps": 0,
+                      "output": str(tmp_path / "out"), **changes})
+
+
+def test_sweep_overlap_axis_keeps_the_ids_of_average_cells(tmp_path, tiny_pipe):
+    import csv
+
+    from mdwidgets.sweep import run_sweep
+
+    plain = sweep_spec(tmp_path).cells()
+    cells = sweep_spec(tmp_path, overlap=["average", "layers"]).cells()
+    assert [c.layout.overlap for c in cells] == ["average", "layers"]
+    assert cells[0].id == plain[0].id  # extending a sweep by the axis keeps its finished cells
+    assert cells[1].id.startswith("small-layers-s0-") and cells[1].id != cells[0].id
+    assert sweep_spec(tmp_path, overlap="layers").cells()[0].id == cells[1].id
+    report = run_sweep(sweep_spec(tmp_path, overlap=["average", "layers"]), pipe=tiny_pipe, log=lambda line: None)
+    assert report.rendered == 2
+    with open(tmp_path / "out" / "results.csv", newline="") as fh:
+        rows = {row["cell"]: row for row in csv.DictReader(fh)}
+    assert [rows[c.id]["overlap"] for c in cells] == ["average", "layers"]
+    assert read_png_metadata(tmp_path / "out" / f"{cells[1].id}.png")[0].overlap == "layers"
+
+
+@pytest.mark.parametrize("value, message", [(["max"], "overlap 'max' must be one of 'average', 'layers'"),
+                                            ([], "axis 'overlap' is empty"),
+                                            ([1], "overlap 1 must be one of")])
+def test_sweep_bad_overlap_axis(tmp_path, value, message):
+    with pytest.raises(ValueError, match=message):
+        sweep_spec(tmp_path, overlap=value)
+
+
+def test_compare_overlap_modes_side_by_side(tiny_pipe):
+    from mdwidgets.views import compare
+
+    result = compare(tiny_pipe, nested("average"), "overlap", num_inference_steps=2, score=lambda i, lay: None)
+    assert [res.layout.overlap for res in result.results] == ["average", "layers"]
+    assert result.table() == [{"overlap": "average"}, {"overlap": "layers"}]
+    assert not torch.equal(result.results[0].latents, result.results[1].latents)
