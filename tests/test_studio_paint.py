@@ -243,3 +243,10 @@ def test_the_handles_of_a_selected_mask_region_scale_its_pixels(studio):
     studio.select(0)
     stroke(studio, (32, 32), (48, 40), (64, 64))  # the bottom-right corner handle, dragged to (64, 64)
     assert studio.layout.regions[0].bounds == (16, 16, 64, 64) and mask(studio).sum() == 48 * 48
+
+
+def test_a_new_studio_stacks_its_regions_like_layers_and_a_given_layout_keeps_its_mode(tiny_pipe, tmp_path):
+    fresh = Studio(tiny_pipe, output_dir=tmp_path, live=False)
+    assert fresh.layout.overlap == "layers" and fresh.toolbar.overlap.value == "layers"
+    given = Studio(tiny_pipe, Layout(SIZE, SIZE, "a blue background"), output_dir=tmp_path, live=False)
+    assert given.layout.overlap == "average"

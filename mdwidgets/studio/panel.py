@@ -44,7 +44,8 @@ class Studio:
 
     Args:
         pipe: a loaded pipeline; ``None`` loads ``model`` on the first Generate.
-        layout: the starting layout (default: an empty canvas of the model's native size).
+        layout: the starting layout (default: an empty canvas of the model's native size, its regions
+            stacked like paint layers: ``overlap="layers"``).
         model: model name shown and loaded when ``pipe`` is ``None``.
         output_dir: where exports go (files are never overwritten).
         display_width, display_height: the canvas' largest on-screen size in CSS px at zoom "fit"
@@ -82,7 +83,8 @@ class Studio:
         self.history = HistoryStrip(history_limit)
         self.edits, self.autosave = Edits(), (Autosave(autosave_dir) if autosave else None)
         self.results = Results(self.history, self.autosave)
-        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background")
+        # a box drawn over another is expected on top: a new Studio layout stacks its regions (README)
+        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background", overlap="layers")
         self._slots = list(range(len(self._layout.regions)))  # each region's colour: kept when others go
         self.status = StatusBar()
         self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width,
