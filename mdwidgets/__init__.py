@@ -30,9 +30,10 @@ Public API::
   (:mod:`mdwidgets.files`: also ``load_layout_file`` / ``load_layout_bytes`` for a layout JSON
   or an mdwidgets PNG).
 - :mod:`mdwidgets.apps.sweep` — render grids from a JSON spec (``python -m mdwidgets sweep``), resumable.
-- :class:`Studio` — the notebook panel: draw boxes, prompt them, generate with a live preview,
-  live mode, undo; made of small widgets in :mod:`mdwidgets.studio` (``BoxCanvas``,
-  ``RegionList``, ``RunControls``, ``HistoryStrip``, ``Runner``).
+- :class:`Studio` — the notebook panel: draw boxes or paint masks (brush, eraser, ellipse, fill),
+  prompt them, generate with a live preview, live mode, undo; made of small widgets in
+  :mod:`mdwidgets.studio` (``BoxCanvas``, ``PaintTools``, ``RegionList``, ``RunControls``,
+  ``HistoryStrip``, ``Runner``).
 - :func:`overlay_regions` — draw a layout's regions over any image.
 - Errors: :class:`InputError` (anything a user can fix) with :class:`LayoutError` and
   :class:`SettingsError` under it, :class:`ModelError`; warnings: :class:`LayoutWarning`,

@@ -16,7 +16,7 @@ Rules (all enforced at construction, with :class:`LayoutError` naming the field 
 - Overlapping regions are allowed. ``Layout.overlap`` (one of :data:`OVERLAP_MODES`) says what happens where
   they overlap: ``"average"`` (the default, the paper's Eq. 5) shares the pixel in proportion to the regions'
   weights; ``"layers"`` stacks them like paint layers, later regions on top.
-  :func:`mdwidgets.masks.fusion_weights` has the exact rules.
+  :func:`mdwidgets.sampling.masks.fusion_weights` has the exact rules.
 - Fields at their defaults are left out of the JSON, so files written before a field existed load unchanged
   and layouts that do not use it write the same bytes as before.
 """
@@ -262,7 +262,7 @@ class Layout:
         negative_prompt: default negative prompt for every prompt.
         overlap: where regions overlap, ``"average"`` (default; the paper's Eq. 5: every region there gets a
             share in proportion to its weight) or ``"layers"`` (like paint layers: a region covers the ones
-            below it where its mask is 1, partly where it is soft). See :func:`mdwidgets.masks.fusion_weights`.
+            below it where its mask is 1, partly where it is soft). See :func:`mdwidgets.sampling.masks.fusion_weights`.
     """
 
     width: int

@@ -66,7 +66,7 @@ def fusion_weights(layout: Layout, scale: int = 8) -> torch.Tensor:
       (weight 0, or a layer covered by opaque layers above it) has no path and costs no UNet rows.
     - Windows (panoramas) do not change these weights: they are per canvas cell, and each window's
       path gets its prompt's ``W_i`` there divided by the number of windows covering the cell
-      (:class:`mdwidgets.paths.Paths`).
+      (:class:`mdwidgets.sampling.paths.Paths`).
     """
     height, width = layout.height // scale, layout.width // scale
     regions = [region_mask(r, height, width, scale) * r.weight for r in layout.regions]  # the a_i

@@ -4,7 +4,7 @@ A plain, literal implementation, as the official code runs it. Each path — a p
 canvas, or with ``window`` on one sliding window (paper §4.1) — gets its own latent view, its own
 two UNet rows ([unconditional, conditional]) and its own copy of the scheduler, and is stepped on
 its own; then the stepped views are averaged per pixel with the region weights (paper Eq. 5, with
-the regions' ``weight`` and ``layout.overlap`` as :func:`~mdwidgets.masks.fusion_weights` makes them),
+the regions' ``weight`` and ``layout.overlap`` as :func:`~mdwidgets.sampling.masks.fusion_weights` makes them),
 and over the windows covering each cell. It is slow on purpose: it is the yardstick that
 :func:`mdwidgets.compose` (fused prediction, one step, shared rows, gathered paths) must equal,
 and the tests and ``benchmarks/bench_sampler.py`` hold it to that.

@@ -138,7 +138,7 @@ def compose(
 
     At every step each prompt ``[background, region 1…N]`` predicts noise on the shared latent,
     with classifier-free guidance; the predictions are averaged per pixel with the normalised
-    region weights ``W_i`` (paper Eq. 5; :func:`~mdwidgets.masks.fusion_weights` makes them from the masks, the
+    region weights ``W_i`` (paper Eq. 5; :func:`~mdwidgets.sampling.masks.fusion_weights` makes them from the masks, the
     regions' ``weight`` and ``layout.overlap``: ``"average"`` or ``"layers"``) and the scheduler steps **once**
     with the fused prediction.
 

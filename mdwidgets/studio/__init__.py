@@ -2,7 +2,10 @@
 
 - :class:`Studio` — the whole panel (``from mdwidgets import Studio``).
 - :class:`BoxCanvas` — boxes over a picture: draw, select, move, resize.
-- :class:`RegionList` — one row of fields per region.
+- :class:`RegionList` — one row of fields per region (thumbnail, show/hide, up/down, strength, feather).
+- :class:`PaintTools` — brush, eraser, ellipse, fill (and box) tools, brush size, keys; strokes out.
+- :class:`Painting` — strokes, mask moves, reordering and mask files made into layout edits;
+  :class:`Stroke` — one gesture of a paint tool (``mdwidgets.studio.paint``: the pure rasteriser).
 - :class:`RunControls` — the sliders and menus that make a :class:`~mdwidgets.Settings`.
 - :class:`StartControls` — what a render starts from: noise, or a picture and a strength.
 - :class:`HistoryStrip` — thumbnails of finished renders; :class:`Results` — the current result,
@@ -16,6 +19,9 @@ from .boxcanvas import BoxCanvas
 from .controls import RunControls
 from .edits import Autosave, Edits, SavedWork, default_autosave_dir
 from .history import HistoryStrip
+from .paint import Stroke
+from .painting import Painting
+from .painttools import PaintTools
 from .panel import Studio
 from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
@@ -23,5 +29,6 @@ from .results import Results
 from .runner import Runner
 from .start import Start, StartControls
 
-__all__ = ["Autosave", "BoxCanvas", "Edits", "FrontendCheck", "HistoryStrip", "RegionList", "RestoreOffer", "Results",
-           "RunControls", "Runner", "SavedWork", "Start", "StartControls", "Studio", "default_autosave_dir"]
+__all__ = ["Autosave", "BoxCanvas", "Edits", "FrontendCheck", "HistoryStrip", "PaintTools", "Painting", "RegionList",
+           "RestoreOffer", "Results", "RunControls", "Runner", "SavedWork", "Start", "StartControls", "Stroke",
+           "Studio", "default_autosave_dir"]

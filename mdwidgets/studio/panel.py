@@ -20,7 +20,7 @@ from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, default_canvas, family_from
 from ..errors import InputError
 from ..files import save_png
 from ..layout import Layout, Region, example_layouts
-from ..pipelines.facts import model_family, model_name
+from ..pipelines.facts import model_family, model_name, vae_scale_factor
 from ..pipelines.loading import load_pipeline
 from ..render.preview import outline_colours, overlay_regions
 from ..sampling.prompts import prompt_notes
@@ -32,6 +32,8 @@ from .controls import RunControls
 from .edits import Autosave, Edits, SavedWork
 from .exports import canvas_note, export, export_path, read_import
 from .history import HistoryStrip
+from .maskview import SCALE, latent_view
+from .painting import Painting
 from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
 from .rendering import Rendering
@@ -46,7 +48,8 @@ class Studio(traitlets.HasTraits):
 
     Args:
         pipe: a loaded pipeline; ``None`` loads ``model`` on the first Generate.
-        layout: the starting layout (default: an empty canvas of the model's native size).
+        layout: the starting layout (default: an empty canvas of the model's native size, its regions
+            stacked like paint layers: ``overlap="layers"``).
         model: model name shown and loaded when ``pipe`` is ``None``.
         output_dir: where exports go (files are never overwritten).
         display_width, display_height: the canvas' largest on-screen size in CSS px at zoom "fit"
@@ -87,7 +90,9 @@ class Studio(traitlets.HasTraits):
         self.history = HistoryStrip(history_limit)
         self.edits, self.autosave = Edits(), (Autosave(autosave_dir) if autosave else None)
         self.results = Results(self.history, self.autosave)
-        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background")  # undo's state
+        # a box drawn over another is expected on top: a new Studio layout stacks its regions (README)
+        self._layout = layout or Layout(*[default_canvas(self.family)] * 2, "a blue background",
+                                        overlap="layers")  # undo's state
         self._slots = list(range(len(self._layout.regions)))  # each region's colour: kept when others go
         self.status = StatusBar()
         self.boxes = BoxCanvas(self._layout.width, self._layout.height, display_width=display_width,
@@ -96,6 +101,7 @@ class Studio(traitlets.HasTraits):
         self.controls = RunControls(self.family, live=self.model in BUILTIN_MODELS if live is None else live)
         self.start = StartControls()
         self.toolbar = Toolbar(self.model)
+        self.painting = Painting(self, self._commit, lambda: self._slots)  # brush, eraser, fill; mask files
         self.rendering = Rendering(self.status, self.results, lambda: self.pipe, self.model,
                                    default_canvas(self.family))
         self.frontend = FrontendCheck(lambda: self.boxes.client_seen, lambda text: self.status.say(text, error=True))
@@ -175,12 +181,14 @@ class Studio(traitlets.HasTraits):
         colours = outline_colours([r.prompt for r in layout.regions], self._slots, layout.background)
         with self.boxes.hold_trait_notifications():
             self.boxes.boxes, self.boxes.colours = [tuple(r.bounds) for r in layout.regions], colours
-        self.regions.colours, self.regions.regions = colours, layout.regions
+            self.boxes.masks = [r.mask for r in layout.regions]
+        self.regions.canvas, self.regions.colours, self.regions.regions = self.boxes.size, colours, layout.regions
         self.toolbar.show(layout, self.model, self.edits)
 
     # -- edits -----------------------------------------------------------------------------------
     def undo(self) -> bool:
-        """Take back the last layout edit (draw, move, resize, delete, prompt, canvas size, import).
+        """Take back the last layout edit (draw, move, resize, delete, prompt, canvas size, import, a paint
+        stroke, fill or erase, a reorder, a strength or feather change).
         Ctrl+Z on the canvas. Returns whether there was one."""
         return self._replay(self.edits.undo((self._layout, self._slots)))
 
@@ -216,11 +224,6 @@ class Studio(traitlets.HasTraits):
         free = min(set(range(len(self._slots) + 1)) - set(self._slots))
         self._commit(self._layout.with_regions([*self._layout.regions, Region(prompt, box=box)]), [*self._slots, free])
         self.selected = len(self._layout.regions) - 1
-
-    def _moved(self, index: int, box: tuple) -> None:
-        if self._layout.regions[index].mask is not None:  # a mask region can be selected, not dragged
-            return self.boxes.draw_boxes()
-        self.edit_region(index, box=box)
 
     def resize(self, width: int, height: int) -> None:
         """Change the canvas size, scaling every box (and mask) with it (a warning above the
@@ -346,9 +349,13 @@ class Studio(traitlets.HasTraits):
 def _wire(studio: Studio) -> None:
     """The Studio alone connects its parts: each part reports intents (hooks), the Studio acts on them."""
     s, t = studio, studio.toolbar
-    s.boxes.on_draw(s._drawn), s.boxes.on_change(s._moved), s.boxes.on_select(s.select), s.boxes.on_key(s._key)
+    s.boxes.on_draw(s._drawn), s.boxes.on_change(s.painting.moved), s.boxes.on_select(s.select), s.boxes.on_key(s._key)
     s.regions.on_edit(lambda i, changes: s.edit_region(i, **changes))
-    s.regions.on_select(s.select), s.regions.on_delete(s.delete)
+    s.regions.on_select(s.select), s.regions.on_delete(s.delete), s.regions.on_move(s.painting.reorder)
+    s.regions.observe(lambda c: setattr(s.boxes, "hidden", list(c["new"])), "hidden")
+    # a region added or removed (or undone): every region shows again, no eye points at another one
+    s.regions.observe(lambda c: len(c["old"]) != len(c["new"]) and setattr(s.regions, "hidden", []), "regions")
+    s.painting.tools.latent.observe(lambda _: s.rendering.show_picture(), "value")
     s.regions.prompt_note = lambda prompt: prompt_notes(getattr(s._pipe, "tokenizer", None), prompt)
     s.history.on_restore(s.restore_result)
     s.results.on_result(lambda result: (s.set_trait("result", result), setattr(t.save_png, "disabled", False)))
@@ -397,9 +404,13 @@ def _field_typed(studio: Studio, key: str, value: str, put_back) -> None:
 
 
 def _draw_picture(studio: Studio, image: Image.Image | None) -> None:
-    """A preview or result under the boxes, with the mask overlay if it is on."""
+    """A preview or result under the boxes, with the mask overlay if it is on, or the masks as the sampler
+    sees them (the latent view, a teaching view)."""
     if image is not None and studio.toolbar.overlay.value:
         image = overlay_regions(image, studio.layout, colours=studio.boxes.colours)
+    if studio.painting.tools.latent.value:  # at the loaded model's VAE factor (before loading: SD's, 8)
+        scale = vae_scale_factor(studio._pipe.vae) if studio._pipe is not None else SCALE
+        image = latent_view(studio.layout, studio.boxes.colours, scale, picture=image)
     studio.boxes.show_image(image)
 
 

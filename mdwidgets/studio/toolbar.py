@@ -14,7 +14,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from ..catalog import MODEL_EXAMPLES
-from ..layout import example_layouts
+from ..layout import OVERLAP_MODES, example_layouts
 from .hooks import Hook
 from .start import uploaded_files
 
@@ -108,6 +108,9 @@ class Toolbar:
         self.background = _field("Background", placeholder="what fills the rest of the canvas")
         self.negative = _field("Negative", placeholder="optional, for every prompt")
         self.new_prompt = _field("New box prompt", "a red circle")
+        self.overlap = w.Dropdown(options=OVERLAP_MODES, description="Overlap",
+                                  tooltip="where regions overlap: average (they share it, by strength) or "
+                                          "layers (later regions on top, like paint layers)")
         self._showing = False
         self._report()
 
@@ -125,6 +128,7 @@ class Toolbar:
         self._showing = True
         try:
             self.background.value, self.negative.value = layout.background, layout.negative_prompt
+            self.overlap.value = layout.overlap
             size = (layout.width, layout.height)
             label = next((k for k, v in SIZE_PRESETS.items() if v == size), f"{size[0]}×{size[1]}")
             if label not in self.size.options:
@@ -155,7 +159,8 @@ class Toolbar:
         self.example.observe(lambda c: c["new"] != EXAMPLE_PROMPT and self.on_example.emit(c["new"]), "value")
         self.size.observe(unless_showing(lambda c: c["new"] in SIZE_PRESETS and self.on_size.emit(
             *SIZE_PRESETS[c["new"]], c["new"] in WINDOWED_PRESETS)), "value")
-        for field, key in ((self.background, "background"), (self.negative, "negative_prompt")):
+        for field, key in ((self.background, "background"), (self.negative, "negative_prompt"),
+                           (self.overlap, "overlap")):
             field.observe(unless_showing(lambda c, k=key, f=field: self.on_field.emit(
                 k, c["new"], lambda: self._put_back(f, c["old"]))), "value")
 
@@ -168,7 +173,7 @@ class Toolbar:
         self.generate.disabled = self.compare.disabled = running
         self.cancel.disabled = not running
 
-    def _put_back(self, field: w.Text, text: str) -> None:
+    def _put_back(self, field: w.Widget, text: str) -> None:
         self._showing = True
         field.value = text
         self._showing = False
@@ -178,17 +183,18 @@ def assemble(studio) -> w.Widget:
     """The panel: the canvas with the status line, the layout's fields and the region rows under it
     (together on a 1366×768 screen), the controls beside it; then the code, the comparison, the
     negative prompt and the history."""
-    t, c = studio.toolbar, studio.controls
+    t, c, tools = studio.toolbar, studio.controls, studio.painting.tools
     run_row, edit_row, file_row = t.rows(w.HBox([c.live, studio.rendering.live_note],
                                                  layout=w.Layout(align_items="center")))
     side = w.VBox([t.model_label, t.size, c.widget, studio.start.widget, run_row,
                    w.HBox([studio.status.progress, studio.status.label]),
-                   edit_row, file_row, t.example, t.download],
+                   edit_row, file_row, studio.painting.files, t.overlap, t.example, t.download],
                   layout=w.Layout(flex="0 0 360px", min_width="0", overflow="hidden"))
     side.add_class("mdw-controls")
-    hint = w.HTML("<b>Regions</b> — drag on the canvas to draw a box (inside others too); "
-                  "click a box to select it, then drag it or its handles")
-    canvas = w.VBox([studio.boxes.widget, w.HBox([studio.boxes.zoom, t.overlay]), studio.status.line,
+    hint = w.HTML("<b>Regions</b> — drag to draw a box (inside others too), click to select, drag it or its "
+                  "handles; B paints a mask. The list is the stacking order")
+    views = w.HBox([studio.boxes.zoom, t.overlay, tools.latent, tools.size], layout=w.Layout(flex_flow="row wrap"))
+    canvas = w.VBox([studio.boxes.widget, tools.buttons, views, studio.status.line,
                      t.background, t.new_prompt, hint, studio.regions.widget],
                     layout=w.Layout(flex="1 1 400px", min_width="0"))
     style = w.HTML(STYLE, layout=w.Layout(display="none"))

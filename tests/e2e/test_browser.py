@@ -98,7 +98,7 @@ from mdwidgets.layout import example_layouts
 from mdwidgets.studio import rendering
 
 studio = Studio(layout=Layout.load(example_layouts()["shapes"]), live=False)
-studio.boxes.draw_boxes = lambda: studio.boxes.canvas[1].clear()  # the picture alone: no outlines over it
+studio.boxes.draw_boxes = lambda: studio.boxes.canvas[2].clear()  # the picture alone: no outlines over it
 studio.boxes.draw_boxes()
 original = rendering.Rendering._on_step
 
@@ -165,6 +165,42 @@ def report():
 threading.Thread(target=report, daemon=True).start()
 studio
 """
+
+PAINT_SETUP = """
+import json, threading, time
+from mdwidgets import Studio
+
+studio = Studio(live=False)  # the built-in shapes model, 128×128 shown at 3×
+
+def report():
+    while studio.result is None:
+        time.sleep(0.1)
+    studio.result.image.save("result.png")
+    with open("state.json", "w") as fh:
+        json.dump({"layout": studio.layout.to_dict(), "result_layout": studio.result.layout.to_dict()}, fh)
+
+threading.Thread(target=report, daemon=True).start()
+studio
+"""
+
+ARM_STROKE_CLOCK = """([x, y]) => {  // the time from the next mouse move to pixel (x, y) changing on screen
+  const c = document.querySelector('canvas.mdw-canvas');
+  const ctx = c.getContext('2d');
+  const pixel = () => ctx.getImageData(x, y, 1, 1).data.join(',');
+  const before = pixel();
+  window.__strokeDelay = undefined;
+  let moved = null;
+  const onMove = () => { if (moved === null) moved = performance.now(); };
+  document.addEventListener('mousemove', onMove, {capture: true});
+  const tick = () => {
+    if (moved !== null && pixel() !== before) {
+      window.__strokeDelay = performance.now() - moved;
+      document.removeEventListener('mousemove', onMove, {capture: true});
+    } else if (window.__strokeDelay === undefined) { requestAnimationFrame(tick); }
+  };
+  requestAnimationFrame(tick);
+}"""
+
 
 PICTURE_PIXELS = """() => {  // the Studio's canvas (ipycanvas composites its layers into one), as RGB
   const c = document.querySelector('canvas.mdw-canvas');
@@ -271,6 +307,7 @@ preview_lab = _lab("preview_lab", PREVIEW_SETUP)
 redo_lab = _lab("redo_lab", NOTEBOOK_SETUP)
 start_lab = _lab("start_lab", NOTEBOOK_SETUP)
 trust_lab = _lab("trust_lab", TRUST_SETUP)
+paint_lab = _lab("paint_lab", PAINT_SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -706,3 +743,89 @@ def test_restore_offer_cancel_and_live_toggle(trust_lab, page):
     last_row = rows.nth(rows.count() - 1).bounding_box()
     assert canvas["y"] >= 0 and last_row["y"] + last_row["height"] <= 768, (canvas, last_row)
     page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _paint(page, scale: float, points: list, delays: list, shot: str | None = None) -> None:
+    """One brush stroke through ``points`` (image pixels); the delay from each mouse move to the
+    stroke reaching its end point on screen goes to ``delays`` (ms)."""
+    box = page.locator(".jp-OutputArea canvas").last.bounding_box()
+    at = lambda x, y: (box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale)  # noqa: E731
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for k, (x, y) in enumerate(points[1:]):
+        page.evaluate(ARM_STROKE_CLOCK, [x, y])
+        page.mouse.move(*at(x, y))
+        try:
+            page.wait_for_function("() => window.__strokeDelay !== undefined", timeout=10_000)
+        except Exception:
+            page.screenshot(path=str(SHOTS / "paint-failed.png"), full_page=True)
+            raise
+        delays.append(page.evaluate("() => window.__strokeDelay"))
+        if shot and k == len(points) // 2:
+            page.screenshot(path=str(SHOTS / shot))  # the viewport: an element's screenshot would scroll the page
+    page.mouse.up()
+    page.wait_for_timeout(400)
+
+
+def test_paint_an_l_shaped_region_and_the_render_follows_it(paint_lab, page):
+    """Built-in model: brush an L (an arm down, an arm across, each twice for thickness) into a new
+    region "a red square", render, and the red pixels lie mostly inside the L. The delay from a
+    mouse move to the stroke on screen is measured at every move (printed; outputs/e2e/stroke-delay.json)."""
+    import numpy as np
+    from PIL import Image
+
+    from mdwidgets import Layout
+
+    box = _open_studio(page, paint_lab["url"])
+    scale = box["width"] / 128
+    field = page.get_by_label("New box prompt", exact=True)
+    field.fill("a red square")
+    field.press("Enter")
+    page.get_by_role("button", name="Brush", exact=True).click()
+    page.locator(".jp-OutputArea canvas").last.focus()
+    page.keyboard.press("]")  # 16 px -> 20: each move below goes 12 px, beyond the last disc (radius 10)
+    page.wait_for_timeout(300)
+    delays: list[float] = []
+    _paint(page, scale, [(28, 10 + 12 * k) for k in range(9)] + [(28 + 12 * k, 106) for k in range(1, 8)],
+           delays, shot="paint-stroke.png")
+    _paint(page, scale, [(44, 10 + 12 * k) for k in range(8)], delays)
+    _paint(page, scale, [(40 + 12 * k, 90) for k in range(7)], delays)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "paint-l.png"))
+    page.get_by_role("button", name="Generate").click()
+    state = _wait_for_state(paint_lab["dir"], 120)
+    page.get_by_text("Done: 25 steps").wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "paint-result.png"))
+    page.get_by_label("Latent view").check()
+    page.wait_for_timeout(800)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "paint-latent.png"))
+    page.get_by_label("Latent view").uncheck()
+    page.get_by_role("button", name="Box", exact=True).click()
+    box = page.locator(".jp-OutputArea canvas").last.bounding_box()  # the screenshots scrolled the page
+    page.mouse.click(box["x"] + 100 * scale, box["y"] + 30 * scale)  # beside the L (in its bounding box): deselects
+    page.wait_for_timeout(300)
+    _drag(page, box, 70 * scale, 20 * scale, 118 * scale, 68 * scale)  # a new box there, over the L's arm
+    prompts = page.locator(".mdw-region-prompt input")
+    prompts.nth(1).wait_for(timeout=10_000)
+    prompts.nth(1).fill("a yellow square")
+    prompts.nth(1).press("Enter")
+    page.get_by_label("Overlap", exact=True).select_option("layers")
+    page.wait_for_timeout(600)
+    page.locator(".jp-OutputArea-output").last.screenshot(path=str(SHOTS / "paint-layers.png"))
+
+    layout = Layout.from_dict(state["result_layout"])
+    region = layout.regions[0]
+    assert len(layout.regions) == 1 and region.prompt == "a red square" and region.box is None
+    painted = region.mask > 0
+    assert painted[20, 28] and painted[106, 100] and painted[95, 45] and not painted[30, 100]  # an L, not its box
+    picture = np.asarray(Image.open(paint_lab["dir"] / "result.png").convert("RGB")).astype(int)
+    red = (picture[..., 0] > 150) & (picture[..., 1] < 110) & (picture[..., 2] < 110)
+    inside = (red & painted).sum() / max(red.sum(), 1)
+    stats = {"delays_ms": [round(d, 1) for d in delays], "median_ms": round(float(np.median(delays)), 1),
+             "moves": len(delays), "red_pixels": int(red.sum()), "red_inside_l": round(float(inside), 3),
+             "l_pixels": int(painted.sum())}
+    (SHOTS / "stroke-delay.json").write_text(json.dumps(stats, indent=1))
+    print(f"stroke delay, mouse move -> stroke on screen: median {stats['median_ms']} ms over {len(delays)} moves;"
+          f" red pixels {stats['red_pixels']}, {100 * inside:.0f}% inside the L ({stats['l_pixels']} px)")
+    assert len(delays) >= 20
+    assert red.sum() > 0.2 * painted.sum() and inside > 0.8, stats
