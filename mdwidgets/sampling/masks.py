@@ -34,7 +34,7 @@ def region_mask(region: Region, latent_height: int, latent_width: int, scale: in
         c0, c1 = math.floor(x0 / scale), math.ceil(x1 / scale)
         mask[max(r0, 0) : min(r1, latent_height), max(c0, 0) : min(c1, latent_width)] = 1.0
     else:
-        pixels = torch.as_tensor(region.mask, dtype=torch.float32)[None, None]
+        pixels = torch.tensor(region.mask, dtype=torch.float32)[None, None]  # a copy: masks are shared read-only
         mask = F.adaptive_max_pool2d(pixels, (latent_height, latent_width))[0, 0]
     if region.feather > 0:
         radius = max(1, round(region.feather / scale / 2))

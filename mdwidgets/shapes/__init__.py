@@ -1,7 +1,6 @@
-"""Built-in toy "shapes" model: data generator, tokenizer, trainer, evaluator.
-
-``mdwidgets.shapes.data`` and ``training.evaluate``'s classification
-helpers only need numpy + Pillow; training needs torch/diffusers/transformers.
+"""What the toolkit needs of the built-in "shapes" model: its scenes' vocabulary and renderer
+(:mod:`.data`), the tokenizer builder, and scoring its pictures (:mod:`.analysis`, :mod:`.adherence`:
+numpy + Pillow only). Training and evaluation live outside the package, in ``training/``.
 """
 from .data import COLOUR_NAMES, COLOURS, FILLER_WORDS, SHAPES, Obj, Scene, caption, random_scene, render
 
