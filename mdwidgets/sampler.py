@@ -12,6 +12,7 @@ import numbers
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,9 @@ from .models import model_family, model_name, unet_input_kind
 from .paths import Paths
 from .prompts import prompt_cache_for
 from .redo import ImageInputs, image_inputs, inpainting_channels
+from .regional_attention import RegionalPaths, regional_processors
 from .schedulers import MAX_STEPS, check_steps, make_scheduler, scheduler_name
-from .settings import ETA_RULE, Settings
+from .settings import ETA_RULE, METHOD_RULE, Settings, setting_problem
 from .windows import window_grid
 
 
@@ -114,6 +116,7 @@ def compose(
     window: int | str | None = _DEFAULTS.window,
     stride: int = _DEFAULTS.stride,
     circular: bool = _DEFAULTS.circular,
+    method: str = _DEFAULTS.method,
     check_memory: bool = True,
     init_image=None,
     strength: float = 1.0,
@@ -181,6 +184,11 @@ def compose(
         stride: latent cells between windows (paper: 8; larger is faster, seams show sooner).
         circular: wrap windows around the left/right edges for a seamless 360° panorama
             (implies ``window="native"`` when no window is given).
+        method: how regions steer the model (README, "Region methods"). ``"fusion"``: the above, one
+            UNet row per prompt. ``"attention"``: 2 rows per step whatever the number of regions, every
+            prompt in one row with cross-attention masked per region
+            (:mod:`mdwidgets.regional_attention`); no bootstrapping. ``"hybrid"``: fusion while
+            bootstrapping, attention after.
         check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
         init_image: start from this image (a PIL image of the canvas size, or latents like
@@ -272,17 +280,19 @@ def _sample(pipe, layout, *, settings: Settings, generator, latents, callback, r
     run = _Run.prepare(pipe, layout, settings, generator, latents, starts)
     # 5. Refuse before sampling if the rows cannot fit in memory
     if check_memory:
-        check_budget(pipe, layout, rows=run.paths.rows(shared=run.boot_evals == 0), row_pixels=run.paths.pixels,
+        check_budget(pipe, layout, rows=run.rows(0), row_pixels=run.paths.pixels,
                      max_batch=settings.max_batch, decode=output_type == "pil")
     encoded = time.perf_counter()
-    # 6. Denoising loop
-    x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
+    # 6. Denoising loop (regional attention: the UNet's attention processors wrapped while it runs)
+    with regional_processors(pipe.unet) if run.attention is not None else nullcontext():
+        x, step_times, cancelled = yield from _denoise(run, pipe.unet.dtype, callback, region_x0, encoded)
     sampled = time.perf_counter()
     # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
     image = run.images.paste(decode_latents(pipe.vae, x), pipe.vae) if output_type == "pil" else None
     finished = time.perf_counter()
     timings = {"encode": encoded - started, "sample": sampled - encoded, "decode": finished - sampled,
-               "total": finished - started, "steps": step_times, "runs": runs}
+               "total": finished - started, "steps": step_times, "runs": runs,
+               "rows": [run.rows(i) for i in range(len(step_times))]}
     return ComposeResult(image, x, layout, _record(pipe, settings, run), timings, cancelled, len(step_times))
 
 
@@ -298,12 +308,12 @@ def _record(pipe, settings: Settings, run: _Run) -> dict[str, Any]:
 def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: float):
     """The denoising loop; yields each step's UNet rows. Returns (latents or last x0 if cancelled,
     step times, cancelled)."""
-    sched, paths = run.scheduler, run.paths
+    sched = run.scheduler
     x = x0 = run.start
     step_times: list[float] = []
     for i, t in enumerate(run.timesteps):
         step_started = time.perf_counter()
-        bootstrapping = i < run.boot_evals
+        bootstrapping, paths = i < run.boot_evals, run.paths_at(i)  # fusion's paths or regional attention's
         model_in = sched.scale_model_input(run.path_inputs(x, i, t), t)
         rows = paths.unet_rows(run.unet_input(model_in), t, shared=not bootstrapping, dtype=dtype)
         noise_pred = paths.guide((yield rows), shared=not bootstrapping)  # drive() runs the UNet on the rows
@@ -316,7 +326,7 @@ def _denoise(run: _Run, dtype: torch.dtype, callback, region_x0: bool, encoded: 
             x0 = predicted_x0(sched, model_in[:1], fused, t)
         x = run.kept(sched.step(fused, t, x, **run.step_kwargs).prev_sample, i)
         if not torch.isfinite(x).all():  # stop now, not after the whole run
-            raise FloatingPointError(_not_finite(i, dtype, paths.guidance))
+            raise FloatingPointError(_not_finite(i, dtype, run.paths.guidance))
         step_times.append(time.perf_counter() - step_started)
         if callback is not None:
             event = StepEvent(i, len(run.timesteps), float(t), x, x0, run.weights, bootstrapping,
@@ -336,6 +346,7 @@ class _Run:
 
     weights: torch.Tensor  #: (N + 1, 1, h, w) fusion weights W_i (order: background, regions)
     paths: Paths  #: the (window, prompt) paths, their UNet rows and the fusion
+    attention: RegionalPaths | None  #: regional attention's rows (methods "attention" and "hybrid")
     scheduler: Any  #: this run's own scheduler, timesteps set
     timesteps: torch.Tensor
     noise: torch.Tensor  #: (1, C, h, w) initial noise (regions with their own seed included)
@@ -359,7 +370,9 @@ class _Run:
         weights = fusion_weights(layout, scale).to(device)
         paths = Paths(layout, settings.guidance_scale, weights, windows, grid[1],
                       embedded_guidance=guidance_dim(pipe.unet) is not None)
-        paths.bind(*_conditioning(pipe, paths, windows, grid, scale))
+        paths.bind(*(conditioning := _conditioning(pipe, paths, windows, grid, scale)))
+        attention = (None if settings.method == "fusion"
+                     else RegionalPaths(layout, paths, weights, windows, grid[1], conditioning))
         # 3. A scheduler of this run's own; bootstrapping is counted in UNet evaluations
         sched = make_scheduler(settings.scheduler, pipe.scheduler)
         check_steps(sched, steps)
@@ -369,7 +382,8 @@ class _Run:
         inpainting = (inpainting_channels(pipe.vae, images, shape).to(device)
                       if _unet_kind(pipe.unet) == "inpainting" else None)
         timesteps = _timesteps(sched, steps, images.start_index(steps))
-        boot_evals = round(settings.bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
+        boot_evals = (round(settings.bootstrap_steps * len(sched.timesteps) / steps)
+                      if layout.regions and settings.method != "attention" else 0)
         boot_evals = min(boot_evals, len(timesteps))  # counted in the steps that run
         # 4. Initial noise (an image noised to ``strength``) and the flat colours foregrounds see while bootstrapping
         noise = _initial_noise(layout, shape, generator, latents, weights > 0)
@@ -377,8 +391,17 @@ class _Run:
         start = noise * sched.init_noise_sigma if images.strength == 1 else sched.add_noise(
             images.init.to(device), noise, timesteps[:1])
         backgrounds = _bootstrap_backgrounds(pipe.vae, len(layout.regions), boot_evals, generator, device)
-        return cls(weights, paths, sched, timesteps, noise, start, images, inpainting, backgrounds, boot_evals,
-                   _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
+        return cls(weights, paths, attention, sched, timesteps, noise, start, images, inpainting, backgrounds,
+                   boot_evals, _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
+
+    def paths_at(self, i: int) -> Paths | RegionalPaths:
+        """The rows of UNet evaluation ``i``: fusion's while bootstrapping (throughout with method "fusion"),
+        regional attention's after (throughout with "attention": it never bootstraps)."""
+        return self.paths if self.attention is None or i < self.boot_evals else self.attention
+
+    def rows(self, i: int) -> int:
+        """UNet rows of evaluation ``i``."""
+        return self.paths_at(i).rows(shared=i >= self.boot_evals)
 
     def kept(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """``x`` with the kept cells replaced by the kept latents noised to the next timestep
@@ -534,6 +557,8 @@ def _check_settings(settings: Settings) -> None:
         raise ValueError(f"seed={seed!r} must be a whole number in [0, 2**63)")
     if not isinstance(settings.circular, bool):
         raise ValueError(f"circular={settings.circular!r} must be True or False")
+    if setting_problem("method", settings.method) or settings.method is None:
+        raise ValueError(f"method={settings.method!r} must be {METHOD_RULE}")
     eta = settings.eta
     if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not 0 <= eta <= 1:
         raise ValueError(f"eta={eta!r} must be {ETA_RULE}")

@@ -20,6 +20,10 @@ from .layout import LayoutError
 from .schedulers import MAX_STEPS
 
 RUN_KEYS = ("model", "lora", "device", "dtype")  #: what ``result.settings`` records besides the Settings
+#: how regions steer the model (:class:`Settings`, README "Region methods"): per-prompt UNet rows fused per pixel,
+#: masked cross-attention over all prompts in one row, or fusion while bootstrapping and attention after
+METHODS = ("fusion", "attention", "hybrid")
+METHOD_RULE = "one of " + ", ".join(repr(m) for m in METHODS)
 _KEYWORDS = {"steps": "num_inference_steps"}  #: field -> compose() keyword, where they differ
 
 
@@ -46,6 +50,12 @@ class Settings:
       fresh noise per step as DDPM); above 1 DDIM's noise term is the square root of a negative number
       (NaN), and below 0 only its absolute value counts. ``max_batch``: a cap on UNet rows per call
       (memory; ``None``: as many as fit).
+    - ``method``: one of :data:`METHODS`. ``"fusion"`` (MultiDiffusion): every prompt has its own UNet
+      rows, fused per pixel (N + 2 rows per step for N regions, more while bootstrapping).
+      ``"attention"``: one conditional and one unconditional row per step whatever N is; every
+      cross-attention layer reads all prompts' tokens, each pixel only those of the prompts covering
+      it (:mod:`mdwidgets.regional_attention`); ``bootstrap_steps`` is ignored. ``"hybrid"``: fusion
+      with bootstrapping for the bootstrapped steps, attention for the rest.
     """
 
     steps: int | None = None
@@ -58,6 +68,7 @@ class Settings:
     stride: int = 8
     circular: bool = False
     max_batch: int | None = None
+    method: str = "fusion"
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -118,7 +129,7 @@ _SETTING_KINDS = {
     "model": "text", "lora": "text", "scheduler": "text", "device": "text", "dtype": "text", "circular": "flag",
     "steps": "steps", "num_inference_steps": "steps", "window": "window", "stride": "positive",
     "max_batch": "positive", "bootstrap_steps": "count", "seed": "count", "guidance_scale": "number",
-    "eta": "eta",
+    "eta": "eta", "method": "method",
 }
 #: what ``eta`` must be (:class:`Settings`), in every message that refuses one
 ETA_RULE = "a number from 0 to 1 (DDIM's eta: 0 deterministic, 1 as much fresh noise as DDPM)"
@@ -131,6 +142,7 @@ _KIND_RULES = {
     "eta": (ETA_RULE, lambda v: type(v) in (int, float) and 0 <= v <= 1),
     "window": ("a whole number >= 1 or 'native'", lambda v: v == "native" or (type(v) is int and 1 <= v < 2**63)),
     "count": ("a whole number >= 0", lambda v: type(v) is int and 0 <= v < 2**63),
+    "method": (METHOD_RULE, lambda v: v in METHODS),
     "number": ("a finite number >= 0", lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
 }
 

@@ -65,7 +65,7 @@ LAYERS = [  # low to high: a module may import only from its own layer or lower 
     {"layout", "masks", "boxedit", "windows", "budget", "lockstep", "images", "schedulers", "prompts", "catalog",
      "conditioning", "progress"},
     {"models", "paths", "tiny"},
-    {"settings", "files", "redo"},
+    {"settings", "files", "redo", "regional_attention"},
     {"sampler", "reference"},
     {"preview", "scoring"},
     {"views", "shapes"},
