@@ -198,3 +198,38 @@ def test_a_bad_method_is_refused_with_the_choices(tiny_pipe):
     with pytest.raises(LayoutError, match="setting method='blend' must be one of 'fusion'"):
         Settings.from_dict({"method": "blend"}, "old.png")
     assert Settings.from_dict({"method": "hybrid"}) == Settings(method="hybrid")
+
+
+def test_the_cli_renders_with_a_method_and_the_png_records_it(tmp_path, capsys):
+    from mdwidgets import read_png_metadata
+    from mdwidgets.cli import EXAMPLES, main
+
+    out, again = tmp_path / "attention.png", tmp_path / "again.png"
+    assert main(["render", str(EXAMPLES / "shapes.json"), "-o", str(out), "--steps", "2", "--seed", "1",
+                 "--method", "attention"]) == 0
+    assert ", attention, " in capsys.readouterr().out
+    assert read_png_metadata(out)[1]["method"] == "attention"
+    assert main(["render", str(out), "-o", str(again), "--method", "hybrid"]) == 0
+    assert read_png_metadata(again)[1]["method"] == "hybrid"
+    with pytest.raises(SystemExit):
+        main(["render", str(out), "-o", str(tmp_path / "x.png"), "--method", "blend"])
+    assert "invalid choice: 'blend'" in capsys.readouterr().err
+
+
+def test_a_sweep_varies_the_method_as_an_axis(tmp_path, tiny_pipe):
+    import json
+
+    from mdwidgets.sweep import load_spec, run_sweep
+
+    small = {"mdwidgets_layout": 1, "width": 64, "height": 64, "background": "a blue background",
+             "regions": [{"prompt": "a red circle", "box": [8, 8, 40, 40]}]}
+    spec = load_spec({"model": "builtin:tiny-random", "layouts": [small], "steps": 2,
+                      "method": ["fusion", "attention", "hybrid"], "output": str(tmp_path / "out")})
+    cells = spec.cells()
+    assert [c.settings["method"] for c in cells] == ["fusion", "attention", "hybrid"]
+    assert [c.id.split("-")[3] for c in cells] == ["fusion", "attention", "hybrid"]
+    run_sweep(spec, pipe=tiny_pipe, log=lambda line: None)
+    assert [json.loads((tmp_path / "out" / f"{c.id}.json").read_text())["method"] for c in cells] == [
+        "fusion", "attention", "hybrid"]
+    with pytest.raises(ValueError, match="method 'blend' must be one of 'fusion'"):
+        load_spec({"layouts": [small], "method": ["fusion", "blend"]})
