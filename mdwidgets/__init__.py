@@ -13,7 +13,10 @@ Public API::
 - :class:`Layout`, :class:`Region` — the composition as data (JSON round trip).
 - :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
   ``window=`` / ``stride=`` / ``circular=`` turn on sliding windows for panoramas and canvases
-  larger than the model (:mod:`mdwidgets.windows`).
+  larger than the model (:mod:`mdwidgets.windows`). ``method="attention"`` / ``"hybrid"`` steer
+  regions by masked cross-attention at 2 UNet rows per step for any number of regions
+  (:mod:`mdwidgets.regional_attention`); :func:`mdwidgets.views.compare_methods` shows the methods
+  side by side with their cost and adherence.
 - :func:`compose_many` — several compositions (seeds, settings, layouts) sampled together, their
   UNet rows sharing calls; :func:`mdwidgets.views.compare` uses it for comparison grids.
 - :func:`fusion_weights` — the per-pixel region weights the sampler uses.

@@ -233,3 +233,19 @@ def test_a_sweep_varies_the_method_as_an_axis(tmp_path, tiny_pipe):
         "fusion", "attention", "hybrid"]
     with pytest.raises(ValueError, match="method 'blend' must be one of 'fusion'"):
         load_spec({"layouts": [small], "method": ["fusion", "blend"]})
+
+
+def test_compare_methods_renders_each_method_with_its_cost_and_score(tiny_pipe):
+    from mdwidgets.views import METHOD_CELLS, compare_methods, cost_note
+
+    comparison = compare_methods(tiny_pipe, TWO, num_inference_steps=4, bootstrap_steps=2, seed=3, cell_size=96)
+    ran = [(r.settings["method"], r.settings["bootstrap_steps"]) for r in comparison.results]
+    assert ran == [("fusion", 2), ("fusion", 0), ("attention", 2), ("hybrid", 2)]
+    assert comparison.values == comparison.titles == [title for title, _ in METHOD_CELLS]
+    assert [r.timings["rows"] for r in comparison.results] == [[6, 6, 5, 5], [5] * 4, [2] * 4, [6, 6, 2, 2]]
+    assert [cost_note(r).split(" · ")[0] for r in comparison.results] == [
+        "6→5 rows/step", "5 rows/step", "2 rows/step", "6→2 rows/step"]
+    assert all(r.settings["seed"] == 3 for r in comparison.results)
+    assert comparison.image.width > 4 * 96 and len(comparison.scores) == 4
+    with pytest.raises(ValueError, match="do not pass method="):
+        compare_methods(tiny_pipe, TWO, method="fusion")
