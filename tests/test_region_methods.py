@@ -249,3 +249,13 @@ def test_compare_methods_renders_each_method_with_its_cost_and_score(tiny_pipe):
     assert comparison.image.width > 4 * 96 and len(comparison.scores) == 4
     with pytest.raises(ValueError, match="do not pass method="):
         compare_methods(tiny_pipe, TWO, method="fusion")
+
+
+def test_an_lcm_unet_takes_the_guidance_as_input_one_row_per_step_under_attention():
+    from mdwidgets.tiny import tiny_random_lcm_pipeline
+
+    pipe = on_test_device(tiny_random_lcm_pipeline())
+    plain = compose(pipe, PLAIN, seed=1, num_inference_steps=2, output_type="latent")
+    ours = compose(pipe, FULL, method="attention", seed=1, num_inference_steps=2, output_type="latent")
+    assert ours.timings["rows"] == [1, 1]
+    assert max_error(ours.latents, plain.latents) <= tolerance(pipe)
