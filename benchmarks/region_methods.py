@@ -19,6 +19,9 @@ renders the same layout and seed; ``result.timings`` gives each step's UNet rows
 rendered by fusion (the model's bootstrap), fusion at bootstrap 0, attention and hybrid, scored by
 the shapes judge (``object_right``, ``in_box``, ``iou``: mean and standard error).
 
+**Overhead** (``--parts overhead``): one 2-row UNet call of the SD 1.5 architecture at 512 px, plain
+vs regional attention over 8 regions (9 prompts' tokens and the mask), interleaved, median.
+
 Writes ``benchmarks/results/region_methods.json``. Timings depend on what else runs on the machine:
 compare ratios within one run.
 """
@@ -98,6 +101,32 @@ def sd15_cost(pipe, steps: int = 25, bootstrap: int = 5) -> list[dict]:
     return rows
 
 
+def attention_overhead(pipe, repeats: int = 3, size: int = 512) -> dict:
+    """Seconds of one 2-row UNet call at ``size`` px: plain (one prompt's tokens) vs regional attention over
+    8 regions (9 prompts' tokens, masked), interleaved ``repeats`` times, median: the price of the mask alone."""
+    from mdwidgets.regional_attention import REGION_KEYWORD, regional_processors
+
+    unet, cells, n = pipe.unet, size // 8, 8
+    sample = torch.randn(2, 4, cells, cells, generator=torch.Generator().manual_seed(0))
+    dim = unet.config.cross_attention_dim
+    weights = torch.zeros(2, n + 1, cells, cells)
+    weights[:, 0] = 1  # the background everywhere but in the boxes
+    for k, (x0, y0, x1, y1) in enumerate([r.box for r in grid_layout(n, cells).regions], start=1):
+        weights[:, 0, y0:y1, x0:x1], weights[:, k, y0:y1, x0:x1] = 0, 1
+    seconds: dict[str, list[float]] = {"plain": [], "regional": []}
+    with torch.inference_mode(), regional_processors(unet):
+        for _ in range(repeats):
+            for name, tokens, kwargs in (("plain", 77, None), ("regional", 77 * (n + 1), {REGION_KEYWORD: weights})):
+                context = torch.randn(2, tokens, dim, generator=torch.Generator().manual_seed(1))
+                started = time.perf_counter()
+                unet(sample, 500, encoder_hidden_states=context, cross_attention_kwargs=kwargs)
+                seconds[name].append(time.perf_counter() - started)
+    result = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"sd15 {size}px, one 2-row UNet call: plain {result['plain']:.2f} s, regional attention over {n} regions "
+          f"{result['regional']:.2f} s ({result['regional'] / result['plain']:.2f}x)", flush=True)
+    return {"size": size, "regions": n, "repeats": repeats, "seconds": seconds, "median": result}
+
+
 def _line(row: dict) -> str:
     return (f"{row['model']:>10}  N={row['regions']}  {row['method']:>9}: rows/step {row['rows_first']}→"
             f"{row['rows_last']} (mean {row['rows_mean']:.1f}), {row['s_per_step']:.3f} s/step")
@@ -124,7 +153,7 @@ def adherence(pipe, samples: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["cost", "adherence"], choices=["cost", "adherence"])
+    parser.add_argument("--parts", nargs="+", default=["cost", "adherence"], choices=["cost", "adherence", "overhead"])
     parser.add_argument("--models", nargs="+", default=["builtin", "sd15"], choices=["builtin", "sd15"])
     parser.add_argument("--samples", type=int, default=24, help="compositions scored per method")
     parser.add_argument("--out", default="benchmarks/results/region_methods.json")
@@ -140,6 +169,8 @@ def main() -> None:
             report["cost"] += builtin_cost(builtin)
         if "sd15" in args.models:
             report["cost"] += sd15_cost(sd15_pipeline())
+    if "overhead" in args.parts:
+        report["overhead"] = attention_overhead(sd15_pipeline())
     if "adherence" in args.parts:
         report["adherence"] = {"samples": args.samples, "scores_mean_and_stderr": adherence(builtin, args.samples)}
         for title, row in report["adherence"]["scores_mean_and_stderr"].items():
