@@ -69,6 +69,7 @@ def test_regions_change_the_attention_render_and_cost_two_rows_whatever_their_nu
     unguided = compose(pipe, TWO, method="attention", **{**RUN, "guidance_scale": 1.0}).timings["rows"]
     # only the region's own guidance (3) asks for the unconditional row: both rows still run
     assert unguided == [2, 2, 2, 2]
+    assert compose(pipe, HALVES, method="attention", **{**RUN, "guidance_scale": 1.0}).timings["rows"] == [1] * 4
 
 
 def test_hybrid_is_fusion_while_bootstrapping_and_attention_after(tiny_pipe):
