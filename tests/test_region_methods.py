@@ -64,8 +64,8 @@ def test_regions_change_the_attention_render_and_cost_two_rows_whatever_their_nu
     plain = compose(pipe, PLAIN, **RUN).latents
     one, two = (compose(pipe, layout, method="attention", **RUN) for layout in (HALVES, TWO))
     assert one.timings["rows"] == two.timings["rows"] == [2, 2, 2, 2]
-    assert max_error(one.latents, plain) > 100 * tolerance(pipe)
-    assert max_error(two.latents, one.latents) > 100 * tolerance(pipe)
+    assert max_error(one.latents, plain) > tolerance(pipe)  # more than two equal runs may differ by
+    assert max_error(two.latents, one.latents) > tolerance(pipe)
     unguided = compose(pipe, TWO, method="attention", **{**RUN, "guidance_scale": 1.0}).timings["rows"]
     # only the region's own guidance (3) asks for the unconditional row: both rows still run
     assert unguided == [2, 2, 2, 2]
