@@ -225,7 +225,8 @@ def compose_many(pipe, runs: Sequence[Mapping[str, Any]], *, max_batch: int | No
     timesteps — other schedulers or step counts — get one timestep per row). Each result equals
     ``compose(pipe, **run, max_batch=max_batch)`` up to float rounding that depends on the batch
     size (bit-identical with ``max_batch=1``). On a GPU this fills the device; on a CPU it buys
-    little (see the README's performance section).
+    little (see the README's performance section). Runs may use different region methods: rows
+    with other text lengths (regional attention's) go through the UNet in calls of their own.
 
     Args:
         pipe: as for :func:`compose`.
