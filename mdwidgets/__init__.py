@@ -14,7 +14,10 @@ Public API::
   region's strength and ``Layout(overlap="average" | "layers")`` says who wins where regions overlap.
 - :func:`compose` — the MultiDiffusion sampler; :class:`ComposeResult`, :class:`StepEvent`.
   ``window=`` / ``stride=`` / ``circular=`` turn on sliding windows for panoramas and canvases
-  larger than the model (:mod:`mdwidgets.sampling.windows`).
+  larger than the model (:mod:`mdwidgets.sampling.windows`). ``method="attention"`` / ``"hybrid"`` steer
+  regions by masked cross-attention at 2 UNet rows per step for any number of regions
+  (:mod:`mdwidgets.sampling.regional_attention`); :func:`mdwidgets.render.figures.compare_methods` shows
+  the methods side by side with their cost and adherence.
 - :func:`compose_many` — several compositions (:class:`Run`: a layout, its settings and callback)
   sampled together, their UNet rows sharing calls; :func:`mdwidgets.render.figures.compare` uses it
   for comparison grids.

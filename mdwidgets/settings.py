@@ -41,6 +41,10 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
 #: (``--steps 1000000000``: 7.45 GiB) before the first step for nothing a picture shows.
 MAX_STEPS = 1000
 RUN_KEYS = ("model", "lora", "device", "dtype")  #: what ``result.settings`` records besides the Settings
+#: how regions steer the model (:class:`Settings`, README "Region methods"): per-prompt UNet rows fused per pixel,
+#: masked cross-attention over all prompts in one row, or fusion while bootstrapping and attention after
+METHODS = ("fusion", "attention", "hybrid")
+METHOD_RULE = "one of " + ", ".join(repr(m) for m in METHODS)
 _KEYWORDS = {"steps": "num_inference_steps"}  #: field -> compose() keyword, where they differ (diffusers' name)
 
 
@@ -74,6 +78,12 @@ class Settings:
       fresh noise per step as DDPM); above 1 DDIM's noise term is the square root of a negative number
       (NaN), and below 0 only its absolute value counts. ``max_batch``: a cap on UNet rows per call
       (memory; ``None``: as many as fit).
+    - ``method``: one of :data:`METHODS`. ``"fusion"`` (MultiDiffusion): every prompt has its own UNet
+      rows, fused per pixel (N + 2 rows per step for N regions, more while bootstrapping).
+      ``"attention"``: one conditional and one unconditional row per step whatever N is; every
+      cross-attention layer reads all prompts' tokens, each pixel only those of the prompts covering
+      it (:mod:`mdwidgets.sampling.regional_attention`); ``bootstrap_steps`` is ignored. ``"hybrid"``: fusion
+      with bootstrapping for the bootstrapped steps, attention for the rest.
     """
 
     steps: int | None = None
@@ -86,6 +96,7 @@ class Settings:
     stride: int = 8
     circular: bool = False
     max_batch: int | None = None
+    method: str = "fusion"
 
     def __post_init__(self) -> None:
         for name in self.names():
@@ -188,6 +199,7 @@ RULES: dict[str, tuple[str, Any]] = {
     "stride": ("a whole number >= 1", lambda v: _whole(v, 1)),
     "circular": ("true or false", lambda v: isinstance(v, bool)),
     "max_batch": ("a whole number >= 1", lambda v: _whole(v, 1)),
+    "method": (METHOD_RULE, lambda v: v in METHODS),
     **{key: ("a string", lambda v: isinstance(v, str)) for key in RUN_KEYS},
 }
 _ALIASES = {"num_inference_steps": "steps"}  # older files' key

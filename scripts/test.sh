@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check mdwidgets tests benchmarks
+.venv/bin/ruff check mdwidgets tests benchmarks training scripts
 .venv/bin/python -m pytest "$@"

@@ -32,7 +32,7 @@ from tests.devices import tolerance
 LAYOUT = Layout(64, 32, "a blue background", [Region("a red circle", box=(8, 0, 40, 32))])
 # Every field away from its default; 8x4 latent cells in windows of 4 moved by 2, wrapped: several views.
 CHANGED = Settings(steps=3, guidance_scale=6.5, bootstrap_steps=1, scheduler="ddim", seed=3, eta=0.5, window=4,
-                   stride=2, circular=True, max_batch=5)
+                   stride=2, circular=True, max_batch=5, method="hybrid")
 
 
 def test_every_field_of_the_example_differs_from_its_default():

@@ -18,7 +18,7 @@ from ..catalog import BUILTIN_MODELS, DEFAULT_MODEL, FAMILIES, ModelError
 from ..errors import InputError
 from ..files import load_layout_file, write_atomic
 from ..layout import EXAMPLES, OVERLAP_MODES, LayoutError, open_regular
-from ..settings import SCHEDULERS, Settings, check_settings
+from ..settings import METHODS, SCHEDULERS, Settings, check_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--bootstrap-steps", type=int, default=None, help="bootstrapped steps (default: the model's)")
     render.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's; <= 1: unguided)")
     render.add_argument("--scheduler", choices=sorted(SCHEDULERS), default=None, help="sampler (default: the model's)")
+    render.add_argument("--method", choices=METHODS, default=None,
+                        help="region method: fusion (one UNet row per region), attention (2 rows per step "
+                             "for any number of regions) or hybrid (default: fusion, or the PNG's)")
     render.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     render.add_argument("--dtype", default=None, help="float16, bfloat16 or float32 (default: fp16 on CUDA)")
     render.add_argument("--max-batch", type=int, default=None, help="cap on UNet rows per call (memory)")
@@ -236,7 +239,7 @@ def _settings(args: argparse.Namespace, previous: Settings) -> Settings:
         previous = previous.replace(steps=args.steps, bootstrap_steps=None)  # bootstrap: the model's share
     flags = {"guidance_scale": args.guidance, "bootstrap_steps": args.bootstrap_steps, "seed": args.seed,
              "scheduler": args.scheduler, "stride": args.stride, "circular": args.circular,
-             "max_batch": args.max_batch}
+             "max_batch": args.max_batch, "method": args.method}
     previous = previous.replace(**{k: v for k, v in flags.items() if v is not None})
     if args.window is not None:
         previous = previous.replace(window=None if args.window == "none" else args.window)
@@ -280,7 +283,7 @@ def _render(args: argparse.Namespace) -> int:
     print(
         f"wrote {output} ({layout.width}x{layout.height}, {len(layout.regions)} regions) with {s['model']}: "
         f"{s['steps']} {s['scheduler']} steps, bootstrap {s['bootstrap_steps']}, guidance {s['guidance_scale']}, "
-        f"seed {s['seed']}, {s['device']}/{s['dtype']}, {result.timings['total']:.1f} s"
+        f"seed {s['seed']}, {s['method']}, {s['device']}/{s['dtype']}, {result.timings['total']:.1f} s"
         + (f", overlap {layout.overlap}" if layout.overlap != OVERLAP_MODES[0] else "")
         + (f", windows {s['window']} cells stride {s['stride']}{' circular' if s['circular'] else ''}"
            if s["stride"] else "")

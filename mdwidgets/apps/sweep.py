@@ -44,7 +44,7 @@ from ..settings import MAX_STEPS, SCHEDULERS, Settings, setting_problem
 #: the order of settings in cell ids and loops, so ids of finished cells never change
 #: (tests/test_settings.py checks every field has one).
 _ID_PREFIX = {"seed": "s", "steps": "n", "bootstrap_steps": "b", "guidance_scale": "g", "scheduler": "", "eta": "eta",
-              "window": "w", "stride": "st", "circular": "circ", "max_batch": "mb"}
+              "window": "w", "stride": "st", "circular": "circ", "max_batch": "mb", "method": ""}
 SETTINGS = tuple(_ID_PREFIX)
 META_KEYS = ("model", "layouts", "output")
 LAYOUT_AXES = ("overlap",)  #: layout fields a spec may vary (each layout is rendered with each value)

@@ -300,16 +300,67 @@ def compare(
         results = [compose(pipe, run.layout, settings=run.settings.replace(max_batch=max_batch),
                            callback=run.callback) for run in runs]
     seconds = time.perf_counter() - started
-    scores, cells, notes = [], [], []
-    for result in results:
+    titles = [f"{setting} = {v}" + (" (default)" if v == default else "") for v in values]
+    scores, image = _scored_grid(results, titles, score, overlay, cell_size)
+    return Comparison(setting, list(values), results, scores, image, seconds, batch, default, titles)
+
+
+def _scored_grid(results: Sequence[ComposeResult], titles: Sequence[str], score, overlay: bool, cell_size: int,
+                 notes: Sequence[str] = ()) -> tuple[list[dict[str, float] | None], Image.Image]:
+    """Each result's score and the grid of the results, titled, each cell's note (``notes`` first) under it."""
+    scores, cells, captions = [], [], []
+    for k, result in enumerate(results):
         cell_score = score(result.image, result.layout) if score else None
         scores.append(cell_score)
         cells.append(overlay_regions(result.image, result.layout, fill=False) if overlay else result.image)
-        notes.append(score_note(cell_score, result.layout))
-    titles = [f"{setting} = {v}" + (" (default)" if v == default else "") for v in values]
+        captions.append("\n".join(filter(None, [notes[k] if k < len(notes) else "",
+                                                score_note(cell_score, result.layout)])))
     legend = SCORE_LEGEND if any(s and "object_right" in s for s in scores) else ""
-    image = image_grid([cells], column_titles=titles, cell_notes=[notes], cell_size=cell_size, footer=legend)
-    return Comparison(setting, list(values), results, scores, image, seconds, batch, default, titles)
+    return scores, image_grid([cells], column_titles=titles, cell_notes=[captions], cell_size=cell_size, footer=legend)
+
+
+#: the cells of :func:`compare_methods`: title and the compose() keywords that make it
+METHOD_CELLS = (("fusion", {"method": "fusion"}), ("fusion, bootstrap 0", {"method": "fusion", "bootstrap_steps": 0}),
+                ("attention", {"method": "attention"}), ("hybrid", {"method": "hybrid"}))
+
+
+def compare_methods(
+    pipe,
+    layout: Layout,
+    *,
+    settings: Settings | None = None,
+    score: Callable[[Image.Image, Layout], dict[str, float]] | None = None,
+    overlay: bool = True,
+    cell_size: int = 224,
+    **compose_kwargs: Any,
+) -> Comparison:
+    """The same layout and seed (default 0) rendered by each region method (:data:`METHOD_CELLS`): fusion,
+    fusion without bootstrapping, regional attention and the hybrid, side by side. Under each cell: its
+    UNet rows per step ("6→4": while bootstrapping → after), its median seconds per step and its
+    adherence score (:func:`compare`'s scorer and notes; ``score`` as there).
+
+    The cells render one after another, so each one's seconds are its own (``result.timings``);
+    prompt embeddings are encoded once for all. The fixed settings are :func:`compose` keywords or one
+    ``settings=`` as for :func:`compare` (``bootstrap_steps`` applies to fusion and hybrid; not
+    ``method``); ``callback`` gets every cell's step events. Returns a :class:`Comparison` with
+    ``setting="method"``, the cells' titles as values and the picture as ``image``."""
+    callback = compose_kwargs.pop("callback", None)
+    fixed = _fixed_settings("method", settings, compose_kwargs)
+    score = adherence_scorer(model_name(pipe)) if score is None else score
+    started = time.perf_counter()
+    results = [compose(pipe, layout, settings=fixed.replace(**cell), callback=callback) for _, cell in METHOD_CELLS]
+    seconds = time.perf_counter() - started
+    titles = [title for title, _ in METHOD_CELLS]
+    scores, image = _scored_grid(results, titles, score, overlay, cell_size, [cost_note(r) for r in results])
+    return Comparison("method", titles, results, scores, image, seconds, False, "fusion", titles)
+
+
+def cost_note(result: ComposeResult) -> str:
+    """"6→4 rows/step · 0.12 s/step": a result's UNet rows per step (while bootstrapping → after, when they
+    differ) and its median seconds per step."""
+    rows, steps = result.timings.get("rows") or [0], sorted(result.timings.get("steps") or [0.0])
+    shown = f"{rows[0]}" if rows[0] == rows[-1] else f"{rows[0]}→{rows[-1]}"
+    return f"{shown} rows/step · {steps[len(steps) // 2]:.2g} s/step"
 
 
 def _fixed_settings(setting: str, settings: Settings | None, keywords: dict[str, Any]) -> Settings:

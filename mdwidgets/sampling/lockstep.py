@@ -26,10 +26,14 @@ class UNetRows:
     context: torch.Tensor  #: ``(rows, tokens, dim)`` prompt embeddings
     added: dict[str, torch.Tensor] | None = None  #: per-row ``added_cond_kwargs`` (SDXL: text_embeds, time_ids)
     timestep_cond: torch.Tensor | None = None  #: ``(rows, dim)`` an LCM UNet's guidance embedding
+    #: per-row ``cross_attention_kwargs`` (regional attention's ``region_weights``, :mod:`.regional_attention`)
+    attention: dict[str, torch.Tensor] | None = None
 
     def extras(self) -> dict[str, torch.Tensor]:
-        """The per-row conditioning besides the prompt embeddings, by UNet keyword (``added.`` prefixed)."""
+        """The per-row conditioning besides the prompt embeddings, by UNet keyword (``added.`` and
+        ``cross.`` prefixed: ``added_cond_kwargs`` and ``cross_attention_kwargs``)."""
         extras = {f"added.{k}": v for k, v in (self.added or {}).items()}
+        extras.update({f"cross.{k}": v for k, v in (self.attention or {}).items()})
         return extras if self.timestep_cond is None else {**extras, "timestep_cond": self.timestep_cond}
 
 
@@ -119,10 +123,14 @@ def evaluate(unet, requests: Sequence[UNetRows], max_batch: int | None) -> list[
 
 
 def _keywords(extras: dict[str, torch.Tensor]) -> dict:
-    """UNet keywords from flat extras: ``added.*`` ones gathered into ``added_cond_kwargs``."""
-    added = {k.removeprefix("added."): v for k, v in extras.items() if k.startswith("added.")}
-    keywords = {k: v for k, v in extras.items() if not k.startswith("added.")}
-    return {**keywords, "added_cond_kwargs": added} if added else keywords
+    """UNet keywords from flat extras: ``added.*`` ones gathered into ``added_cond_kwargs``, ``cross.*``
+    ones into ``cross_attention_kwargs``."""
+    keywords: dict = {k: v for k, v in extras.items() if not k.startswith(("added.", "cross."))}
+    for prefix, keyword in (("added.", "added_cond_kwargs"), ("cross.", "cross_attention_kwargs")):
+        gathered = {k.removeprefix(prefix): v for k, v in extras.items() if k.startswith(prefix)}
+        if gathered:
+            keywords[keyword] = gathered
+    return keywords
 
 
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # the latter before torch 2.5

@@ -136,11 +136,17 @@ class Paths:
         return UNetRows(x.view(len(plan.sources), channels, *self.window_shape).to(dtype), t, plan.context,
                         plan.added, plan.timestep_cond)
 
-    def guide(self, out: torch.Tensor, *, shared: bool) -> torch.Tensor:
-        """Each path's guided model output ``(paths, C, window cells)`` in float32."""
+    def row_windows(self, shared: bool) -> list[int]:
+        """The window each UNet row of an evaluation reads."""
+        return [row.window for row in self._plans[shared][0]]
+
+    def guide(self, out: torch.Tensor, *, shared: bool, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Each path's guided model output ``(paths, C, window cells)`` in float32; ``scale`` (broadcast to
+        ``(paths, 1, window cells)``) replaces the paths' guidance scales, e.g. one per cell."""
         plan, out = self._bound[shared], out.float().flatten(2)
         cond, uncond = out[: len(self.paths)], out.index_select(0, plan.uncond_row)
-        return uncond + plan.scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
+        scale = plan.scale if scale is None else scale
+        return uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
 
     def path_inputs(self, rows: UNetRows) -> torch.Tensor:
         """Each path's own (scaled) input ``(paths, C, window cells)``, as its conditional row read it."""

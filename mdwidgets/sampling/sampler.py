@@ -11,6 +11,7 @@ import inspect
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from .lockstep import drive
 from .masks import fusion_weights
 from .paths import Paths
 from .prompts import prompt_cache_for
+from .regional_attention import RegionalPaths, regional_processors
 from .schedulers import check_steps, make_scheduler, scheduler_name
 from .windows import window_grid
 
@@ -128,6 +130,7 @@ def compose(
     window: int | str | None = _DEFAULTS.window,
     stride: int = _DEFAULTS.stride,
     circular: bool = _DEFAULTS.circular,
+    method: str = _DEFAULTS.method,
     check_memory: bool = True,
     init_image=None,
     strength: float = 1.0,
@@ -196,6 +199,11 @@ def compose(
         stride: latent cells between windows (paper: 8; larger is faster, seams show sooner).
         circular: wrap windows around the left/right edges for a seamless 360° panorama
             (implies ``window="native"`` when no window is given).
+        method: how regions steer the model (README, "Region methods"). ``"fusion"``: the above, one
+            UNet row per prompt. ``"attention"``: 2 rows per step whatever the number of regions, every
+            prompt in one row with cross-attention masked per region
+            (:mod:`mdwidgets.sampling.regional_attention`); no bootstrapping. ``"hybrid"``: fusion while
+            bootstrapping, attention after.
         check_memory: estimate the peak memory first and raise ``MemoryError`` (with the numbers
             and a ``max_batch`` that fits) instead of running out of memory mid-run.
         init_image: start from this image (a PIL image of the canvas size, or latents like
@@ -213,7 +221,7 @@ def compose(
         settings = Settings.from_keywords(
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, bootstrap_steps=bootstrap_steps,
             scheduler=scheduler, seed=seed, eta=eta, window=window, stride=stride, circular=circular,
-            max_batch=max_batch)
+            max_batch=max_batch, method=method)
     elif not isinstance(settings, Settings):
         raise TypeError(f"settings must be a mdwidgets.Settings, not {type(settings).__name__}")
     run = Run(layout, settings, callback, generator, latents, region_x0, output_type, check_memory, init_image,
@@ -231,6 +239,8 @@ def compose_many(pipe, runs: Sequence[Run], *, max_batch: int | None = None) -> 
     run.layout, settings=run.settings, ...)`` up to float rounding that depends on the batch size
     (bit-identical with ``max_batch=1``). On a GPU this fills the device; on a CPU it buys little
     (see the README's performance section).
+    Runs may use different region methods: rows with other text lengths (regional attention's) go
+    through the UNet in calls of their own.
 
     Args:
         pipe: as for :func:`compose`.
@@ -272,19 +282,20 @@ def _sample(pipe, run: Run, runs: int = 1):
     starts = dict(init_image=run.init_image, strength=run.strength, keep=run.keep, keep_image=run.keep_image)
     prepared = _Prepared.prepare(pipe, layout, settings, generator, run.latents, starts)
     # 5. Refuse before sampling if the rows cannot fit in memory
-    paths = prepared.paths
     if run.check_memory:
-        check_budget(pipe, layout, rows=paths.rows(shared=prepared.boot_evals == 0), row_pixels=paths.pixels,
+        check_budget(pipe, layout, rows=prepared.rows(0), row_pixels=prepared.paths.pixels,
                      max_batch=settings.max_batch, decode=output_type == "pil")
     encoded = time.perf_counter()
-    # 6. Denoising loop
-    x, step_times, cancelled = yield from _denoise(prepared, pipe.unet.dtype, callback, run.region_x0, encoded)
+    # 6. Denoising loop (regional attention: the UNet's attention processors wrapped while it runs)
+    with regional_processors(pipe.unet) if prepared.attention is not None else nullcontext():
+        x, step_times, cancelled = yield from _denoise(prepared, pipe.unet.dtype, callback, run.region_x0, encoded)
     sampled = time.perf_counter()
     # 7. Decode (a cancelled run shows its last clean-latent prediction) and report
     image = prepared.images.paste(decode_latents(pipe.vae, x), pipe.vae) if output_type == "pil" else None
     finished = time.perf_counter()
     timings = {"encode": encoded - started, "sample": sampled - encoded, "decode": finished - sampled,
-               "total": finished - started, "steps": step_times, "runs": runs}
+               "total": finished - started, "steps": step_times, "runs": runs,
+               "rows": [prepared.rows(i) for i in range(len(step_times))]}
     return ComposeResult(image, x, layout, _record(pipe, settings, prepared), timings, cancelled, len(step_times))
 
 
@@ -300,12 +311,12 @@ def _record(pipe, settings: Settings, run: _Prepared) -> dict[str, Any]:
 def _denoise(run: _Prepared, dtype: torch.dtype, callback, region_x0: bool, encoded: float):
     """The denoising loop; yields each step's UNet rows. Returns (latents or last x0 if cancelled,
     step times, cancelled)."""
-    sched, paths = run.scheduler, run.paths
+    sched = run.scheduler
     x = x0 = run.start
     step_times: list[float] = []
     for i, t in enumerate(run.timesteps):
         step_started = time.perf_counter()
-        bootstrapping = i < run.boot_evals
+        bootstrapping, paths = i < run.boot_evals, run.paths_at(i)  # fusion's paths or regional attention's
         model_in = sched.scale_model_input(run.path_inputs(x, i, t), t)
         rows = paths.unet_rows(run.unet_input(model_in), t, shared=not bootstrapping, dtype=dtype)
         noise_pred = paths.guide((yield rows), shared=not bootstrapping)  # drive() runs the UNet on the rows
@@ -318,7 +329,7 @@ def _denoise(run: _Prepared, dtype: torch.dtype, callback, region_x0: bool, enco
             x0 = predicted_x0(sched, model_in[:1], fused, t)
         x = run.kept(sched.step(fused, t, x, **run.step_kwargs).prev_sample, i)
         if not torch.isfinite(x).all():  # stop now, not after the whole run
-            raise FloatingPointError(_not_finite(i, dtype, paths.guidance))
+            raise FloatingPointError(_not_finite(i, dtype, run.paths.guidance))
         step_times.append(time.perf_counter() - step_started)
         if callback is not None:
             event = StepEvent(i, len(run.timesteps), float(t), x, x0, run.weights, bootstrapping,
@@ -338,6 +349,7 @@ class _Prepared:
 
     weights: torch.Tensor  #: (N + 1, 1, h, w) fusion weights W_i (order: background, regions)
     paths: Paths  #: the (window, prompt) paths, their UNet rows and the fusion
+    attention: RegionalPaths | None  #: regional attention's rows (methods "attention" and "hybrid")
     scheduler: Any  #: this run's own scheduler, timesteps set
     timesteps: torch.Tensor
     noise: torch.Tensor  #: (1, C, h, w) initial noise (regions with their own seed included)
@@ -361,7 +373,9 @@ class _Prepared:
         weights = fusion_weights(layout, scale).to(device)
         paths = Paths(layout, settings.guidance_scale, weights, windows, grid[1],
                       embedded_guidance=guidance_dim(pipe.unet) is not None)
-        paths.bind(*_conditioning(pipe, paths, windows, grid, scale))
+        paths.bind(*(conditioning := _conditioning(pipe, paths, windows, grid, scale)))
+        attention = (None if settings.method == "fusion"
+                     else RegionalPaths(layout, paths, weights, windows, grid[1], conditioning))
         # 3. A scheduler of this run's own; bootstrapping is counted in UNet evaluations
         sched = make_scheduler(settings.scheduler, pipe.scheduler)
         check_steps(sched, steps)
@@ -371,7 +385,8 @@ class _Prepared:
         inpainting = (inpainting_channels(pipe.vae, images, shape).to(device)
                       if _unet_kind(pipe.unet) == "inpainting" else None)
         timesteps = _timesteps(sched, steps, images.start_index(steps))
-        boot_evals = round(settings.bootstrap_steps * len(sched.timesteps) / steps) if layout.regions else 0
+        boot_evals = (round(settings.bootstrap_steps * len(sched.timesteps) / steps)
+                      if layout.regions and settings.method != "attention" else 0)
         boot_evals = min(boot_evals, len(timesteps))  # counted in the steps that run
         # 4. Initial noise (an image noised to ``strength``) and the flat colours foregrounds see while bootstrapping
         noise = _initial_noise(layout, shape, generator, latents, weights > 0)
@@ -379,8 +394,17 @@ class _Prepared:
         start = noise * sched.init_noise_sigma if images.strength == 1 else sched.add_noise(
             images.init.to(device), noise, timesteps[:1])
         backgrounds = _bootstrap_backgrounds(pipe.vae, len(layout.regions), boot_evals, generator, device)
-        return cls(weights, paths, sched, timesteps, noise, start, images, inpainting, backgrounds, boot_evals,
-                   _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
+        return cls(weights, paths, attention, sched, timesteps, noise, start, images, inpainting, backgrounds,
+                   boot_evals, _step_kwargs(sched, generator, settings.eta), window_size, len(windows))
+
+    def paths_at(self, i: int) -> Paths | RegionalPaths:
+        """The rows of UNet evaluation ``i``: fusion's while bootstrapping (throughout with method "fusion"),
+        regional attention's after (throughout with "attention": it never bootstraps)."""
+        return self.paths if self.attention is None or i < self.boot_evals else self.attention
+
+    def rows(self, i: int) -> int:
+        """UNet rows of evaluation ``i``."""
+        return self.paths_at(i).rows(shared=i >= self.boot_evals)
 
     def kept(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """``x`` with the kept cells replaced by the kept latents noised to the next timestep

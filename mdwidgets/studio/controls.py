@@ -12,7 +12,7 @@ import random
 import ipywidgets as w
 
 from ..catalog import default_bootstrap_steps, default_guidance, default_steps
-from ..settings import SCHEDULERS, Settings
+from ..settings import METHODS, SCHEDULERS, Settings
 from .hooks import Hook
 
 DEFAULT_SCHEDULER = "model default"
@@ -41,28 +41,35 @@ class RunControls:
         self.reseed.on_click(lambda _: setattr(self.seed, "value", random.randrange(2**31)))
         self.scheduler = w.Dropdown(options=[DEFAULT_SCHEDULER, *SCHEDULERS], description="Scheduler",
                                     tooltip="the sampler's step rule; 'model default' is the model's own")
+        self.method = w.Dropdown(options=METHODS, value=base.method, description="Method",
+                                 tooltip="how regions steer the model: fusion (a UNet row per prompt, firm boxes), "
+                                         "attention (2 rows whatever the regions, softer placement) or hybrid "
+                                         "(fusion while bootstrapping, attention after); Compare methods shows all")
         self.windows = w.Dropdown(options=list(WINDOW_MODES), description="Windows",
                                   tooltip="sliding windows of the model's native size for wide canvases and panoramas")
         self.stride = w.IntSlider(Settings.stride, min=1, max=64, description="Stride",
                                   tooltip="latent cells between windows: larger is faster, seams show sooner")
         self.live = w.Checkbox(live, description="Live", indent=False,
                                tooltip="render again after every edit (fast models)")
-        self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
-        self.steps.observe(lambda _: self._explain_bootstrap(), "value")
-        self.bootstrap.observe(lambda _: self._explain_bootstrap(), "value")
-        self.windows.observe(lambda _: self._show_stride(), "value")
         self._base = base
         self._applying = False
-        for control in (self.steps, self.guidance, self.bootstrap, self.seed, self.scheduler, self.windows,
-                        self.stride):
-            control.observe(lambda _: self._changed(), "value")
+        self._report()
         self.widget = w.VBox([
-            self.scheduler, self.windows, self.stride,
+            self.scheduler, self.method, self.windows, self.stride,
             self.steps, self.guidance, self.bootstrap, self.bootstrap_note, w.HBox([self.seed, self.reseed]),
         ], layout=w.Layout(min_width="0"))
         self.apply(base, partial=settings is None)
         self._show_stride()
         self._explain_bootstrap()
+
+    def _report(self) -> None:
+        self.steps.observe(lambda c: setattr(self.bootstrap, "max", c["new"]), "value")
+        self.steps.observe(lambda _: self._explain_bootstrap(), "value")
+        self.bootstrap.observe(lambda _: self._explain_bootstrap(), "value")
+        self.windows.observe(lambda _: self._show_stride(), "value")
+        for control in (self.steps, self.guidance, self.bootstrap, self.seed, self.scheduler, self.method,
+                        self.windows, self.stride):
+            control.observe(lambda _: self._changed(), "value")
 
     def _explain_bootstrap(self) -> None:
         """Say what the Bootstrap slider does, with its value as "N of M steps"."""
@@ -90,7 +97,7 @@ class RunControls:
             steps=self.steps.value, guidance_scale=round(self.guidance.value, 6),
             bootstrap_steps=min(self.bootstrap.value, self.steps.value), seed=self.seed.value,
             scheduler=None if scheduler == DEFAULT_SCHEDULER else scheduler,
-            window=window, circular=circular, stride=self.stride.value,
+            window=window, circular=circular, stride=self.stride.value, method=self.method.value,
         )
 
     def apply(self, settings: Settings, partial: bool = False) -> list[str]:
@@ -110,6 +117,7 @@ class RunControls:
                         control.max = value  # a valid setting past the slider's usual range (a PNG's)
                     control.value = value
             self.scheduler.value = settings.scheduler if settings.scheduler in SCHEDULERS else DEFAULT_SCHEDULER
+            self.method.value = settings.method
             windowed = settings.window is not None
             mode = ("native" if windowed else None, settings.circular and windowed)
             self.windows.value = next(label for label, value in WINDOW_MODES.items() if value == mode)

@@ -319,6 +319,11 @@ class Studio(traitlets.HasTraits):
         """The same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's value, scored."""
         return self.rendering.compare(self._layout, self.settings, wait)
 
+    def compare_methods(self, wait: bool = False):
+        """The same seed by each region method (fusion, fusion at bootstrap 0, attention, hybrid), each cell
+        with its UNet rows and seconds per step and its scores (:func:`~mdwidgets.render.figures.compare_methods`)."""
+        return self.rendering.compare(self._layout, self.settings, wait, what="methods")
+
     def redo_selected(self, wait: bool = False):
         """Render the selected box again on the last result — a new seed, its current prompt and
         fields — keeping every other pixel (:mod:`mdwidgets.sampling.img2img`); the new result joins the history."""
@@ -376,7 +381,8 @@ def _wire(studio: Studio) -> None:
 
 def _wire_toolbar(s: Studio) -> None:
     t = s.toolbar
-    actions = {"generate": s.generate, "cancel": s.cancel, "compare": s.compare_bootstrap, "redo_box": s.redo_selected,
+    actions = {"generate": s.generate, "cancel": s.cancel, "compare": s.compare_bootstrap,
+               "compare_methods": s.compare_methods, "redo_box": s.redo_selected,
                "delete": lambda: s.selected is not None and s.delete(s.selected), "undo": s.undo, "redo": s.redo,
                "save_png": s.export_png, "save_layout": s.export_layout,
                "copy_code": lambda: t.show_code(s.to_code())}

@@ -34,7 +34,7 @@ from PIL import Image
 
 from ..layout import Layout
 from ..pipelines.facts import vae_scale_factor
-from ..render.figures import bootstrap_values, compare
+from ..render.figures import METHOD_CELLS, bootstrap_values, compare, compare_methods
 from ..render.preview import previewer_for
 from ..sampling.img2img import keep_all_but
 from ..sampling.sampler import ComposeResult, compose
@@ -92,8 +92,11 @@ class Rendering:
                         "Generation")
         return self._start(job, wait, "generate")
 
-    def compare(self, layout: Layout, settings: Settings, wait: bool = False) -> threading.Thread | None:
-        return self._start(self._job(lambda c: self._compare(layout, settings, c), "Comparison"), wait, "compare")
+    def compare(self, layout: Layout, settings: Settings, wait: bool = False,
+                what: str = "bootstrap") -> threading.Thread | None:
+        """Compare bootstrap values (``what="bootstrap"``) or region methods (``"methods"``) on one seed."""
+        job = self._job(lambda c: self._compare(layout, settings, c, what), "Comparison")
+        return self._start(job, wait, "compare")
 
     def redo_selected(self, layout: Layout, settings: Settings, result: ComposeResult | None, index: int | None,
                       wait: bool = False) -> threading.Thread | None:
@@ -184,7 +187,7 @@ class Rendering:
         if self.comparison is not None and "mdw-stale" not in self.comparison_box._dom_classes:
             self.comparison_box.add_class("mdw-stale")
             self.comparison_note.value = ("<small><b>Out of date:</b> the layout or settings changed since this "
-                                          "comparison. Press Compare bootstrap again.</small>")
+                                          "comparison. Press Compare again.</small>")
 
     def _job(self, body: Callable[[Callable[[], bool]], None], what: str):
         def job(cancelled: Callable[[], bool]) -> None:
@@ -239,37 +242,44 @@ class Rendering:
             self.status.step(event.step + 1, event.num_steps, event.elapsed, what)
         return on_step
 
-    def _compare(self, layout: Layout, settings: Settings, cancelled) -> None:
-        s, pipe = self, self.pipe()
+    def _compare(self, layout: Layout, settings: Settings, cancelled, what: str) -> None:
+        s, pipe, size = self, self.pipe(), (layout.width, layout.height)
         values = bootstrap_values(settings.steps, settings.bootstrap_steps)  # the slider's value among them
-        total = len(values) * settings.steps
+        cells = len(values) if what == "bootstrap" else len(METHOD_CELLS)
+        together = cells if what == "bootstrap" else 1  # bootstrap cells step together, methods one by one
+        total = cells * settings.steps
         s.status.start(total, "comparing")
-        s.status.say("Comparing bootstrap settings…")
-        started, done, previewer = time.perf_counter(), [0], previewer_for(pipe, (layout.width, layout.height))
+        s.status.say("Comparing bootstrap settings…" if what == "bootstrap" else "Comparing region methods…")
+        started, done, previewer = time.perf_counter(), [0], previewer_for(pipe, size)
 
         def on_step(event) -> None:
             if cancelled():
                 raise _Cancelled
             done[0] += 1
-            if done[0] % len(values) == 0:  # one preview per step of all cells
-                self.show_picture(previewer(event.x0, (layout.width, layout.height)))
+            if done[0] % together == 0:  # one preview per step of all the cells that step together
+                self.show_picture(previewer(event.x0, size))
             s.status.step(done[0], total, time.perf_counter() - started, "comparing")
 
         try:
-            self.comparison = compare(pipe, layout, "bootstrap_steps", values, callback=on_step,
-                                      settings=settings.replace(bootstrap_steps=None))
+            self.comparison = (compare(pipe, layout, "bootstrap_steps", values, callback=on_step,
+                                       settings=settings.replace(bootstrap_steps=None)) if what == "bootstrap"
+                               else compare_methods(pipe, layout, settings=settings, callback=on_step))
         except _Cancelled:
             s.status.stop(done[0], total, cancelled=True)
             s.status.say("Comparison cancelled.")
             return
+        self._show_comparison()
+        cells = ("bootstrap steps " + ", ".join(map(str, self.comparison.values)) if what == "bootstrap"
+                 else " · ".join(self.comparison.values))
+        s.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, {cells} (the grid is below)")
+
+    def _show_comparison(self) -> None:
         buf = io.BytesIO()
         self.comparison.image.save(buf, format="PNG")
         self.comparison_image.value = buf.getvalue()
         self.comparison_box.remove_class("mdw-stale")
         self.comparison_note.value = ""  # the grid's own footer explains its scores
         self.comparison_box.layout.display = None
-        s.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, bootstrap steps "
-                     + ", ".join(map(str, self.comparison.values)) + " (the grid is below)")
 
     # -- pictures --------------------------------------------------------------------------------
     def show_picture(self, image: Image.Image | None = None) -> None:

@@ -62,8 +62,8 @@ def _field(description: str, value: str = "", placeholder: str = "") -> w.Text:
                   layout=w.Layout(width="auto"), style={"description_width": "110px"})
 
 
-ACTIONS = ("generate", "cancel", "compare", "redo_box", "delete", "undo", "redo", "save_png", "save_layout",
-           "copy_code")  # the buttons, by attribute name: ``on_action`` reports which was pressed
+ACTIONS = ("generate", "cancel", "compare", "compare_methods", "redo_box", "delete", "undo", "redo", "save_png",
+           "save_layout", "copy_code")  # the buttons, by attribute name: ``on_action`` reports which was pressed
 
 
 class Toolbar:
@@ -83,6 +83,10 @@ class Toolbar:
         self.compare = _button("Compare bootstrap", "th",
                                "the same seed at bootstrap 0, 10%, 20%, 40% of the steps and the slider's",
                                layout=w.Layout(width="max-content"))
+        self.compare_methods = _button("Compare methods", "columns",
+                                       "the same seed by fusion, fusion without bootstrap, regional attention and the "
+                                       "hybrid, each with its UNet rows and seconds per step",
+                                       layout=w.Layout(width="max-content"))
         self.delete = _button("Delete box", "trash", "delete the selected box (Delete key on the canvas)",
                               disabled=True)
         self.redo_box = _button("Redo selected", "refresh", "render the selected box again on the last result "
@@ -91,6 +95,18 @@ class Toolbar:
         self.redo = _button(icon="repeat", tooltip="redo (Ctrl+Shift+Z)", disabled=True, layout=w.Layout(width="40px"))
         self.overlay = w.Checkbox(False, description="Mask overlay", indent=False, layout=w.Layout(width="auto"),
                                   tooltip="tint each region's area on the picture")
+        self._file_widgets(model)
+        self.background = _field("Background", placeholder="what fills the rest of the canvas")
+        self.negative = _field("Negative", placeholder="optional, for every prompt")
+        self.new_prompt = _field("New box prompt", "a red circle")
+        self.overlap = w.Dropdown(options=OVERLAP_MODES, description="Overlap",
+                                  tooltip="where regions overlap: average (they share it, by strength) or "
+                                          "layers (later regions on top, like paint layers)")
+        self._showing = False
+        self._report()
+
+    def _file_widgets(self, model: str) -> None:
+        """Save, import, copy as code, the examples and the download link."""
         self.save_png = _button("Save PNG", "download", "save the picture with its layout and settings inside",
                                 disabled=True)
         self.save_layout = _button("Save layout", "download", "save the boxes and prompts as JSON")
@@ -105,19 +121,11 @@ class Toolbar:
         self.example = w.Dropdown(options=[EXAMPLE_PROMPT, *examples], description="Example",
                                   tooltip="start from an example layout this model draws")
         self.download = w.HTML("")
-        self.background = _field("Background", placeholder="what fills the rest of the canvas")
-        self.negative = _field("Negative", placeholder="optional, for every prompt")
-        self.new_prompt = _field("New box prompt", "a red circle")
-        self.overlap = w.Dropdown(options=OVERLAP_MODES, description="Overlap",
-                                  tooltip="where regions overlap: average (they share it, by strength) or "
-                                          "layers (later regions on top, like paint layers)")
-        self._showing = False
-        self._report()
 
     def rows(self, live: w.Widget) -> tuple[w.Widget, w.Widget, w.Widget]:
         """The run, edit and file rows of buttons."""
         return (w.HBox([self.generate, self.cancel, live], layout=w.Layout(flex_flow="row wrap")),
-                w.HBox([self.delete, self.undo, self.redo, self.redo_box, self.compare],
+                w.HBox([self.delete, self.undo, self.redo, self.redo_box, self.compare, self.compare_methods],
                        layout=w.Layout(flex_flow="row wrap")),
                 w.HBox([self.save_png, self.save_layout, self.upload, self.copy_code],
                        layout=w.Layout(flex_flow="row wrap")))
@@ -170,7 +178,7 @@ class Toolbar:
 
     def busy(self, running: bool) -> None:
         """Generate and Compare wait while a run goes; Cancel stops it."""
-        self.generate.disabled = self.compare.disabled = running
+        self.generate.disabled = self.compare.disabled = self.compare_methods.disabled = running
         self.cancel.disabled = not running
 
     def _put_back(self, field: w.Widget, text: str) -> None:
