@@ -596,3 +596,21 @@ def test_redo_selected_renders_the_box_again_and_keeps_every_other_pixel(studio)
     outside[16:96, 16:96] = False
     assert np.array_equal(before[outside], after[outside])  # every kept pixel, exactly
     assert np.abs(before[16:96, 16:96] - after[16:96, 16:96]).mean() > 1  # the box is new
+
+
+def test_the_method_control_and_compare_methods(studio):
+    """Issue #37 in the Studio: Method is a setting like the others; Compare methods renders one seed by each."""
+    drag(studio, (0, 0), (128, 128))
+    studio.controls.method.value = "attention"
+    assert studio.settings.method == "attention"
+    studio.generate(wait=True)
+    assert studio.result.settings["method"] == "attention" and studio.result.timings["rows"] == [2, 2, 2]
+    studio.toolbar.compare_methods.click()
+    studio.rendering.runner.join(60)
+    comparison = studio.rendering.comparison
+    assert comparison.values == ["fusion", "fusion, bootstrap 0", "attention", "hybrid"]
+    assert [r.settings["method"] for r in comparison.results] == ["fusion", "fusion", "attention", "hybrid"]
+    assert len({r.settings["seed"] for r in comparison.results}) == 1
+    assert "same seed, fusion · fusion, bootstrap 0 · attention · hybrid" in studio.status.line.value
+    assert studio.rendering.comparison_box.layout.display is None  # the grid is shown
+    assert not studio.toolbar.compare_methods.disabled  # idle again

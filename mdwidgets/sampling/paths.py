@@ -29,7 +29,9 @@ from .lockstep import UNetRows
 from .prompts import PromptEmbeds
 
 
-class Path(NamedTuple):
+class PromptPath(NamedTuple):
+    """One diffusion path: a prompt denoising one window (named apart from ``pathlib.Path``)."""
+
     window: int  #: index into the run's windows
     prompt: int  #: 0 the background, 1…N the regions
 
@@ -77,7 +79,7 @@ class Paths:
         self._grid, self._canvas_cells = tuple(weights.shape[-2:]), flat_weights.shape[1]
         self._window_cells = torch.stack(window_cells)
         self.window_shape = (windows[0].height, windows[0].width)
-        self.paths = [Path(k, p) for k, c in enumerate(window_cells)
+        self.paths = [PromptPath(k, p) for k, c in enumerate(window_cells)
                       for p in range(len(layout.prompts)) if flat_weights[p, c].any()]
         self.cells = self._window_cells[[path.window for path in self.paths]]  # (paths, window cells)
         # A path's share of a cell: its prompt's weight there over the number of windows covering it.
@@ -148,7 +150,7 @@ class Paths:
         scale = plan.scale if scale is None else scale
         return uncond + scale * (cond - uncond)  # classifier-free guidance (scale 1: the prompt alone)
 
-    def path_inputs(self, rows: UNetRows) -> torch.Tensor:
+    def row_inputs(self, rows: UNetRows) -> torch.Tensor:
         """Each path's own (scaled) input ``(paths, C, window cells)``, as its conditional row read it."""
         return rows.sample[: len(self.paths)].float().flatten(2)
 

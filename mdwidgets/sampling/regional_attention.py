@@ -165,8 +165,8 @@ class RegionalPaths:
     def guide(self, out: torch.Tensor, *, shared: bool) -> torch.Tensor:
         return self.inner.guide(out, shared=True, scale=self.scale)
 
-    def path_inputs(self, rows: UNetRows) -> torch.Tensor:
-        return self.inner.path_inputs(rows)
+    def row_inputs(self, rows: UNetRows) -> torch.Tensor:
+        return self.inner.row_inputs(rows)
 
     def fuse(self, outputs: torch.Tensor) -> torch.Tensor:
         return self.inner.fuse(outputs)

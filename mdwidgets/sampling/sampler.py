@@ -317,7 +317,7 @@ def _denoise(run: _Prepared, dtype: torch.dtype, callback, region_x0: bool, enco
     for i, t in enumerate(run.timesteps):
         step_started = time.perf_counter()
         bootstrapping, paths = i < run.boot_evals, run.paths_at(i)  # fusion's paths or regional attention's
-        model_in = sched.scale_model_input(run.path_inputs(x, i, t), t)
+        model_in = sched.scale_model_input(run.step_inputs(x, i, t), t)
         rows = paths.unet_rows(run.unet_input(model_in), t, shared=not bootstrapping, dtype=dtype)
         noise_pred = paths.guide((yield rows), shared=not bootstrapping)  # drive() runs the UNet on the rows
         # Eq. 5: x_{t-1} = Σ_i W_i · step(x_t, ε_i) = step(x_t, Σ_i W_i · ε_i), because a scheduler step is
@@ -335,7 +335,7 @@ def _denoise(run: _Prepared, dtype: torch.dtype, callback, region_x0: bool, enco
             event = StepEvent(i, len(run.timesteps), float(t), x, x0, run.weights, bootstrapping,
                               time.perf_counter() - encoded)
             if region_x0:
-                path_x0 = predicted_x0(sched, paths.path_inputs(rows)[:, : x.shape[1]], noise_pred, t)
+                path_x0 = predicted_x0(sched, paths.row_inputs(rows)[:, : x.shape[1]], noise_pred, t)
                 event.region_x0 = paths.prompt_x0(path_x0, x0)
             callback(event)
             if event.cancelled:
@@ -424,7 +424,7 @@ class _Prepared:
             return model_in
         return torch.cat([model_in, self.inpainting.expand(len(model_in), -1, -1, -1)], dim=1)
 
-    def path_inputs(self, x: torch.Tensor, i: int, t) -> torch.Tensor:
+    def step_inputs(self, x: torch.Tensor, i: int, t) -> torch.Tensor:
         """The latents paths read at step ``i``: the shared ``x``; while bootstrapping (paper §3.2) also
         each foreground's copy showing a flat colour, noised to ``t``, outside its region. A path's
         input changes only where its weight is 0, so fusing then stepping once stays exact."""
