@@ -109,7 +109,7 @@ def pausing(self, layout, previewer, cancelled, mark, what):
         inner(event)
         if event.step + 1 == round(0.4 * event.num_steps):
             self.show_picture(previewer(event.x0, (layout.width, layout.height)))
-            decode_latents(self.studio.pipe.vae, event.x0).save("true-40.png")
+            decode_latents(self.pipe().vae, event.x0).save("true-40.png")
             Path("paused").write_text(str(event.step + 1))
             while not Path("release").exists():
                 time.sleep(0.05)
