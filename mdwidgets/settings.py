@@ -72,7 +72,7 @@ class Settings:
     - ``stride`` is always a number here. ``result.settings`` records ``stride: None`` when the run
       had a single view (the stride did nothing), and :meth:`from_dict` reads ``None`` back as the
       default, so a re-render of such a PNG renders the same.
-    - ``steps``: 1 to :data:`~mdwidgets.sampling.schedulers.MAX_STEPS` (1000), and at most what the scheduler
+    - ``steps``: 1 to :data:`MAX_STEPS` (1000), and at most what the scheduler
       runs (:func:`~mdwidgets.sampling.schedulers.step_bounds`: LCM 50).
     - ``eta``: DDIM's eta, for schedulers that take one: a number from 0 (deterministic) to 1 (as much
       fresh noise per step as DDPM); above 1 DDIM's noise term is the square root of a negative number
@@ -203,7 +203,7 @@ RULES: dict[str, tuple[str, Any]] = {
     **{key: ("a string", lambda v: isinstance(v, str)) for key in RUN_KEYS},
 }
 _ALIASES = {"num_inference_steps": "steps"}  # older files' key
-_NOT_NONE = ("eta", "stride", "circular")  # fields whose default is a value, not None
+_NOT_NONE = ("eta", "stride", "circular", "method")  # fields whose default is a value, not None
 
 
 def check_settings(settings: Any, where: str | Path = "settings") -> dict[str, Any]:

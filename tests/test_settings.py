@@ -3,6 +3,7 @@
 import dataclasses
 import inspect
 import json
+import re
 
 import pytest
 import torch
@@ -179,3 +180,20 @@ def test_compare_takes_any_setting_by_its_compose_keyword(tiny_pipe):
     assert [r.settings["steps"] for r in result.results] == [1, 2]  # steps no longer defaulted in as a fixed keyword
     with pytest.raises(ValueError, match="cannot compare 'latents': choose a compose\\(\\) keyword"):
         compare(tiny_pipe, LAYOUT, "latents", [None])
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"steps": 0}, "steps=0 must be a whole number from 1 to 1000"),
+    ({"eta": None}, "eta=None must be a number from 0 to 1"),
+    ({"method": None}, "method=None must be one of 'fusion', 'attention', 'hybrid'"),
+    ({"seed": -1}, "seed=-1 must be a whole number >= 0"),
+    ({"steps": 4, "bootstrap_steps": 5}, "bootstrap_steps=5 must be between 0 and steps=4"),
+])
+def test_a_settings_checks_itself_when_made(fields, message):
+    """Issue #34: one home of every rule. A bad value is refused where the Settings is made, by the
+    same rule a file is read with; compose's keywords are named as the caller wrote them."""
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings(**fields)
+    with pytest.raises(SettingsError, match=re.escape("num_inference_steps=0 must be a whole number")):
+        Settings.from_keywords(num_inference_steps=0)
+    assert Settings.from_keywords(num_inference_steps=7) == Settings(steps=7)
