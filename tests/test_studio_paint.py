@@ -169,13 +169,13 @@ def test_a_mask_from_an_image_file_and_a_mask_saved_as_png(studio, tmp_path):
     picture.paste((255, 255, 255, 255), (0, 0, 32, 32))  # the left half opaque
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
-    studio.painting.import_mask("left.png", buffer.getvalue())
+    studio.import_mask("left.png", buffer.getvalue())
     assert "resized from 64×32 to the canvas' 128×128" in studio.status.line.value
     assert mask(studio)[:, :63].all() and not mask(studio)[:, 66:].any()
-    path = studio.painting.export_mask()
+    path = studio.export_mask()
     saved = np.asarray(Image.open(path))
     assert saved.shape == (SIZE, SIZE) and np.array_equal(saved > 127, studio.layout.regions[0].mask > 0.5)
-    studio.painting.import_mask("black.png", _png(Image.new("L", (8, 8), 0)))
+    studio.import_mask("black.png", _png(Image.new("L", (8, 8), 0)))
     assert "empty mask" in studio.status.line.value
 
 

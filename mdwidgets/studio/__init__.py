@@ -4,7 +4,8 @@
 - :class:`BoxCanvas` — boxes over a picture: draw, select, move, resize.
 - :class:`RegionList` — one row of fields per region (thumbnail, show/hide, up/down, strength, feather).
 - :class:`PaintTools` — brush, eraser, ellipse, fill (and box) tools, brush size, keys; strokes out.
-- :class:`Painting` — strokes, mask moves, reordering and mask files made into layout edits;
+- :class:`Painting` — the paint tools with *Mask from file* and *Save mask*; hooks ``on_paint``,
+  ``on_mask_file``, ``on_save_mask`` (the Studio turns them into layout edits);
   :class:`Stroke` — one gesture of a paint tool (``mdwidgets.studio.paint``: the pure rasteriser).
 - :class:`RunControls` — the sliders and menus that make a :class:`~mdwidgets.Settings`.
 - :class:`StartControls` — what a render starts from: noise, or a picture and a strength.

@@ -33,6 +33,7 @@ from .edits import Autosave, Edits, SavedWork
 from .exports import canvas_note, export, export_path, read_import
 from .history import HistoryStrip
 from .maskview import SCALE, latent_view
+from .paint import PaintError, Stroke, mask_from_image, mask_png, paint_layout, place_region, reorder
 from .painting import Painting
 from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
@@ -101,7 +102,7 @@ class Studio(traitlets.HasTraits):
         self.controls = RunControls(self.family, live=self.model in BUILTIN_MODELS if live is None else live)
         self.start = StartControls()
         self.toolbar = Toolbar(self.model)
-        self.painting = Painting(self, self._commit, lambda: self._slots)  # brush, eraser, fill; mask files
+        self.painting = Painting(self.boxes)  # brush, eraser, ellipse, fill; mask files
         self.rendering = Rendering(self.status, self.results, lambda: self.pipe, self.model,
                                    default_canvas(self.family))
         self.frontend = FrontendCheck(lambda: self.boxes.client_seen, lambda text: self.status.say(text, error=True))
@@ -218,6 +219,20 @@ class Studio(traitlets.HasTraits):
         regions = list(self._layout.regions)
         regions[index] = regions[index].replace(**changes)
         self._commit(self._layout.with_regions(regions), self._slots)
+
+    def paint(self, stroke: Stroke) -> None:
+        """A brush, eraser, ellipse or fill stroke (image pixels) into the selected region (a box becomes a
+        mask) or a new one with the *New box prompt*; one undo step (:func:`_paint`)."""
+        _paint(self, stroke)
+
+    def import_mask(self, name: str, content: bytes) -> None:
+        """An image file as the selected region's mask (nothing selected: a new region's); said in the panel."""
+        _import_mask(self, name, content)
+
+    def export_mask(self, index: int | None = None, path: str | Path | None = None) -> Path:
+        """Save region ``index``'s mask (default: the selected one) as a greyscale PNG, white = inside
+        (never overwrites; also offered as a download)."""
+        return _export_mask(self, index, path)
 
     def _drawn(self, box: tuple) -> None:
         prompt = self.toolbar.new_prompt.value.strip() or "an object"
@@ -354,13 +369,10 @@ class Studio(traitlets.HasTraits):
 def _wire(studio: Studio) -> None:
     """The Studio alone connects its parts: each part reports intents (hooks), the Studio acts on them."""
     s, t = studio, studio.toolbar
-    s.boxes.on_draw(s._drawn), s.boxes.on_change(s.painting.moved), s.boxes.on_select(s.select), s.boxes.on_key(s._key)
+    s.boxes.on_draw(s._drawn), s.boxes.on_select(s.select), s.boxes.on_key(s._key)
     s.regions.on_edit(lambda i, changes: s.edit_region(i, **changes))
-    s.regions.on_select(s.select), s.regions.on_delete(s.delete), s.regions.on_move(s.painting.reorder)
-    s.regions.observe(lambda c: setattr(s.boxes, "hidden", list(c["new"])), "hidden")
-    # a region added or removed (or undone): every region shows again, no eye points at another one
-    s.regions.observe(lambda c: len(c["old"]) != len(c["new"]) and setattr(s.regions, "hidden", []), "regions")
-    s.painting.tools.latent.observe(lambda _: s.rendering.show_picture(), "value")
+    s.regions.on_select(s.select), s.regions.on_delete(s.delete)
+    _wire_masks(s)
     s.regions.prompt_note = lambda prompt: prompt_notes(getattr(s._pipe, "tokenizer", None), prompt)
     s.history.on_restore(s.restore_result)
     s.results.on_result(lambda result: (s.set_trait("result", result), setattr(t.save_png, "disabled", False)))
@@ -377,6 +389,20 @@ def _wire(studio: Studio) -> None:
     s.rendering.on_busy(t.busy)
     s.rendering.on_live_stopped(lambda: setattr(s.controls.live, "value", False))
     _wire_toolbar(s)
+
+
+def _wire_masks(s: Studio) -> None:
+    """Painting, moving, reordering and hiding regions (their masks too)."""
+    s.boxes.on_change(lambda index, box: _place(s, index, box))
+    s.regions.on_move(lambda index, to: _reorder(s, index, to))
+    s.regions.observe(lambda c: setattr(s.boxes, "hidden", list(c["new"])), "hidden")
+    # a region added or removed (or undone): every region shows again, no eye points at another one
+    s.regions.observe(lambda c: len(c["old"]) != len(c["new"]) and setattr(s.regions, "hidden", []), "regions")
+    s.painting.tools.latent.observe(lambda _: s.rendering.show_picture(), "value")
+    s.painting.tools.new_colour = lambda: _new_colour(s)
+    s.painting.on_paint(s.paint)
+    s.painting.on_mask_file(s.import_mask)
+    s.painting.on_save_mask(shown(s.status, "Save mask", lambda: s.export_mask()))
 
 
 def _wire_toolbar(s: Studio) -> None:
@@ -418,6 +444,75 @@ def _draw_picture(studio: Studio, image: Image.Image | None) -> None:
         scale = vae_scale_factor(studio._pipe.vae) if studio._pipe is not None else SCALE
         image = latent_view(studio.layout, studio.boxes.colours, scale, picture=image)
     studio.boxes.show_image(image)
+
+
+def _new_prompt(studio: Studio) -> str:
+    return studio.toolbar.new_prompt.value.strip() or "an object"
+
+
+def _new_colour(studio: Studio) -> tuple[int, int, int]:
+    """The colour a new region will get (its prompt's, or the next free one): its stroke is drawn in it."""
+    layout, slots = studio.layout, studio._slots
+    free = min(set(range(len(slots) + 1)) - set(slots))
+    return outline_colours([*layout.prompts[1:], _new_prompt(studio)], [*slots, free], layout.background)[-1]
+
+
+def _paint(studio: Studio, stroke: Stroke) -> None:
+    try:
+        layout, slots, index = paint_layout(studio.layout, studio._slots, studio.selected, stroke, _new_prompt(studio))
+    except PaintError as exc:
+        return studio.status.say(str(exc), error=True)
+    studio._commit(layout, slots)
+    studio.selected = index
+    if index is None and stroke.tool == "eraser":
+        studio.status.say("Erased the whole region: it is removed; Ctrl+Z brings it back.")
+
+
+def _place(studio: Studio, index: int, box: tuple) -> None:
+    """Region ``index`` dragged (or resized) to ``box`` on the canvas: a mask moves with it."""
+    layout = place_region(studio.layout, index, box)
+    if layout == studio.layout:
+        return studio.boxes.draw_boxes()  # nothing left on the canvas: the outline goes back
+    studio._commit(layout, studio._slots)
+
+
+def _reorder(studio: Studio, index: int, to: int) -> None:
+    """Move region ``index`` to place ``to`` in the list (the stacking order); one undo step."""
+    layout, slots = reorder(studio.layout, studio._slots, index, to)
+    hidden, selected = list(studio.regions.hidden), studio.selected
+    studio._commit(layout, slots)
+    order = list(range(len(layout.regions)))
+    order.insert(to, order.pop(index))  # order[new place] = old index
+    studio.regions.hidden = [order.index(i) for i in hidden]
+    studio.selected = None if selected is None else order.index(selected)
+
+
+def _import_mask(studio: Studio, name: str, content: bytes) -> None:
+    layout = studio.layout
+    try:
+        mask, note = mask_from_image(name, content, (layout.width, layout.height))
+    except PaintError as exc:
+        return studio.status.say(str(exc), error=True)
+    regions, slots, index = list(layout.regions), list(studio._slots), studio.selected
+    if index is None:
+        regions.append(Region(_new_prompt(studio), mask=mask))
+        slots.append(min(set(range(len(slots) + 1)) - set(slots)))
+        index = len(regions) - 1
+    else:
+        regions[index] = regions[index].replace(mask=mask)
+    studio._commit(layout.with_regions(regions), slots)
+    studio.selected = index
+    studio.status.say(f"Region {index + 1}: {note}; Ctrl+Z takes it back.")
+
+
+def _export_mask(studio: Studio, index: int | None, path: str | Path | None) -> Path:
+    index = studio.selected if index is None else index
+    if index is None:
+        raise RuntimeError("select a region first: its mask is saved")
+    layout = studio.layout
+    data = mask_png(layout.regions[index], (layout.width, layout.height))
+    return export(path or export_path(studio.output_dir, f"mask-{index + 1}", ".png"), lambda p: p.write_bytes(data),
+                  offer=studio.toolbar.offer_download, say=studio.status.say)
 
 
 def _model_and_family(pipe, model: str | None) -> tuple[str, str]:
