@@ -717,7 +717,8 @@ def test_restore_offer_cancel_and_live_toggle(trust_lab, page):
     offer.wait_for(timeout=30_000)
     page.screenshot(path=str(SHOTS / "studio-restore-offer.png"))
     offer.click()
-    state = _kernel_state(folder, lambda s: s["regions"] == 2 and s["result_seed"] == 42)
+    # the status line is said just after the layout and picture come back: wait for all three
+    state = _kernel_state(folder, lambda s: s["regions"] == 2 and s["result_seed"] == 42 and "Restored" in s["status"])
     assert state["history"] == 0 and "Restored the work saved at" in state["status"]
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "studio-restored.png"))
