@@ -125,6 +125,11 @@ def stroke_area(layout: Layout, index: int | None, stroke: Stroke) -> np.ndarray
     return flood(painted, *stroke.points[-1])
 
 
+def free_slot(slots: Sequence[int]) -> int:
+    """The first colour slot no region holds (a new region's colour; slots stay when others go)."""
+    return min(set(range(len(slots) + 1)) - set(slots))
+
+
 def paint_layout(layout: Layout, slots: list[int], index: int | None, stroke: Stroke,
                  prompt: str) -> tuple[Layout, list[int], int | None]:
     """``layout`` with ``stroke`` applied to region ``index`` — a box region becomes a mask region —
@@ -137,9 +142,8 @@ def paint_layout(layout: Layout, slots: list[int], index: int | None, stroke: St
             raise PaintError("Select a region to erase from (click it with the box tool, or its number).")
         if not area.any():
             raise PaintError("Nothing to paint there: the stroke covers no pixel of the canvas.")
-        free = min(set(range(len(slots) + 1)) - set(slots))
         region = Region(prompt, mask=area)
-        return layout.with_regions([*layout.regions, region]), [*slots, free], len(layout.regions)
+        return layout.with_regions([*layout.regions, region]), [*slots, free_slot(slots)], len(layout.regions)
     before = pixels(layout.regions[index], (layout.width, layout.height))
     after = np.where(area, 0, before) if stroke.tool == "eraser" else np.maximum(before, area)
     regions = list(layout.regions)

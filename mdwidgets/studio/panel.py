@@ -33,7 +33,7 @@ from .edits import Autosave, Edits, SavedWork
 from .exports import canvas_note, export, export_path, read_import
 from .history import HistoryStrip
 from .maskview import SCALE, latent_view
-from .paint import PaintError, Stroke, mask_from_image, mask_png, paint_layout, place_region, reorder
+from .paint import PaintError, Stroke, free_slot, mask_from_image, mask_png, paint_layout, place_region, reorder
 from .painting import Painting
 from .recovery import FrontendCheck, RestoreOffer
 from .regionlist import RegionList
@@ -235,9 +235,8 @@ class Studio(traitlets.HasTraits):
         return _export_mask(self, index, path)
 
     def _drawn(self, box: tuple) -> None:
-        prompt = self.toolbar.new_prompt.value.strip() or "an object"
-        free = min(set(range(len(self._slots) + 1)) - set(self._slots))
-        self._commit(self._layout.with_regions([*self._layout.regions, Region(prompt, box=box)]), [*self._slots, free])
+        region = Region(_new_prompt(self), box=box)
+        self._commit(self._layout.with_regions([*self._layout.regions, region]), [*self._slots, free_slot(self._slots)])
         self.selected = len(self._layout.regions) - 1
 
     def resize(self, width: int, height: int) -> None:
@@ -453,8 +452,8 @@ def _new_prompt(studio: Studio) -> str:
 def _new_colour(studio: Studio) -> tuple[int, int, int]:
     """The colour a new region will get (its prompt's, or the next free one): its stroke is drawn in it."""
     layout, slots = studio.layout, studio._slots
-    free = min(set(range(len(slots) + 1)) - set(slots))
-    return outline_colours([*layout.prompts[1:], _new_prompt(studio)], [*slots, free], layout.background)[-1]
+    return outline_colours([*layout.prompts[1:], _new_prompt(studio)], [*slots, free_slot(slots)],
+                           layout.background)[-1]
 
 
 def _paint(studio: Studio, stroke: Stroke) -> None:
@@ -496,7 +495,7 @@ def _import_mask(studio: Studio, name: str, content: bytes) -> None:
     regions, slots, index = list(layout.regions), list(studio._slots), studio.selected
     if index is None:
         regions.append(Region(_new_prompt(studio), mask=mask))
-        slots.append(min(set(range(len(slots) + 1)) - set(slots)))
+        slots.append(free_slot(slots))
         index = len(regions) - 1
     else:
         regions[index] = regions[index].replace(mask=mask)
