@@ -205,26 +205,26 @@ class Rendering:
                 previews: bool = True) -> ComposeResult:
         """One compose run with progress and previews; ``record``: a finished result is kept (``"live"``:
         as part of a burst); ``previews=False`` leaves the picture on screen until the end."""
-        s, pipe = self, self.pipe()
+        pipe = self.pipe()
         total = settings.steps if start is None else int(settings.steps * start.strength)  # the steps that run
-        s.status.start(total, "starting" if what == "step" else what)
-        s.status.say("Generating…" if start is None else f"Generating from {start.name}, {start.label}…")
+        self.status.start(total, "starting" if what == "step" else what)
+        self.status.say("Generating…" if start is None else f"Generating from {start.name}, {start.label}…")
         previewer = previewer_for(pipe, (layout.width, layout.height)) if previews else None
         on_step = self._on_step(layout, previewer, cancelled, mark, what)
         starts = start.inputs((layout.width, layout.height)) if start is not None else {}
         result = compose(pipe, layout, settings=settings, callback=on_step, **(inputs or {}), **starts)
         if not (result.cancelled and not previews):  # a cancelled pass without previews leaves the draft
             self.show_picture(result.image)
-        s.status.stop(result.steps_done, total, result.cancelled)
+        self.status.stop(result.steps_done, total, result.cancelled)
         if record and not result.cancelled:
-            s.results.keep(result, settings, start, label, live=record == "live")
+            self.results.keep(result, settings, start, label, live=record == "live")
         done, seconds = result.steps_done, result.timings["total"]
         windows = result.settings["stride"] and (
             f", windows of {result.settings['window']} latent cells, stride {result.settings['stride']}")
         word = f"Cancelled after {plural(done, 'step')} of {total}" if result.cancelled else (
             f"{'Draft' if what == 'draft' else 'Done'}: {plural(done, 'step')}")
         origin = f", {start.label}" if start is not None else ""
-        s.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}{origin}")
+        self.status.say(f"{word} in {seconds:.1f} s, seed {result.settings['seed']}{windows or ''}{origin}")
         return result
 
     def _on_step(self, layout: Layout, previewer, cancelled, mark, what: str):
@@ -243,13 +243,13 @@ class Rendering:
         return on_step
 
     def _compare(self, layout: Layout, settings: Settings, cancelled, what: str) -> None:
-        s, pipe, size = self, self.pipe(), (layout.width, layout.height)
+        pipe, size = self.pipe(), (layout.width, layout.height)
         values = bootstrap_values(settings.steps, settings.bootstrap_steps)  # the slider's value among them
         cells = len(values) if what == "bootstrap" else len(METHOD_CELLS)
         together = cells if what == "bootstrap" else 1  # bootstrap cells step together, methods one by one
         total = cells * settings.steps
-        s.status.start(total, "comparing")
-        s.status.say("Comparing bootstrap settings…" if what == "bootstrap" else "Comparing region methods…")
+        self.status.start(total, "comparing")
+        self.status.say("Comparing bootstrap settings…" if what == "bootstrap" else "Comparing region methods…")
         started, done, previewer = time.perf_counter(), [0], previewer_for(pipe, size)
 
         def on_step(event) -> None:
@@ -258,20 +258,20 @@ class Rendering:
             done[0] += 1
             if done[0] % together == 0:  # one preview per step of all the cells that step together
                 self.show_picture(previewer(event.x0, size))
-            s.status.step(done[0], total, time.perf_counter() - started, "comparing")
+            self.status.step(done[0], total, time.perf_counter() - started, "comparing")
 
         try:
             self.comparison = (compare(pipe, layout, "bootstrap_steps", values, callback=on_step,
                                        settings=settings.replace(bootstrap_steps=None)) if what == "bootstrap"
                                else compare_methods(pipe, layout, settings=settings, callback=on_step))
         except _Cancelled:
-            s.status.stop(done[0], total, cancelled=True)
-            s.status.say("Comparison cancelled.")
+            self.status.stop(done[0], total, cancelled=True)
+            self.status.say("Comparison cancelled.")
             return
         self._show_comparison()
         cells = ("bootstrap steps " + ", ".join(map(str, self.comparison.values)) if what == "bootstrap"
                  else " · ".join(self.comparison.values))
-        s.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, {cells} (the grid is below)")
+        self.status.say(f"Comparison done in {self.comparison.seconds:.1f} s: same seed, {cells} (the grid is below)")
 
     def _show_comparison(self) -> None:
         buf = io.BytesIO()
